@@ -1,0 +1,36 @@
+/* uuid.c - random UUIDs (libuuid) */
+#include "core/uuid.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "core/err.h"
+
+void dst_uuid_new(char out[DST_UUID_LEN + 1])
+{
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+bool dst_uuid_valid(const char *s)
+{
+    if (!s || strlen(s) != DST_UUID_LEN)
+        return false;
+    for (int i = 0; i < DST_UUID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+int dst_uuid_normalize(const char *s, char out[DST_UUID_LEN + 1])
+{
+    if (!dst_uuid_valid(s))
+        return DST_EINVAL;
+    for (int i = 0; i <= DST_UUID_LEN; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    return 0;
+}

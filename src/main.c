@@ -1,0 +1,59 @@
+/* main.c - the multi-call dispatcher: `dstmc <service> [options]` → <service>_main() */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/http_client.h"
+#include "core/log.h"
+#include "core/sig.h"
+#include "speedtest/services.h"
+
+struct service {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct service services[] = {
+    {"up", up_main, "the whole speed test system in one process (api, web, probe)"},
+    {"api", api_main, "stores and serves results: REST, SSE, metrics, OpenAPI, web UI"},
+    {"web", web_main, "the web UI on its own, pointed at an API"},
+    {"logger", logger_main, "the probe: runs tests on request (or --once), posts results"},
+    {"run", run_main, "one speed test now, from the command line"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: dstmc <service> [options]   (dstmc <service> --help for its options)\n"
+                 "\nservices:\n");
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+        fprintf(out, "  %-10s %s\n", services[i].name, services[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("dstmc %s\n", DSTMC_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        if (strcmp(argv[1], services[i].name) != 0)
+            continue;
+        dst_log_init(services[i].name, DST_LOG_INFO);
+        if (dst_sig_init() != 0 || dst_http_client_global_init() != 0) {
+            fprintf(stderr, "dstmc: cannot initialise signals or libcurl\n");
+            exit(1);
+        }
+        int rc = services[i].main(argc - 1, argv + 1);
+        dst_http_client_global_cleanup();
+        exit(rc);
+    }
+    fprintf(stderr, "dstmc: unknown service '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
