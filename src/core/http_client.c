@@ -1,0 +1,189 @@
+/* http_client.c - HTTP client calls (libcurl) with deadlines and body caps */
+#include "core/http_client.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/mem.h"
+
+#define DEFAULT_TIMEOUT_MS 10000L
+#define DEFAULT_CONNECT_MS 5000L
+#define DEFAULT_MAX_BODY   (16u * 1024 * 1024)
+
+struct dst_http_client {
+    CURL *h; /* kept between calls: its connection cache makes keep-alive work */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The body being received, with its cap. */
+struct sink {
+    struct dst_buf buf;
+    bool over;
+};
+
+int dst_http_client_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : DST_EDEP;
+}
+
+void dst_http_client_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+int dst_http_client_new(struct dst_http_client **out)
+{
+    struct dst_http_client *c = dst_xnew(struct dst_http_client);
+
+    c->h = curl_easy_init();
+    if (!c->h) {
+        free(c);
+        return DST_EDEP;
+    }
+    *out = c;
+    return 0;
+}
+
+void dst_http_client_free(struct dst_http_client *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    free(c);
+}
+
+void dst_http_resp_release(struct dst_http_resp *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    resp->body = NULL;
+    resp->len = 0;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *s = arg;
+
+    if (dst_buf_append(&s->buf, p, size * n) != 0) {
+        s->over = true;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    return size * n;
+}
+
+/* Request headers of call; NULL when none. */
+static struct curl_slist *headers(const struct dst_http_call *call)
+{
+    struct curl_slist *list = NULL;
+    char line[1024];
+
+    if (call->bearer) {
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", call->bearer);
+        list = curl_slist_append(list, line);
+    }
+    if (call->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", call->content_type);
+        list = curl_slist_append(list, line);
+    }
+    if (call->body)
+        list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
+    return list;
+}
+
+/* Sets method, body and limits of one call on a freshly reset handle. */
+static void setup(struct dst_http_client *c, const struct dst_http_call *call, struct sink *s,
+                  struct curl_slist *hdrs)
+{
+    CURL *h = c->h;
+    long timeout = call->timeout_ms > 0 ? call->timeout_ms : DEFAULT_TIMEOUT_MS;
+    long connect = call->connect_timeout_ms > 0 ? call->connect_timeout_ms : DEFAULT_CONNECT_MS;
+    const char *method = call->method ? call->method : "GET";
+
+    if (connect > timeout)
+        connect = timeout;
+    curl_easy_setopt(h, CURLOPT_URL, call->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->buf.max);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    if (call->body) {
+        size_t len = call->body_len ? call->body_len : strlen(call->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
+    }
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0 || call->body)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+}
+
+/* Maps a curl failure to a code and copies its message. */
+static int fail(struct dst_http_client *c, CURLcode cc, const struct sink *s,
+                struct dst_http_resp *resp)
+{
+    if (s->over || cc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(resp->err, sizeof(resp->err), "response body over %zu bytes", s->buf.max);
+        return DST_ETOOBIG;
+    }
+    snprintf(resp->err, sizeof(resp->err), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    return cc == CURLE_OPERATION_TIMEDOUT ? DST_ETIMEDOUT : DST_EDEP;
+}
+
+int dst_http_client_do(struct dst_http_client *c, const struct dst_http_call *call,
+                       struct dst_http_resp *resp)
+{
+    struct sink s = {.over = false};
+    struct curl_slist *hdrs = NULL;
+    char *ctype = NULL;
+    int rc = 0;
+
+    memset(resp, 0, sizeof(*resp));
+    dst_buf_init(&s.buf, call->max_body ? call->max_body : DEFAULT_MAX_BODY);
+    if (!call->url) {
+        snprintf(resp->err, sizeof(resp->err), "no URL");
+        return DST_EINVAL;
+    }
+    hdrs = headers(call);
+    curl_easy_reset(c->h); /* keeps the connection cache */
+    c->errbuf[0] = '\0';
+    setup(c, call, &s, hdrs);
+    CURLcode cc = curl_easy_perform(c->h);
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (cc != CURLE_OK) {
+        rc = fail(c, cc, &s, resp);
+        goto out;
+    }
+    if (curl_easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+        snprintf(resp->ctype, sizeof(resp->ctype), "%s", ctype);
+    resp->body = dst_buf_detach(&s.buf, &resp->len);
+out:
+    dst_buf_release(&s.buf);
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+int dst_http_do(const struct dst_http_call *call, struct dst_http_resp *resp)
+{
+    struct dst_http_client *c = NULL;
+    int rc = dst_http_client_new(&c);
+
+    if (rc) {
+        memset(resp, 0, sizeof(*resp));
+        snprintf(resp->err, sizeof(resp->err), "cannot create a curl handle");
+        return rc;
+    }
+    rc = dst_http_client_do(c, call, resp);
+    dst_http_client_free(c);
+    return rc;
+}
