@@ -1,0 +1,1216 @@
+/* http_server.c - the HTTP server (libmicrohttpd): router, bodies, replies, streams, drain */
+#include "core/http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "core/buf.h"
+#include "core/cfg.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#define MAX_SEGS       16          /* segments in a route pattern */
+#define MAX_PARAMS     8           /* "{name}" segments in a route pattern */
+#define MAX_PATTERN    1024        /* bytes in a route pattern */
+#define CONN_MEMORY    (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
+#define OVERFLOW_DRAIN (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
+#define STREAM_BLOCK   (16 * 1024)
+#define FREE_DRAIN_MS  1000 /* when free has to stop the server */
+#define HDR_INLINE     256
+#define QUERY_INLINE   8
+#define CORS_METHODS   "GET, POST, PUT, DELETE, OPTIONS"
+
+enum seg_kind { SEG_LIT, SEG_PARAM, SEG_WILD };
+
+struct seg {
+    uint16_t off; /* into the pattern; for a param, the name without braces */
+    uint16_t len;
+    uint8_t kind;
+};
+
+struct route {
+    char method[16];
+    char *pattern;
+    struct seg segs[MAX_SEGS];
+    int nsegs;
+    dst_http_handler_fn fn;
+    void *ud;
+    unsigned flags;
+    size_t max_body;
+};
+
+struct on_free {
+    void (*fn)(void *);
+    void *p;
+    struct on_free *next;
+};
+
+struct dst_http_server {
+    struct dst_http_server_opts opts;
+    char *listen;
+    char *name;
+    char host[256];
+    int port;
+    char url[300];
+    struct route *routes;
+    size_t nroutes;
+    struct MHD_Daemon *daemon;
+    atomic_int conns;     /* open connections */
+    atomic_long inflight; /* requests between their request line and their completion */
+    atomic_bool stopping;
+    pthread_mutex_t mu; /* guards streams; with cv, the drain wait */
+    pthread_cond_t cv;
+    struct dst_http_stream *streams;
+    struct on_free *on_free;
+};
+
+struct dst_http_stream {
+    pthread_mutex_t mu; /* guards the flags below */
+    struct dst_http_server *srv;
+    struct MHD_Connection *conn;
+    dst_http_stream_read_fn read;
+    void (*done)(void *ud);
+    void *ud;
+    uint64_t bytes;    /* only touched on the connection's thread */
+    bool suspended;    /* we suspended the connection and nobody resumed it yet */
+    bool wake_pending; /* a wake came while read was running */
+    bool ended;        /* the server is stopping: end the reply */
+    bool finished;     /* libmicrohttpd released the response: no more resume */
+    struct dst_http_stream *prev, *next;
+};
+
+struct param {
+    const char *name;
+    size_t name_len;
+    const char *value;
+};
+
+struct qarg {
+    const char *key;
+    const char *value;
+};
+
+struct dst_http_req {
+    struct dst_http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    char *path;
+    char *query_raw;
+    const struct route *route;
+    int err_status; /* 404 or 405 when no route takes the request */
+    int nparams;
+    struct param params[MAX_PARAMS + 1]; /* and "*" */
+    int nquery;                          /* -1 until collected */
+    int query_cap;
+    struct qarg *query;
+    struct qarg query_inline[QUERY_INLINE];
+    struct dst_buf body;
+    uint64_t body_bytes;
+    size_t max_body;
+    bool started, keep_body, too_big, handled, replied, head;
+    int status;
+    uint64_t bytes_out;
+    struct dst_http_stream *stream;
+    int64_t start_us;
+    void *data;
+    void (*data_free)(void *);
+    char ip[INET6_ADDRSTRLEN];
+    size_t hdr_len;
+    char hdr[HDR_INLINE]; /* pending response headers: "name\0value\0"..., then hdr_more */
+    struct dst_buf hdr_more;
+    char *arena_pos; /* path, raw query and parameter values */
+    char *arena_end;
+    char arena[];
+};
+
+/* ---- small helpers ---- */
+
+static char ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool ascii_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool ascii_ieq_str(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+    return strlen(a) == n && ascii_ieq(a, b, n);
+}
+
+static char *arena_alloc(struct dst_http_req *req, size_t n)
+{
+    char *p = req->arena_pos;
+    if ((size_t)(req->arena_end - p) < n)
+        abort(); /* sized in req_new from the URI length: a bug if it does not fit */
+    req->arena_pos += n;
+    return p;
+}
+
+/* ---- routes ---- */
+
+/* Parses pattern into r->segs; DST_EINVAL on a bad pattern. */
+static int route_parse(struct route *r, const char *pattern)
+{
+    const char *p = pattern;
+    int nparams = 0;
+
+    if (*p != '/' || strlen(pattern) >= MAX_PATTERN)
+        return DST_EINVAL;
+    while (*p == '/') {
+        p++;
+        const char *e = strchrnul(p, '/');
+        size_t n = (size_t)(e - p);
+        if (r->nsegs == MAX_SEGS)
+            return DST_EINVAL;
+        struct seg *g = &r->segs[r->nsegs++];
+        g->off = (uint16_t)(p - pattern);
+        g->len = (uint16_t)n;
+        g->kind = SEG_LIT;
+        if (n == 1 && *p == '*') {
+            if (*e)
+                return DST_EINVAL; /* "*" only at the end */
+            g->kind = SEG_WILD;
+        } else if (n >= 3 && p[0] == '{' && p[n - 1] == '}') {
+            if (memchr(p + 1, '{', n - 2) || memchr(p + 1, '}', n - 2) || ++nparams > MAX_PARAMS)
+                return DST_EINVAL;
+            g->kind = SEG_PARAM;
+            g->off++;
+            g->len -= 2;
+        } else if (memchr(p, '{', n) || memchr(p, '}', n) || memchr(p, '*', n) || (n == 0 && *e)) {
+            return DST_EINVAL;
+        }
+        p = e;
+    }
+    return 0;
+}
+
+struct mparam {
+    const char *name;
+    size_t name_len;
+    const char *val;
+    size_t val_len;
+};
+
+struct match {
+    int n;
+    struct mparam p[MAX_PARAMS + 1];
+};
+
+/* Matches path against r without allocating; records the parameters in m when not NULL. */
+static bool route_match(const struct route *r, const char *path, struct match *m)
+{
+    const char *p = path;
+    int n = 0;
+
+    for (int i = 0; i < r->nsegs; i++) {
+        const struct seg *g = &r->segs[i];
+        const char *name = r->pattern + g->off;
+        if (*p != '/')
+            return false;
+        p++;
+        if (g->kind == SEG_WILD) {
+            if (m)
+                m->p[n++] = (struct mparam){"*", 1, p, strlen(p)};
+            break;
+        }
+        const char *e = strchrnul(p, '/');
+        size_t len = (size_t)(e - p);
+        if (g->kind == SEG_PARAM) {
+            if (len == 0)
+                return false;
+            if (m)
+                m->p[n++] = (struct mparam){name, g->len, p, len};
+        } else if (len != g->len || !ascii_ieq(p, name, len)) {
+            return false;
+        }
+        p = e;
+        if (i == r->nsegs - 1 && *p)
+            return false;
+    }
+    if (m)
+        m->n = n;
+    return true;
+}
+
+static bool method_ok(const struct route *r, const struct dst_http_req *req)
+{
+    return strcmp(r->method, req->method) == 0 || (req->head && strcmp(r->method, "GET") == 0);
+}
+
+/* Picks the first route that takes the request, or decides 404 / 405. */
+static void route_find(struct dst_http_req *req)
+{
+    const struct dst_http_server *s = req->srv;
+    bool path_known = false;
+    struct match m;
+
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct route *r = &s->routes[i];
+        if (!route_match(r, req->path, &m))
+            continue;
+        path_known = true;
+        if (!method_ok(r, req))
+            continue;
+        req->route = r;
+        for (int k = 0; k < m.n; k++) {
+            char *v = arena_alloc(req, m.p[k].val_len + 1);
+            memcpy(v, m.p[k].val, m.p[k].val_len);
+            v[m.p[k].val_len] = '\0';
+            req->params[k] = (struct param){m.p[k].name, m.p[k].name_len, v};
+        }
+        req->nparams = m.n;
+        return;
+    }
+    req->err_status = path_known ? 405 : 404;
+}
+
+/* Writes the methods allowed on path ("GET, HEAD, POST") into out. */
+static void allow_list(const struct dst_http_req *req, char *out, size_t outlen)
+{
+    const struct dst_http_server *s = req->srv;
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct route *r = &s->routes[i];
+        const char *ms[2] = {r->method, strcmp(r->method, "GET") == 0 ? "HEAD" : NULL};
+        if (!route_match(r, req->path, NULL))
+            continue;
+        for (int k = 0; k < 2 && ms[k]; k++) {
+            char item[24];
+            snprintf(item, sizeof(item), "%s, ", ms[k]);
+            if (strstr(out, item) || n + strlen(item) >= outlen)
+                continue;
+            memcpy(out + n, item, strlen(item) + 1);
+            n += strlen(item);
+        }
+    }
+    if (s->opts.cors && !strstr(out, "OPTIONS, ") && n + 10 < outlen)
+        n += (size_t)sprintf(out + n, "OPTIONS, ");
+    if (n >= 2)
+        out[n - 2] = '\0';
+}
+
+/* ---- the request ---- */
+
+/* Copies url into out without a "scheme://authority" prefix and with runs of '/' collapsed. */
+static void path_normalize(const char *url, char *out)
+{
+    const char *p = url;
+    char *o = out;
+
+    if (ascii_ieq(p, "http://", 7) || ascii_ieq(p, "https://", 8)) {
+        p = strchrnul(p + (p[4] == ':' ? 7 : 8), '/');
+        if (!*p)
+            p = "/";
+    }
+    for (; *p; p++) {
+        if (*p == '/' && o > out && o[-1] == '/')
+            continue;
+        *o++ = *p;
+    }
+    *o = '\0';
+}
+
+/* The request state, sized so that the path, the query and the parameters fit its arena. */
+static struct dst_http_req *req_new(struct dst_http_server *s, const char *uri)
+{
+    size_t len = uri ? strlen(uri) : 0;
+    size_t arena = 3 * (len + 1) + MAX_PARAMS + 8;
+    struct dst_http_req *req = dst_xcalloc(1, sizeof(*req) + arena);
+    const char *q = uri ? strchr(uri, '?') : NULL;
+
+    req->srv = s;
+    req->nquery = -1;
+    req->arena_pos = req->arena;
+    req->arena_end = req->arena + arena;
+    req->query_raw = arena_alloc(req, q ? strlen(q) : 1);
+    strcpy(req->query_raw, q ? q + 1 : "");
+    if (s->opts.access_log)
+        req->start_us = dst_monotonic_us();
+    atomic_fetch_add(&s->inflight, 1);
+    return req;
+}
+
+static void req_free(struct dst_http_req *req)
+{
+    if (req->data_free)
+        req->data_free(req->data);
+    dst_buf_release(&req->body);
+    dst_buf_release(&req->hdr_more);
+    if (req->query != req->query_inline)
+        free(req->query);
+    free(req);
+}
+
+/* A Content-Length value; UINT64_MAX when it overflows. */
+static uint64_t content_length(const char *v)
+{
+    uint64_t n = 0;
+
+    for (; *v >= '0' && *v <= '9'; v++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return UINT64_MAX;
+        n = n * 10 + (uint64_t)(*v - '0');
+    }
+    return n;
+}
+
+static int reply_too_big(struct dst_http_req *req)
+{
+    dst_http_add_header(req, "Connection", "close");
+    return dst_http_reply_error(req, 413, "the request body exceeds %zu bytes", req->max_body);
+}
+
+/* First call: the headers are in. Routes the request and checks the announced body size. */
+static enum MHD_Result req_begin(struct dst_http_req *req, struct MHD_Connection *conn,
+                                 const char *url, const char *method)
+{
+    struct dst_http_server *s = req->srv;
+    const char *cl = NULL;
+    const char *expect = NULL;
+    uint64_t len = 0;
+
+    req->started = true;
+    req->conn = conn;
+    req->method = method;
+    req->head = strcmp(method, "HEAD") == 0;
+    req->path = arena_alloc(req, strlen(url) + 2);
+    path_normalize(url, req->path);
+    route_find(req);
+    req->max_body = req->route && req->route->max_body ? req->route->max_body : s->opts.max_body;
+    req->keep_body = req->route && !(req->route->flags & DST_HTTP_BODY_DISCARD);
+    dst_buf_init(&req->body, req->max_body);
+    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    len = cl ? content_length(cl) : 0;
+    if (len <= req->max_body)
+        return MHD_YES;
+    req->too_big = true;
+    expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    if (!expect && len - req->max_body <= OVERFLOW_DRAIN)
+        return MHD_YES; /* the client sends the body anyway: read it, then answer 413 */
+    /*
+     * Answered now, in the first call: libmicrohttpd then sends 413 instead of "100 Continue",
+     * skips the body and closes the connection. It makes no call between the headers and the
+     * body, so a later answer would mean reading the whole oversized body first.
+     */
+    req->handled = true;
+    return reply_too_big(req) == 0 ? MHD_YES : MHD_NO;
+}
+
+/* Upload call: keeps or counts the body; over the cap, drains a little so a 413 can follow. */
+static enum MHD_Result req_upload(struct dst_http_req *req, const char *data, size_t n)
+{
+    req->body_bytes += n;
+    if (req->too_big) /* past the drain allowance, give up: close without an answer */
+        return req->body_bytes > (uint64_t)req->max_body + OVERFLOW_DRAIN ? MHD_NO : MHD_YES;
+    if (req->body_bytes > req->max_body) {
+        req->too_big = true;
+        dst_buf_release(&req->body);
+        return MHD_YES;
+    }
+    if (req->keep_body && dst_buf_append(&req->body, data, n) != 0) {
+        req->too_big = true;
+        dst_buf_release(&req->body);
+    }
+    return MHD_YES;
+}
+
+static void reply_preflight(struct dst_http_req *req)
+{
+    const char *want = dst_http_req_header(req, "Access-Control-Request-Headers");
+
+    dst_http_add_header(req, "Access-Control-Allow-Methods", CORS_METHODS);
+    dst_http_add_header(req, "Access-Control-Allow-Headers", want && *want ? want : "*");
+    dst_http_add_header(req, "Access-Control-Max-Age", "600");
+    dst_http_reply(req, 204, NULL, NULL, 0);
+}
+
+/* Final call: the whole request is in. Answers it; MHD_NO closes the connection. */
+static enum MHD_Result req_finish(struct dst_http_req *req)
+{
+    const struct dst_http_server *s = req->srv;
+
+    if (req->handled)
+        return MHD_NO; /* no reply could be queued: do not get called again */
+    req->handled = true;
+    if (req->too_big) {
+        dst_http_reply_error(req, 413, "the request body exceeds %zu bytes", req->max_body);
+    } else if (s->opts.cors && strcmp(req->method, "OPTIONS") == 0) {
+        reply_preflight(req);
+    } else if (req->err_status == 404) {
+        dst_http_reply_error(req, 404, "no such resource: %s", req->path);
+    } else if (req->err_status == 405) {
+        char allow[128];
+        allow_list(req, allow, sizeof(allow));
+        dst_http_add_header(req, "Allow", allow);
+        dst_http_reply_error(req, 405, "method %s not allowed; allowed: %s", req->method, allow);
+    } else {
+        req->route->fn(req, req->route->ud);
+        if (!req->replied) {
+            dst_error("%s: the handler of %s %s sent no reply", s->name, req->method, req->path);
+            req->hdr_len = 0;
+            dst_buf_reset(&req->hdr_more);
+            dst_http_reply_error(req, 500, "internal error: no reply");
+        }
+    }
+    return req->replied ? MHD_YES : MHD_NO;
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct dst_http_req *req = req_new(cls, uri);
+
+    req->conn = conn;
+    return req;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct dst_http_req *req = *con_cls;
+
+    (void)version;
+    if (!req) {
+        req = req_new(cls, url); /* not reached: on_uri runs first */
+        req->conn = conn;
+        *con_cls = req;
+    }
+    if (!req->started)
+        return req_begin(req, conn, url, method);
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        return req_upload(req, upload, n);
+    }
+    return req_finish(req);
+}
+
+static void access_log(struct dst_http_req *req, enum MHD_RequestTerminationCode toe)
+{
+    int status = req->status;
+    uint64_t bytes = req->stream ? req->stream->bytes : req->bytes_out;
+
+    if (!status) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        status = ci ? (int)ci->http_status : 0;
+    }
+    dst_info("%s: %s %s %d %" PRIu64 " %" PRId64 " client=%s%s", req->srv->name,
+             req->method ? req->method : "-", req->path ? req->path : "-", status, bytes,
+             dst_monotonic_us() - req->start_us, dst_http_req_client_ip(req),
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct dst_http_server *s = cls;
+    struct dst_http_req *req = *con_cls;
+
+    (void)conn;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (s->opts.access_log)
+        access_log(req, toe);
+    req_free(req);
+    if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/*
+ * New connections are refused (closed at once) while stopping. MHD_quiesce_daemon is not used:
+ * in libmicrohttpd 0.9.75 with a thread pool on epoll it races with the workers, which remove
+ * the listen socket from their epoll sets themselves, and aborts ("Failed to remove listen FD
+ * from epoll set"); the unit tests hit it.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    const struct dst_http_server *s = cls;
+
+    (void)addr;
+    (void)len;
+    return atomic_load(&s->stopping) ? MHD_NO : MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct dst_http_server *s = cls;
+
+    (void)conn;
+    (void)socket_context;
+    atomic_fetch_add(&s->conns, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+/* libmicrohttpd's messages about one misbehaving or vanished client: debug, not warn. */
+static const char *const client_noise[] = {
+    "Error processing request",  "Failed to send",
+    "Failed to receive",         "Connection was closed",
+    "Socket has been disc",      "Connection socket is closed",
+    "Application reported",      "Closing connection",
+    "Received HTTP/1.1 request", "Failed to parse `Content-L",
+    "Too large value of",        "Processing thread terminating",
+    "Failed to forward",         "Too late",
+};
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    const struct dst_http_server *s = cls;
+    enum dst_log_level lvl = DST_LOG_WARN;
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    for (size_t i = 0; i < sizeof(client_noise) / sizeof(client_noise[0]); i++) {
+        if (strncmp(msg, client_noise[i], strlen(client_noise[i])) == 0)
+            lvl = DST_LOG_DEBUG;
+    }
+    dst_log(lvl, "%s: libmicrohttpd: %s", s->name, msg);
+}
+
+/* ---- the server ---- */
+
+int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http_server **out)
+{
+    struct dst_http_server *s = NULL;
+    pthread_condattr_t ca;
+    char host[256];
+    char err[160];
+    int port = 0;
+
+    if (!opts ||
+        dst_cfg_split_hostport(opts->listen, host, sizeof(host), &port, err, sizeof(err)) != 0) {
+        dst_error("http server: %s", opts ? err : "no options");
+        return DST_EINVAL;
+    }
+    s = dst_xnew(struct dst_http_server);
+    s->opts = *opts;
+    s->listen = dst_xstrdup(opts->listen);
+    s->name = dst_xstrdup(opts->name ? opts->name : "http");
+    s->opts.listen = s->listen;
+    s->opts.name = s->name;
+    s->opts.max_body = opts->max_body ? opts->max_body : 1024 * 1024;
+    s->opts.threads = opts->threads ? opts->threads : 2;
+    s->opts.conn_timeout = opts->conn_timeout ? opts->conn_timeout : 60;
+    s->opts.max_conns = opts->max_conns ? opts->max_conns : 1024;
+    memcpy(s->host, host, sizeof(host));
+    s->port = port;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = s;
+    return 0;
+}
+
+int dst_http_server_route(struct dst_http_server *s, const char *method, const char *pattern,
+                          dst_http_handler_fn fn, void *ud, unsigned flags, size_t max_body)
+{
+    struct route r = {.fn = fn, .ud = ud, .flags = flags, .max_body = max_body};
+
+    if (!method || !*method || strlen(method) >= sizeof(r.method) || !pattern || !fn || s->daemon)
+        return DST_EINVAL;
+    if (route_parse(&r, pattern) != 0) {
+        dst_error("%s: bad route pattern '%s'", s->name, pattern);
+        return DST_EINVAL;
+    }
+    strcpy(r.method, method);
+    r.pattern = dst_xstrdup(pattern);
+    s->routes = dst_xrealloc(s->routes, (s->nroutes + 1) * sizeof(*s->routes));
+    s->routes[s->nroutes++] = r;
+    return 0;
+}
+
+/* Fills ss with host (an IPv4 or IPv6 literal, or a name) and port; DST_EIO if unresolvable. */
+static int resolve(const struct dst_http_server *s, struct sockaddr_storage *ss, bool *any6)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *ai = NULL;
+
+    memset(ss, 0, sizeof(*ss));
+    *any6 = false;
+    if (inet_pton(AF_INET, s->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, s->host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        *any6 = IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
+    } else {
+        int rc = getaddrinfo(s->host, NULL, &hints, &ai);
+        if (rc != 0) {
+            dst_error("%s: cannot resolve %s: %s", s->name, s->host, gai_strerror(rc));
+            return DST_EIO;
+        }
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+    }
+    if (ss->ss_family == AF_INET)
+        v4->sin_port = htons((uint16_t)s->port);
+    else
+        v6->sin6_port = htons((uint16_t)s->port);
+    return 0;
+}
+
+int dst_http_server_start(struct dst_http_server *s)
+{
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    bool any6 = false;
+    const union MHD_DaemonInfo *di = NULL;
+
+    if (s->daemon)
+        return DST_EINVAL;
+    if (resolve(s, &ss, &any6) != 0)
+        return DST_EIO;
+    if (ss.ss_family == AF_INET6)
+        flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    atomic_store(&s->stopping, false);
+    s->daemon = MHD_start_daemon(
+        flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        s->opts.threads > 1 ? s->opts.threads : 0u, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, s, MHD_OPTION_END);
+    if (!s->daemon) {
+        dst_error("%s: cannot listen on %s (see the libmicrohttpd message above)", s->name,
+                  s->listen);
+        return DST_EIO;
+    }
+    di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (di && di->port)
+        s->port = di->port;
+    snprintf(s->url, sizeof(s->url), "http://%s%s%s:%d", strchr(s->host, ':') ? "[" : "", s->host,
+             strchr(s->host, ':') ? "]" : "", s->port);
+    if (!s->opts.quiet)
+        dst_log_listening("http", s->host, s->port);
+    return 0;
+}
+
+int dst_http_server_port(const struct dst_http_server *s)
+{
+    return s->port;
+}
+
+const char *dst_http_server_url(const struct dst_http_server *s)
+{
+    return s->url;
+}
+
+static void stream_end(struct dst_http_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->ended = true;
+    if (st->suspended && !st->finished) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Waits until no request is in flight or drain_ms passed. */
+static void drain_wait(struct dst_http_server *s, int drain_ms)
+{
+    struct timespec dl;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += drain_ms / 1000;
+    dl.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (atomic_load(&s->inflight) > 0) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void dst_http_server_stop(struct dst_http_server *s, int drain_ms)
+{
+    long left = 0;
+
+    if (!s || !s->daemon)
+        return;
+    atomic_store(&s->stopping, true); /* on_accept refuses new connections from now on */
+    pthread_mutex_lock(&s->mu);
+    for (struct dst_http_stream *st = s->streams; st; st = st->next)
+        stream_end(st);
+    pthread_mutex_unlock(&s->mu);
+    if (drain_ms > 0)
+        drain_wait(s, drain_ms);
+    left = atomic_load(&s->inflight);
+    if (left > 0)
+        dst_warn("%s: closing %ld unfinished requests", s->name, left);
+    dst_debug("%s: closing %d connections", s->name, atomic_load(&s->conns));
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}
+
+void dst_http_server_on_free(struct dst_http_server *s, void (*fn)(void *), void *p)
+{
+    struct on_free *f = dst_xnew(struct on_free);
+
+    f->fn = fn;
+    f->p = p;
+    f->next = s->on_free;
+    s->on_free = f;
+}
+
+void dst_http_server_free(struct dst_http_server *s)
+{
+    if (!s)
+        return;
+    dst_http_server_stop(s, FREE_DRAIN_MS);
+    while (s->on_free) {
+        struct on_free *f = s->on_free;
+        s->on_free = f->next;
+        f->fn(f->p);
+        free(f);
+    }
+    for (size_t i = 0; i < s->nroutes; i++)
+        free(s->routes[i].pattern);
+    free(s->routes);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s->listen);
+    free(s->name);
+    free(s);
+}
+
+/* ---- request accessors ---- */
+
+const char *dst_http_req_method(const struct dst_http_req *req)
+{
+    return req->method;
+}
+
+const char *dst_http_req_path(const struct dst_http_req *req)
+{
+    return req->path;
+}
+
+const char *dst_http_req_param(const struct dst_http_req *req, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (int i = 0; i < req->nparams; i++) {
+        const struct param *p = &req->params[i];
+        if (p->name_len == n && memcmp(p->name, name, n) == 0)
+            return p->value;
+    }
+    return NULL;
+}
+
+static enum MHD_Result query_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct dst_http_req *req = cls;
+
+    (void)kind;
+    if (req->nquery == req->query_cap) {
+        int cap = req->query_cap * 2;
+        struct qarg *q = dst_xmalloc((size_t)cap * sizeof(*q));
+        memcpy(q, req->query, (size_t)req->nquery * sizeof(*q));
+        if (req->query != req->query_inline)
+            free(req->query);
+        req->query = q;
+        req->query_cap = cap;
+    }
+    req->query[req->nquery++] = (struct qarg){key, value ? value : ""};
+    return MHD_YES;
+}
+
+/* Collects the decoded query arguments once, in their order. */
+static void query_load(struct dst_http_req *r)
+{
+    if (r->nquery >= 0)
+        return;
+    r->nquery = 0;
+    r->query = r->query_inline;
+    r->query_cap = QUERY_INLINE;
+    if (r->conn && r->query_raw[0])
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_collect, r);
+}
+
+const char *dst_http_req_query(const struct dst_http_req *req, const char *name)
+{
+    query_load((struct dst_http_req *)req);
+    for (int i = 0; i < req->nquery; i++) {
+        if (ascii_ieq_str(req->query[i].key, name))
+            return req->query[i].value;
+    }
+    return NULL;
+}
+
+int dst_http_req_query_count(const struct dst_http_req *req)
+{
+    query_load((struct dst_http_req *)req);
+    return req->nquery;
+}
+
+void dst_http_req_query_at(const struct dst_http_req *req, int i, const char **key,
+                           const char **value)
+{
+    query_load((struct dst_http_req *)req);
+    *key = i >= 0 && i < req->nquery ? req->query[i].key : NULL;
+    *value = i >= 0 && i < req->nquery ? req->query[i].value : NULL;
+}
+
+const char *dst_http_req_query_string(const struct dst_http_req *req)
+{
+    return req->query_raw;
+}
+
+const char *dst_http_req_header(const struct dst_http_req *req, const char *name)
+{
+    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
+const char *dst_http_req_body(const struct dst_http_req *req, size_t *len)
+{
+    if (len)
+        *len = req->body.data ? req->body.len : 0;
+    return req->body.data ? req->body.data : "";
+}
+
+uint64_t dst_http_req_body_bytes(const struct dst_http_req *req)
+{
+    return req->body_bytes;
+}
+
+const char *dst_http_req_client_ip(const struct dst_http_req *req)
+{
+    struct dst_http_req *r = (struct dst_http_req *)req;
+    const union MHD_ConnectionInfo *ci = NULL;
+    const struct sockaddr *sa = NULL;
+
+    if (r->ip[0] || !r->conn)
+        return r->ip;
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
+    return r->ip;
+}
+
+void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *))
+{
+    if (req->data_free && req->data != data)
+        req->data_free(req->data);
+    req->data = data;
+    req->data_free = free_fn;
+}
+
+/* ---- replies ---- */
+
+void dst_http_add_header(struct dst_http_req *req, const char *name, const char *value)
+{
+    size_t nl = strlen(name) + 1;
+    size_t vl = strlen(value) + 1;
+
+    if (req->hdr_more.len == 0 && req->hdr_len + nl + vl <= sizeof(req->hdr)) {
+        memcpy(req->hdr + req->hdr_len, name, nl);
+        memcpy(req->hdr + req->hdr_len + nl, value, vl);
+        req->hdr_len += nl + vl;
+        return;
+    }
+    if (!req->hdr_more.max)
+        dst_buf_init(&req->hdr_more, CONN_MEMORY);
+    if (dst_buf_append(&req->hdr_more, name, nl) != 0 ||
+        dst_buf_append(&req->hdr_more, value, vl) != 0)
+        dst_warn("%s: too many response headers; dropped %s", req->srv->name, name);
+}
+
+static void apply_headers(struct dst_http_req *req, struct MHD_Response *r, const char *p,
+                          size_t len)
+{
+    const char *end = p + len;
+
+    while (p < end) {
+        const char *name = p;
+        const char *value = name + strlen(name) + 1;
+        if (MHD_add_response_header(r, name, value) != MHD_YES)
+            dst_warn("%s: invalid response header %s", req->srv->name, name);
+        p = value + strlen(value) + 1;
+    }
+}
+
+/* Whether req can take a reply; logs the programmer error otherwise. */
+static bool reply_ok(struct dst_http_req *req)
+{
+    if (!req->replied)
+        return true;
+    dst_error("%s: a second reply to %s %s was dropped", req->srv->name, req->method, req->path);
+    return false;
+}
+
+/* Adds the headers, queues r and drops our reference to it. */
+static int reply_queue(struct dst_http_req *req, int status, const char *ctype,
+                       struct MHD_Response *r, uint64_t len)
+{
+    struct dst_http_server *s = req->srv;
+    int rc = 0;
+
+    if (!r) {
+        dst_error("%s: cannot create a response (out of memory?)", s->name);
+        return DST_EDEP;
+    }
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (s->opts.cors)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    apply_headers(req, r, req->hdr, req->hdr_len);
+    apply_headers(req, r, req->hdr_more.data, req->hdr_more.len);
+    if (atomic_load(&s->stopping))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (!req->conn || MHD_queue_response(req->conn, (unsigned)status, r) != MHD_YES) {
+        dst_error("%s: cannot queue the %d reply to %s %s", s->name, status, req->method,
+                  req->path);
+        rc = DST_EDEP;
+    } else {
+        req->replied = true;
+        req->status = status;
+        req->bytes_out = req->head || status == 204 || status == 304 ? 0 : len;
+    }
+    MHD_destroy_response(r);
+    return rc;
+}
+
+int dst_http_reply(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                   size_t len)
+{
+    if (!reply_ok(req))
+        return DST_EINVAL;
+    return reply_queue(req, status, ctype,
+                       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY),
+                       len);
+}
+
+int dst_http_reply_take(struct dst_http_req *req, int status, const char *ctype, char *body,
+                        size_t len)
+{
+    struct MHD_Response *r = NULL;
+
+    if (!reply_ok(req)) {
+        free(body);
+        return DST_EINVAL;
+    }
+    r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    if (!r)
+        free(body);
+    return reply_queue(req, status, ctype, r, len);
+}
+
+int dst_http_reply_static(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                          size_t len)
+{
+    if (!reply_ok(req))
+        return DST_EINVAL;
+    return reply_queue(req, status, ctype,
+                       MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT),
+                       len);
+}
+
+int dst_http_reply_shared(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                          size_t len, void *owner, void (*release)(void *))
+{
+    struct MHD_Response *r = NULL;
+
+    if (!reply_ok(req)) {
+        release(owner);
+        return DST_EINVAL;
+    }
+    r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, owner);
+    if (!r)
+        release(owner);
+    return reply_queue(req, status, ctype, r, len);
+}
+
+int dst_http_reply_json(struct dst_http_req *req, int status, const json_t *j)
+{
+    size_t len = 0;
+    char *body = dst_json_dumps(j, &len);
+
+    if (!body) {
+        dst_error("%s: cannot encode the JSON reply to %s %s", req->srv->name, req->method,
+                  req->path);
+        return dst_http_reply_error(req, 500, "internal error: cannot encode JSON");
+    }
+    return dst_http_reply_take(req, status, "application/json", body, len);
+}
+
+int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_t *j = NULL;
+    int rc = 0;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
+    if (!j) { /* msg is not valid UTF-8 */
+        j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", "(unprintable)");
+    }
+    rc = dst_http_reply_json(req, status, j);
+    json_decref(j);
+    return rc;
+}
+
+/* ---- streams ---- */
+
+/* libmicrohttpd's content reader: calls read, and sleeps the connection while it has nothing. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct dst_http_stream *st = cls;
+
+    (void)pos;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        bool ended = st->ended;
+        st->wake_pending = false;
+        pthread_mutex_unlock(&st->mu);
+        if (ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        long n = st->read(st->ud, buf, max);
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n > 0) {
+            st->bytes += (uint64_t)n;
+            return (ssize_t)n;
+        }
+        /* Nothing yet: sleep unless a wake or the end came in while read ran. */
+        pthread_mutex_lock(&st->mu);
+        bool again = st->wake_pending || st->ended;
+        if (!again) {
+            st->suspended = true;
+            MHD_suspend_connection(st->conn);
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (!again)
+            return 0;
+    }
+}
+
+/* libmicrohttpd is done with the response: tell the owner, then forget the stream. */
+static void stream_on_free(void *cls)
+{
+    struct dst_http_stream *st = cls;
+    struct dst_http_server *s = st->srv;
+
+    pthread_mutex_lock(&st->mu);
+    st->finished = true;
+    pthread_mutex_unlock(&st->mu);
+    st->done(st->ud);
+    pthread_mutex_lock(&s->mu);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+int dst_http_reply_stream(struct dst_http_req *req, int status, const char *ctype,
+                          dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
+                          struct dst_http_stream **out)
+{
+    struct dst_http_server *s = req->srv;
+    struct dst_http_stream *st = NULL;
+    struct MHD_Response *r = NULL;
+    int rc = 0;
+
+    if (!reply_ok(req)) {
+        done(ud);
+        return DST_EINVAL;
+    }
+    st = dst_xnew(struct dst_http_stream);
+    pthread_mutex_init(&st->mu, NULL);
+    st->srv = s;
+    st->conn = req->conn;
+    st->read = read;
+    st->done = done;
+    st->ud = ud;
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader, st,
+                                          stream_on_free);
+    if (!r) {
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+        done(ud);
+        return reply_queue(req, status, ctype, NULL, 0);
+    }
+    pthread_mutex_lock(&s->mu);
+    st->ended = atomic_load(&s->stopping);
+    st->next = s->streams;
+    if (s->streams)
+        s->streams->prev = st;
+    s->streams = st;
+    pthread_mutex_unlock(&s->mu);
+    rc = reply_queue(req, status, ctype, r, 0); /* on failure, stream_on_free already ran */
+    if (rc == 0) {
+        req->stream = st;
+        if (out)
+            *out = st;
+    }
+    return rc;
+}
+
+void dst_http_stream_wake(struct dst_http_stream *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_lock(&st->mu);
+    if (!st->finished) {
+        if (st->suspended) {
+            st->suspended = false;
+            MHD_resume_connection(st->conn);
+        } else {
+            st->wake_pending = true;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}

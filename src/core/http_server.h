@@ -1,0 +1,141 @@
+/* http_server.h - the HTTP server (libmicrohttpd): router, bodies, replies, streams, drain */
+#ifndef DST_HTTP_SERVER_H
+#define DST_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dst_http_server;
+struct dst_http_req;
+struct dst_http_stream;
+
+/*
+ * A handler runs on a server thread once the whole request body is in (keep-alive is kept:
+ * the reply is queued on libmicrohttpd's second call). It must send exactly one reply with
+ * one of the dst_http_reply* functions; a handler that sends none gets a 500. It may block
+ * briefly (a database query) but not for long: it holds one of the server's threads.
+ */
+typedef void (*dst_http_handler_fn)(struct dst_http_req *req, void *ud);
+
+enum dst_http_route_flags {
+    DST_HTTP_BODY_DISCARD = 1 << 0, /* count the body bytes but do not keep them (capped too) */
+};
+
+struct dst_http_server_opts {
+    const char *listen;    /* "HOST:PORT"; port 0 picks a free port */
+    const char *name;      /* component name in log lines, e.g. "api" */
+    size_t max_body;       /* default body cap per request in bytes (0 → 1 MiB); 413 beyond */
+    unsigned threads;      /* worker threads (0 → 2) */
+    unsigned conn_timeout; /* idle keep-alive timeout in seconds (0 → 60) */
+    unsigned max_conns;    /* connection limit (0 → 1024) */
+    bool access_log;       /* one info line per request: method path status bytes µs */
+    bool cors;             /* Access-Control-Allow-Origin: * on every reply; OPTIONS answered */
+    bool quiet;            /* do not print the "listening on" line (embedded servers) */
+};
+
+/* Creates a server (not yet listening). DST_EINVAL if opts->listen does not parse. */
+int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http_server **out);
+
+/*
+ * Adds a route. method is "GET", "POST", ... ("GET" also answers HEAD). pattern is a path
+ * whose segments are literals (matched ignoring ASCII case), "{name}" (one segment, read with
+ * dst_http_req_param) or a final "*" (the rest, read with dst_http_req_param(req, "*")).
+ * Routes are tried in the order they were added; the first match wins. A path that matches
+ * only with other methods gets 405 with an Allow header; no match gets 404. max_body 0 means
+ * the server default. Returns DST_EINVAL on a bad pattern. Add all routes before start.
+ */
+int dst_http_server_route(struct dst_http_server *s, const char *method, const char *pattern,
+                          dst_http_handler_fn fn, void *ud, unsigned flags, size_t max_body);
+
+/*
+ * Binds and starts the worker threads, then prints "listening on http://HOST:PORT" (unless
+ * quiet). DST_EIO if the address cannot be bound (the reason is logged).
+ */
+int dst_http_server_start(struct dst_http_server *s);
+
+int dst_http_server_port(const struct dst_http_server *s);        /* the bound port, after start */
+const char *dst_http_server_url(const struct dst_http_server *s); /* "http://HOST:PORT" */
+
+/*
+ * Stops gracefully: stops accepting, ends every open stream, lets requests in flight finish
+ * for up to drain_ms, then closes what is left. Safe to call more than once.
+ */
+void dst_http_server_stop(struct dst_http_server *s, int drain_ms);
+/* Stops first if needed (letting requests in flight finish for up to 1 s); NULL is fine. */
+void dst_http_server_free(struct dst_http_server *s);
+
+/*
+ * Registers fn(p) to run when s is freed (after it has stopped), for data that must live as
+ * long as the server, e.g. the ud of a route. Callbacks run in reverse order of registration.
+ */
+void dst_http_server_on_free(struct dst_http_server *s, void (*fn)(void *), void *p);
+
+/* ---- the request: everything is borrowed and lives until the request completes ---- */
+
+const char *dst_http_req_method(const struct dst_http_req *req);
+/* The path with duplicate slashes collapsed and any "scheme://host" prefix removed. */
+const char *dst_http_req_path(const struct dst_http_req *req);
+/* A "{name}" segment of the route, or "*" for the rest; NULL if the route has none. */
+const char *dst_http_req_param(const struct dst_http_req *req, const char *name);
+/* The first query argument with that name (ASCII case ignored), decoded; NULL if absent. */
+const char *dst_http_req_query(const struct dst_http_req *req, const char *name);
+/* The number of query arguments, and the i-th one (for reporting unknown arguments). */
+int dst_http_req_query_count(const struct dst_http_req *req);
+void dst_http_req_query_at(const struct dst_http_req *req, int i, const char **key,
+                           const char **value);
+/* The raw query string (after '?', undecoded) or "" */
+const char *dst_http_req_query_string(const struct dst_http_req *req);
+const char *dst_http_req_header(const struct dst_http_req *req, const char *name);
+/* The body, NUL-terminated (len excludes the NUL); "" when there is none or it was discarded. */
+const char *dst_http_req_body(const struct dst_http_req *req, size_t *len);
+uint64_t dst_http_req_body_bytes(const struct dst_http_req *req); /* counted even if discarded */
+const char *dst_http_req_client_ip(const struct dst_http_req *req);
+/* Per-request scratch pointer for the handler, freed by free_fn when the request completes. */
+void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *));
+
+/* ---- replies: exactly one per request ---- */
+
+/* Adds a response header to the coming reply (copied). */
+void dst_http_add_header(struct dst_http_req *req, const char *name, const char *value);
+
+/* Copies body. ctype NULL → no Content-Type. Returns 0 or DST_EDEP if it could not queue. */
+int dst_http_reply(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                   size_t len);
+/* Takes body (malloc'd by the caller; freed by the server). */
+int dst_http_reply_take(struct dst_http_req *req, int status, const char *ctype, char *body,
+                        size_t len);
+/* body lives for the whole process (embedded assets): no copy. */
+int dst_http_reply_static(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                          size_t len);
+/*
+ * body belongs to a shared, reference-counted owner: release(owner) is called once the server
+ * no longer needs body (for cached responses). No copy.
+ */
+int dst_http_reply_shared(struct dst_http_req *req, int status, const char *ctype, const void *body,
+                          size_t len, void *owner, void (*release)(void *));
+/* Dumps j (borrowed) as application/json. */
+int dst_http_reply_json(struct dst_http_req *req, int status, const json_t *j);
+/* {"error":{"status":STATUS,"message":"..."}} as application/json. */
+int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * A streaming reply of unknown length (chunked), e.g. server-sent events or a CSV export.
+ * read(ud, buf, max) returns the number of bytes written into buf (>0), 0 when it has nothing
+ * yet (the connection then sleeps until dst_http_stream_wake), or DST_HTTP_STREAM_END to end
+ * the reply. done(ud) is called exactly once when the connection is finished with the stream
+ * (after which ud is not used), also when this function fails; it must make sure nobody calls
+ * dst_http_stream_wake on this stream afterwards. *out (may be NULL) receives the stream handle
+ * for waking; it is written only on success.
+ */
+#define DST_HTTP_STREAM_END (-1)
+typedef long (*dst_http_stream_read_fn)(void *ud, char *buf, size_t max);
+int dst_http_reply_stream(struct dst_http_req *req, int status, const char *ctype,
+                          dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
+                          struct dst_http_stream **out);
+/* Wakes a sleeping stream so that read is called again. Thread-safe. */
+void dst_http_stream_wake(struct dst_http_stream *st);
+
+#endif

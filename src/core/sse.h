@@ -1,0 +1,38 @@
+/* sse.h - server-sent events: a hub that fans events out to streaming HTTP replies */
+#ifndef DST_SSE_H
+#define DST_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dst_http_req;
+struct dst_sse_hub;
+
+/*
+ * A hub keeps the connected clients and the last DST_SSE_REPLAY events. Each event gets an
+ * increasing id. A client that reconnects with a Last-Event-ID header first receives the
+ * events it missed that are still kept. Every heartbeat_ms (0 → 15000) each client gets a
+ * comment line, so dead connections are noticed and proxies keep the stream open. A client
+ * more than max_buffer bytes (0 → 256 KiB) behind is disconnected (it will reconnect).
+ */
+#define DST_SSE_REPLAY 64
+
+int dst_sse_hub_new(int heartbeat_ms, size_t max_buffer, struct dst_sse_hub **out);
+/* Ends every client stream and frees the hub; call before stopping the HTTP server. */
+void dst_sse_hub_free(struct dst_sse_hub *hub);
+
+/*
+ * Answers req with a text/event-stream reply attached to the hub (200, no-cache headers,
+ * "retry: 2000" first). Returns 0 or a DST_E* code if the reply could not be queued.
+ */
+int dst_sse_hub_attach(struct dst_sse_hub *hub, struct dst_http_req *req);
+
+/*
+ * Sends "id: N\nevent: EVENT\ndata: DATA\n\n" to every client. data may hold newlines (each
+ * line becomes a data: line). Thread-safe; never blocks on a slow client. Returns the id.
+ */
+uint64_t dst_sse_hub_publish(struct dst_sse_hub *hub, const char *event, const char *data);
+
+size_t dst_sse_hub_clients(struct dst_sse_hub *hub);
+
+#endif
