@@ -1,0 +1,159 @@
+/* store.c - the results store: picks a backend by URL scheme and forwards to its ops table */
+#include "core/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/store_backend.h"
+
+/* The part after "sqlite:", or NULL if url is not a sqlite URL with a path. */
+static const char *sqlite_rest(const char *url)
+{
+    if (!url || strncmp(url, "sqlite:", 7) != 0 || url[7] == '\0')
+        return NULL;
+    return url + 7;
+}
+
+static bool is_postgres(const char *url)
+{
+    return url && (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0);
+}
+
+int dst_store_url_check(const char *url, char *err, size_t errlen)
+{
+    const char *why = NULL;
+
+    if (sqlite_rest(url))
+        return 0;
+    if (url && strcmp(url, "sqlite:") == 0)
+        why = "sqlite: needs a path (sqlite:PATH or sqlite::memory:)";
+    else if (is_postgres(url))
+        why = "postgresql: backend not built yet";
+    else
+        why = "unknown store URL (use sqlite:PATH or sqlite::memory:)";
+    if (err && errlen)
+        snprintf(err, errlen, "%s", why);
+    return DST_EINVAL;
+}
+
+int dst_store_open(const char *url, struct dst_store **out)
+{
+    char why[128];
+
+    if (dst_store_url_check(url, why, sizeof(why)) != 0) {
+        dst_error("store: %s", why);
+        return DST_EINVAL;
+    }
+    return dst_store_sqlite_ops.open(sqlite_rest(url), out);
+}
+
+void dst_store_free(struct dst_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+int dst_store_schema_version(struct dst_store *s)
+{
+    return s->ops->schema_version(s);
+}
+
+int dst_store_insert(struct dst_store *s, struct dst_result *rs, size_t n, bool *created)
+{
+    if (n == 0)
+        return 0;
+    return s->ops->insert(s, rs, n, created);
+}
+
+int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r)
+{
+    char norm[DST_UUID_LEN + 1];
+
+    if (dst_uuid_normalize(id, norm) != 0)
+        return DST_ENOTFOUND; /* ids are stored as lower-case UUIDs */
+    return s->ops->get(s, norm, r);
+}
+
+void dst_store_query_init(struct dst_store_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->sort = DST_F_TIME;
+    q->desc = true;
+}
+
+int dst_store_query_add(struct dst_store_query *q, struct dst_cond c)
+{
+    if (q->nconds >= DST_QUERY_MAX_CONDS)
+        return DST_ETOOBIG;
+    q->conds[q->nconds++] = c;
+    return 0;
+}
+
+/* Backends build SQL from these enums, so out-of-range values are refused here. */
+static int query_check(const struct dst_store_query *q)
+{
+    if (q->nconds < 0 || q->nconds > DST_QUERY_MAX_CONDS || (unsigned)q->sort >= DST_F_COUNT_)
+        return DST_EINVAL;
+    for (int i = 0; i < q->nconds; i++) {
+        const struct dst_cond *c = &q->conds[i];
+        if ((unsigned)c->field >= DST_F_COUNT_ || (unsigned)c->op > DST_OP_LT ||
+            (unsigned)c->kind > DST_V_REAL || (c->kind == DST_V_TEXT && !c->s))
+            return DST_EINVAL;
+    }
+    return 0;
+}
+
+int dst_store_query(struct dst_store *s, const struct dst_store_query *q, dst_store_row_fn fn,
+                    void *ud)
+{
+    int rc = query_check(q);
+    return rc ? rc : s->ops->query(s, q, fn, ud);
+}
+
+int dst_store_count(struct dst_store *s, const struct dst_store_query *q, int64_t *out)
+{
+    int rc = query_check(q);
+    return rc ? rc : s->ops->count(s, q, out);
+}
+
+int dst_store_version(struct dst_store *s, uint64_t *out)
+{
+    return s->ops->version(s, out);
+}
+
+int dst_store_series(struct dst_store *s, const struct dst_series_query *q,
+                     struct dst_series_bucket **out, size_t *n)
+{
+    if (q->step_ms <= 0 || q->to_ms <= q->from_ms)
+        return DST_EINVAL;
+    /* (to - from) may overflow for extreme inputs: compare in unsigned arithmetic */
+    uint64_t span = (uint64_t)q->to_ms - (uint64_t)q->from_ms;
+    if ((span - 1) / (uint64_t)q->step_ms + 1 > 100000)
+        return DST_EINVAL;
+    return s->ops->series(s, q, out, n);
+}
+
+int dst_store_probes(struct dst_store *s, struct dst_probe_info **out, size_t *n)
+{
+    return s->ops->probes(s, out, n);
+}
+
+void dst_store_probes_free(struct dst_probe_info *p, size_t n)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].name);
+        free(p[i].location);
+        dst_result_release(&p[i].last);
+    }
+    free(p);
+}
+
+int dst_store_ping(struct dst_store *s)
+{
+    return s->ops->ping(s);
+}

@@ -1,0 +1,168 @@
+/* store.h - the results store: one interface, backends sqlite (store_sqlite.c) and postgresql */
+#ifndef DST_STORE_H
+#define DST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+struct dst_store;
+
+/*
+ * Opens a store by URL: "sqlite:PATH" (file, created if missing, WAL), "sqlite::memory:"
+ * (private, for tests) or "postgresql://..." (later). Runs pending schema migrations.
+ * DST_EINVAL on an unknown scheme, DST_EDEP if the backend fails (logged with its message).
+ * A store is safe to use from many threads at once.
+ */
+int dst_store_open(const char *url, struct dst_store **out);
+void dst_store_free(struct dst_store *s);
+
+/* Checks the URL's form without opening anything (for --check-config). */
+int dst_store_url_check(const char *url, char *err, size_t errlen);
+
+/* Schema version after migrations (for tests and /readyz). */
+int dst_store_schema_version(struct dst_store *s);
+
+/*
+ * Inserts results atomically (all or none). A result whose id is already stored is skipped
+ * (idempotent ingest); created[i] (may be NULL) tells which were new. Results must have
+ * passed dst_result_validate. Sets each new row's seq in rs[i].seq.
+ */
+int dst_store_insert(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
+
+/* Loads one result by id into r (initialised by the caller). DST_ENOTFOUND if absent. */
+int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r);
+
+/* ---- queries ---- */
+
+/* The columns a query may filter or sort on (a closed list: no SQL text from outside). */
+enum dst_field {
+    DST_F_SEQ,
+    DST_F_ID,
+    DST_F_TIME,
+    DST_F_STATUS,
+    DST_F_PROBE,
+    DST_F_LOCATION,
+    DST_F_USER,
+    DST_F_DEVICE,
+    DST_F_ENGINE,
+    DST_F_DOWNLOAD,
+    DST_F_UPLOAD,
+    DST_F_PING,
+    DST_F_PING_INT, /* ping rounded to whole ms (the original's int ServerPing) */
+    DST_F_CLIENT_IP,
+    DST_F_CLIENT_LAT,
+    DST_F_CLIENT_LON,
+    DST_F_CLIENT_ISP,
+    DST_F_CLIENT_COUNTRY,
+    DST_F_SERVER_HOST,
+    DST_F_SERVER_LAT,
+    DST_F_SERVER_LON,
+    DST_F_SERVER_COUNTRY,
+    DST_F_SERVER_DISTANCE,
+    DST_F_SERVER_ID,
+    DST_F_COUNT_
+};
+
+enum dst_op { DST_OP_EQ, DST_OP_GE, DST_OP_LE, DST_OP_GT, DST_OP_LT };
+enum dst_val_kind { DST_V_TEXT, DST_V_INT, DST_V_REAL };
+
+struct dst_cond {
+    enum dst_field field;
+    enum dst_op op;
+    enum dst_val_kind kind;
+    const char *s; /* DST_V_TEXT (borrowed) */
+    int64_t i;     /* DST_V_INT */
+    double d;      /* DST_V_REAL */
+};
+
+#define DST_QUERY_MAX_CONDS 32
+
+/*
+ * A list query: all conds AND-ed, sorted by sort (desc or not) with ties in insertion order
+ * (seq ascending, like the original's stable LINQ sort), then offset/limit.
+ * keyset instead orders by "time desc, seq desc" (sort and desc are ignored) for cursor paging:
+ * with has_after only rows strictly after (after_time, after_seq) in that order are returned.
+ */
+struct dst_store_query {
+    struct dst_cond conds[DST_QUERY_MAX_CONDS];
+    int nconds;
+    enum dst_field sort;
+    bool desc;
+    int64_t offset;
+    int64_t limit; /* <= 0: no limit */
+    bool keyset;
+    bool has_after;
+    int64_t after_time, after_seq;
+};
+
+/* Initialises q: no conditions, sort time desc, offset 0, no limit. */
+void dst_store_query_init(struct dst_store_query *q);
+/* Appends a condition; DST_ETOOBIG past DST_QUERY_MAX_CONDS. */
+int dst_store_query_add(struct dst_store_query *q, struct dst_cond c);
+
+/*
+ * Called for each row in order; r is borrowed for the call only. Return 0 to go on, anything
+ * else to stop (dst_store_query then returns that value).
+ */
+typedef int (*dst_store_row_fn)(const struct dst_result *r, void *ud);
+
+int dst_store_query(struct dst_store *s, const struct dst_store_query *q, dst_store_row_fn fn,
+                    void *ud);
+
+/* Number of rows matching q's conditions (sort, offset and limit ignored). */
+int dst_store_count(struct dst_store *s, const struct dst_store_query *q, int64_t *out);
+
+/*
+ * A value that changes whenever the set of stored results changes, in this process or any
+ * other sharing the store; for response caches.
+ */
+int dst_store_version(struct dst_store *s, uint64_t *out);
+
+/* ---- time series for charts ---- */
+
+struct dst_series_query {
+    int64_t from_ms, to_ms; /* [from, to) */
+    int64_t step_ms;        /* bucket width, > 0 */
+    const char *probe;      /* NULL: all probes */
+};
+
+struct dst_stat {
+    double min, avg, max; /* NAN when the bucket has no ok result */
+};
+
+struct dst_series_bucket {
+    int64_t t_ms; /* bucket start */
+    int64_t ok, failed;
+    struct dst_stat download, upload, ping, jitter;
+};
+
+/*
+ * Buckets the results of [from, to) by step, with min/avg/max over ok results and counts of
+ * ok and failed ones. Only non-empty buckets are returned, oldest first; *out is malloc'd
+ * (caller frees), *n its length. DST_EINVAL if step <= 0, to <= from, or more than 100000
+ * buckets would be needed.
+ */
+int dst_store_series(struct dst_store *s, const struct dst_series_query *q,
+                     struct dst_series_bucket **out, size_t *n);
+
+/* ---- probes ---- */
+
+struct dst_probe_info {
+    char *name;
+    char *location;
+    int64_t first_ms, last_ms; /* first and last result time */
+    int64_t results, failed;
+    struct dst_result last; /* the newest result */
+};
+
+/* Lists the probes seen in results, by name; caller frees with dst_store_probes_free. */
+int dst_store_probes(struct dst_store *s, struct dst_probe_info **out, size_t *n);
+void dst_store_probes_free(struct dst_probe_info *p, size_t n);
+
+/* Cheap liveness check of the backend (for /readyz). */
+int dst_store_ping(struct dst_store *s);
+
+#endif

@@ -1,0 +1,31 @@
+/* store_backend.h - what a store backend implements (for store_*.c only) */
+#ifndef DST_STORE_BACKEND_H
+#define DST_STORE_BACKEND_H
+
+#include "store.h"
+
+struct dst_store_ops {
+    const char *scheme;                                    /* "sqlite", "postgresql" */
+    int (*open)(const char *rest, struct dst_store **out); /* rest: the URL after "scheme:" */
+    void (*close)(struct dst_store *s);
+    int (*schema_version)(struct dst_store *s);
+    int (*insert)(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
+    int (*get)(struct dst_store *s, const char *id, struct dst_result *r);
+    int (*query)(struct dst_store *s, const struct dst_store_query *q, dst_store_row_fn fn,
+                 void *ud);
+    int (*count)(struct dst_store *s, const struct dst_store_query *q, int64_t *out);
+    int (*version)(struct dst_store *s, uint64_t *out);
+    int (*series)(struct dst_store *s, const struct dst_series_query *q,
+                  struct dst_series_bucket **out, size_t *n);
+    int (*probes)(struct dst_store *s, struct dst_probe_info **out, size_t *n);
+    int (*ping)(struct dst_store *s);
+};
+
+/* Every backend's struct starts with this. */
+struct dst_store {
+    const struct dst_store_ops *ops;
+};
+
+extern const struct dst_store_ops dst_store_sqlite_ops;
+
+#endif
