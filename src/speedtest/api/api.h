@@ -1,0 +1,37 @@
+/* api.h - the API service: stores and serves results (compatible and native faces) */
+#ifndef DST_API_H
+#define DST_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct api;
+struct dst_http_server;
+struct dst_queue;
+struct dst_store;
+
+struct api_opts {
+    const char *token;        /* bearer token required for writes; NULL/"" = open */
+    bool web;                 /* serve the embedded web UI and Swagger UI */
+    const char *web_api_base; /* configuration.json's speedTestApiBase ("" = same origin) */
+};
+
+/*
+ * Creates the API over a store and a queue (both borrowed: they must outlive the API).
+ * Nothing listens yet: api_mount adds the routes to an HTTP server.
+ */
+int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_queue *queue,
+            struct api **out);
+/* Adds every route of the API (and the web UI unless opts.web is false) to s. */
+int api_mount(struct api *a, struct dst_http_server *s);
+/* Ends SSE clients; call before stopping the HTTP server. */
+void api_shutdown(struct api *a);
+void api_free(struct api *a);
+
+/* Fills the store with the original's Development-mode demo data (1345 rows) if it is empty. */
+int api_seed_demo(struct dst_store *store);
+
+/* The queue topic that carries test requests from the API and the scheduler to probes. */
+#define API_REQUESTS_TOPIC "speedtest.requests"
+
+#endif

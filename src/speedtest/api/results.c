@@ -1,0 +1,397 @@
+/* results.c - the native face's results: list with cursor paging, one, ingest, CSV export */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/sse.h"
+#include "core/store.h"
+#include "speedtest/api/api_priv.h"
+
+#define MAX_BATCH 1000
+#define CSV_PAGE  1000
+
+int api_query_time(struct dst_http_req *req, const char *name, int64_t *out)
+{
+    const char *v = dst_http_req_query(req, name);
+    char *end = NULL;
+
+    if (!v || !*v)
+        return 0;
+    long long ms = strtoll(v, &end, 10);
+    if (end != v && *end == '\0') {
+        *out = ms;
+        return 0;
+    }
+    return dst_datetime_parse(v, out);
+}
+
+/* The query arguments the list and the CSV export take. */
+static const char *const filter_args[] = {"from", "to", "probe", "engine", "status", NULL};
+
+static bool known_arg(const char *k, const char *const *extra)
+{
+    for (const char *const *p = filter_args; *p; p++) {
+        if (strcasecmp(k, *p) == 0)
+            return true;
+    }
+    for (const char *const *p = extra; p && *p; p++) {
+        if (strcasecmp(k, *p) == 0)
+            return true;
+    }
+    return strcmp(k, "_") == 0; /* cache busters */
+}
+
+/*
+ * Reads from/to/probe/engine/status (and rejects unknown arguments) into q; on bad input
+ * replies 400 and returns DST_EINVAL.
+ */
+static int read_filters(struct dst_http_req *req, struct dst_store_query *q,
+                        const char *const *extra)
+{
+    int64_t from = INT64_MIN, to = INT64_MIN;
+    enum dst_result_status st;
+    const char *k, *v;
+
+    for (int i = 0; i < dst_http_req_query_count(req); i++) {
+        dst_http_req_query_at(req, i, &k, &v);
+        if (!known_arg(k, extra))
+            return dst_http_reply_error(req, 400, "unknown query argument '%s'", k), DST_EINVAL;
+    }
+    if (api_query_time(req, "from", &from) || api_query_time(req, "to", &to))
+        return dst_http_reply_error(req, 400, "from/to: not ISO 8601 or milliseconds"), DST_EINVAL;
+    dst_store_query_init(q);
+    q->keyset = true;
+    if (from != INT64_MIN)
+        dst_store_query_add(q, (struct dst_cond){DST_F_TIME, DST_OP_GE, DST_V_INT, .i = from});
+    if (to != INT64_MIN)
+        dst_store_query_add(q, (struct dst_cond){DST_F_TIME, DST_OP_LT, DST_V_INT, .i = to});
+    if ((v = dst_http_req_query(req, "probe")) && *v)
+        dst_store_query_add(q, (struct dst_cond){DST_F_PROBE, DST_OP_EQ, DST_V_TEXT, .s = v});
+    if ((v = dst_http_req_query(req, "engine")) && *v)
+        dst_store_query_add(q, (struct dst_cond){DST_F_ENGINE, DST_OP_EQ, DST_V_TEXT, .s = v});
+    if ((v = dst_http_req_query(req, "status")) && *v) {
+        if (dst_result_status_parse(v, &st) != 0)
+            return dst_http_reply_error(req, 400, "status: must be ok or failed"), DST_EINVAL;
+        dst_store_query_add(q, (struct dst_cond){DST_F_STATUS, DST_OP_EQ, DST_V_INT, .i = st});
+    }
+    return 0;
+}
+
+struct page {
+    json_t *list;
+    int64_t limit, n;
+    int64_t last_time, last_seq;
+    bool more;
+};
+
+static int page_row(const struct dst_result *r, void *ud)
+{
+    struct page *p = ud;
+    if (p->n == p->limit) { /* the extra row: there is a next page */
+        p->more = true;
+        return 1;
+    }
+    json_array_append_new(p->list, dst_result_to_json(r));
+    p->last_time = r->time_ms;
+    p->last_seq = r->seq;
+    p->n++;
+    return 0;
+}
+
+/* GET /api/v1/results */
+static void list_results(struct dst_http_req *req, void *ud)
+{
+    static const char *const extra[] = {"limit", "cursor", NULL};
+    struct api *a = ud;
+    struct dst_store_query q;
+    struct page p = {.limit = 100};
+    const char *v;
+    char *end = NULL;
+
+    if (read_filters(req, &q, extra))
+        return;
+    if ((v = dst_http_req_query(req, "limit")) && *v) {
+        p.limit = strtoll(v, &end, 10);
+        if (*end || p.limit < 1 || p.limit > 1000)
+            return (void)dst_http_reply_error(req, 400, "limit: must be from 1 to 1000");
+    }
+    if ((v = dst_http_req_query(req, "cursor")) && *v) {
+        if (sscanf(v, "%" SCNd64 ".%" SCNd64, &q.after_time, &q.after_seq) != 2)
+            return (void)dst_http_reply_error(req, 400, "cursor: not a cursor of this API");
+        q.has_after = true;
+    }
+    q.limit = p.limit + 1;
+    p.list = json_array();
+    int rc = dst_store_query(a->store, &q, page_row, &p);
+    if (rc < 0) {
+        json_decref(p.list);
+        dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
+        return;
+    }
+    json_t *j = json_pack("{s:o}", "results", p.list);
+    if (p.more) {
+        char cursor[48];
+        snprintf(cursor, sizeof(cursor), "%" PRId64 ".%" PRId64, p.last_time, p.last_seq);
+        json_object_set_new(j, "next_cursor", json_string(cursor));
+    } else {
+        json_object_set_new(j, "next_cursor", json_null());
+    }
+    dst_http_reply_json(req, 200, j);
+    json_decref(j);
+}
+
+/* GET /api/v1/results/{id} */
+static void get_result(struct dst_http_req *req, void *ud)
+{
+    struct api *a = ud;
+    struct dst_result r;
+    const char *id = dst_http_req_param(req, "id");
+
+    dst_result_init(&r);
+    int rc = dst_store_get(a->store, id, &r);
+    if (rc == DST_ENOTFOUND) {
+        dst_http_reply_error(req, 404, "no result with id '%s'", id);
+    } else if (rc) {
+        dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
+    } else {
+        json_t *j = dst_result_to_json(&r);
+        dst_http_reply_json(req, 200, j);
+        json_decref(j);
+    }
+    dst_result_release(&r);
+}
+
+/* Reads one result or an array of them; on bad input fills err and returns DST_EINVAL. */
+static int read_batch(const json_t *root, struct dst_result **out, size_t *n, char *err,
+                      size_t errlen)
+{
+    bool many = json_is_array(root);
+    size_t count = many ? json_array_size(root) : 1;
+    char msg[256];
+
+    if (!many && !json_is_object(root))
+        return snprintf(err, errlen, "body: must be a result object or an array of them"),
+               DST_EINVAL;
+    if (count == 0 || count > MAX_BATCH)
+        return snprintf(err, errlen, "body: an array of 1 to %d results", MAX_BATCH), DST_EINVAL;
+    struct dst_result *rs = dst_xcalloc(count, sizeof(*rs));
+    *out = rs;
+    *n = count;
+    for (size_t i = 0; i < count; i++)
+        dst_result_init(&rs[i]);
+    for (size_t i = 0; i < count; i++) {
+        json_t *item = many ? json_array_get(root, i) : (json_t *)root;
+        if (dst_result_from_json(item, &rs[i], msg, sizeof(msg)) != 0) {
+            if (many)
+                snprintf(err, errlen, "[%zu].%s", i, msg);
+            else
+                snprintf(err, errlen, "%s", msg);
+            return DST_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void free_batch(struct dst_result *rs, size_t n)
+{
+    for (size_t i = 0; rs && i < n; i++)
+        dst_result_release(&rs[i]);
+    free(rs);
+}
+
+/* POST /api/v1/results: one result or an array, stored atomically, idempotent by id. */
+static void post_results(struct dst_http_req *req, void *ud)
+{
+    struct api *a = ud;
+    struct dst_result *rs = NULL;
+    bool *created = NULL;
+    size_t n = 0, len = 0, ncreated = 0;
+    char err[320];
+
+    if (!api_authorized(a, req))
+        return;
+    const char *body = dst_http_req_body(req, &len);
+    json_t *root = dst_json_parse(body, len, err, sizeof(err));
+    int rc = root ? read_batch(root, &rs, &n, err, sizeof(err)) : DST_EINVAL;
+    if (rc) {
+        dst_metrics_add(a->metrics, "dstmc_results_rejected_total", "face=\"native\"", 1);
+        dst_http_reply_error(req, 400, "%s", err);
+        goto out;
+    }
+    created = dst_xcalloc(n, sizeof(*created));
+    rc = dst_store_insert(a->store, rs, n, created);
+    if (rc) {
+        dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
+        goto out;
+    }
+    api_results_stored(a, rs, n, created, "native");
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++) {
+        ncreated += created[i];
+        json_array_append_new(ids, json_string(rs[i].id));
+    }
+    json_t *j = json_pack("{s:I, s:I, s:o}", "created", (json_int_t)ncreated, "existing",
+                          (json_int_t)(n - ncreated), "ids", ids);
+    dst_http_reply_json(req, ncreated ? 201 : 200, j);
+    json_decref(j);
+out:
+    json_decref(root);
+    free_batch(rs, n);
+    free(created);
+}
+
+/* ---- CSV export, streamed page by page ---- */
+
+struct csv {
+    struct api *api;
+    struct dst_store_query q;
+    char *probe, *engine; /* copies: the query's text values point here */
+    struct dst_buf buf;
+    size_t off;
+    bool eof;
+};
+
+static void csv_field(struct dst_buf *b, const char *s, bool last)
+{
+    if (s && strpbrk(s, ",\"\r\n")) {
+        dst_buf_puts(b, "\"");
+        for (; *s; s++)
+            dst_buf_puts(b, *s == '"' ? "\"\"" : (char[2]){*s, '\0'});
+        dst_buf_puts(b, "\"");
+    } else if (s) {
+        dst_buf_puts(b, s);
+    }
+    dst_buf_puts(b, last ? "\r\n" : ",");
+}
+
+static void csv_num(struct dst_buf *b, double v)
+{
+    if (isfinite(v))
+        dst_buf_printf(b, "%.15g", v);
+    dst_buf_puts(b, ",");
+}
+
+static void csv_int(struct dst_buf *b, int64_t v)
+{
+    if (v >= 0)
+        dst_buf_printf(b, "%" PRId64, v);
+    dst_buf_puts(b, ",");
+}
+
+static const char csv_header[] =
+    "id,time,probe,location,engine,target,status,error,download_bps,upload_bps,ping_ms,"
+    "jitter_ms,packet_loss_pct,bytes_down,bytes_up,duration_s,streams,server_id,server_host,"
+    "server_name,server_sponsor,server_country,server_distance_m,client_ip,client_isp,"
+    "client_country\r\n";
+
+static int csv_row(const struct dst_result *r, void *ud)
+{
+    struct csv *c = ud;
+    struct dst_buf *b = &c->buf;
+    char t[DST_DATETIME_LEN];
+
+    dst_datetime_format_utc(r->time_ms, t);
+    csv_field(b, r->id, false);
+    csv_field(b, t, false);
+    csv_field(b, r->probe, false);
+    csv_field(b, r->location, false);
+    csv_field(b, r->engine, false);
+    csv_field(b, r->target, false);
+    csv_field(b, dst_result_status_name(r->status), false);
+    csv_field(b, r->error, false);
+    csv_num(b, r->download_bps);
+    csv_num(b, r->upload_bps);
+    csv_num(b, r->ping_ms);
+    csv_num(b, r->jitter_ms);
+    csv_num(b, r->loss_pct);
+    csv_int(b, r->bytes_down);
+    csv_int(b, r->bytes_up);
+    csv_num(b, r->duration_s);
+    csv_int(b, r->streams);
+    csv_int(b, r->server_id);
+    csv_field(b, r->server_host, false);
+    csv_field(b, r->server_name, false);
+    csv_field(b, r->server_sponsor, false);
+    csv_field(b, r->server_country, false);
+    csv_num(b, r->server_distance_m);
+    csv_field(b, r->client_ip, false);
+    csv_field(b, r->client_isp, false);
+    csv_field(b, r->client_country, true);
+    c->q.has_after = true;
+    c->q.after_time = r->time_ms;
+    c->q.after_seq = r->seq;
+    return 0;
+}
+
+static long csv_read(void *ud, char *out, size_t max)
+{
+    struct csv *c = ud;
+
+    if (c->off == c->buf.len) {
+        if (c->eof)
+            return DST_HTTP_STREAM_END;
+        dst_buf_reset(&c->buf);
+        c->off = 0;
+        if (dst_store_query(c->api->store, &c->q, csv_row, c) < 0 || c->buf.len == 0) {
+            c->eof = true; /* a store failure ends the stream early; it was logged */
+            return DST_HTTP_STREAM_END;
+        }
+    }
+    size_t n = c->buf.len - c->off < max ? c->buf.len - c->off : max;
+    memcpy(out, c->buf.data + c->off, n);
+    c->off += n;
+    return (long)n;
+}
+
+static void csv_done(void *ud)
+{
+    struct csv *c = ud;
+    dst_buf_release(&c->buf);
+    free(c->probe);
+    free(c->engine);
+    free(c);
+}
+
+/* GET /api/v1/results.csv */
+static void export_csv(struct dst_http_req *req, void *ud)
+{
+    struct csv *c = dst_xnew(struct csv);
+
+    c->api = ud;
+    if (read_filters(req, &c->q, NULL)) {
+        free(c);
+        return;
+    }
+    /* the text conditions point into the request, which ends before the stream does */
+    for (int i = 0; i < c->q.nconds; i++) {
+        struct dst_cond *cond = &c->q.conds[i];
+        if (cond->field == DST_F_PROBE)
+            cond->s = c->probe = dst_xstrdup(cond->s);
+        else if (cond->field == DST_F_ENGINE)
+            cond->s = c->engine = dst_xstrdup(cond->s);
+    }
+    c->q.limit = CSV_PAGE;
+    dst_buf_init(&c->buf, 0);
+    dst_buf_puts(&c->buf, csv_header);
+    dst_http_add_header(req, "Content-Disposition", "attachment; filename=\"dstmc-results.csv\"");
+    if (dst_http_reply_stream(req, 200, "text/csv; charset=utf-8", csv_read, csv_done, c, NULL))
+        csv_done(c);
+}
+
+int api_results_mount(struct api *a, struct dst_http_server *s)
+{
+    int rc = dst_http_server_route(s, "GET", "/api/v1/results", list_results, a, 0, 0);
+    rc = rc ? rc : dst_http_server_route(s, "POST", "/api/v1/results", post_results, a, 0, 0);
+    rc = rc ? rc : dst_http_server_route(s, "GET", "/api/v1/results.csv", export_csv, a, 0, 0);
+    rc = rc ? rc : dst_http_server_route(s, "GET", "/api/v1/results/{id}", get_result, a, 0, 0);
+    return rc;
+}

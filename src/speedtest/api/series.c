@@ -1,0 +1,126 @@
+/* series.c - the native face's time series: min/avg/max per bucket, bucketed in the store */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/store.h"
+#include "speedtest/api/api_priv.h"
+
+#define MIN_MS           (60 * 1000LL)
+#define HOUR_MS          (60 * MIN_MS)
+#define DAY_MS           (24 * HOUR_MS)
+#define MAX_AUTO_BUCKETS 400
+
+/* Bucket widths the series picks from when the client gives none. */
+static const int64_t nice_steps[] = {
+    MIN_MS,      5 * MIN_MS,   15 * MIN_MS, 30 * MIN_MS, HOUR_MS,     3 * HOUR_MS,
+    6 * HOUR_MS, 12 * HOUR_MS, DAY_MS,      7 * DAY_MS,  30 * DAY_MS,
+};
+
+/* The smallest nice step that covers span in at most MAX_AUTO_BUCKETS buckets. */
+int64_t api_series_auto_step(int64_t span_ms)
+{
+    size_t n = sizeof(nice_steps) / sizeof(nice_steps[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (span_ms / nice_steps[i] <= MAX_AUTO_BUCKETS)
+            return nice_steps[i];
+    }
+    int64_t last = nice_steps[n - 1];
+    return (span_ms / MAX_AUTO_BUCKETS / last + 1) * last;
+}
+
+/* Appends one number (null when not finite) to the named column. */
+static void col_add(json_t *j, const char *name, double v)
+{
+    json_array_append_new(json_object_get(j, name), isfinite(v) ? json_real(v) : json_null());
+}
+
+static const char *const columns[] = {
+    "t",          "ok",         "failed",     "download_min", "download_avg", "download_max",
+    "upload_min", "upload_avg", "upload_max", "ping_min",     "ping_avg",     "ping_max",
+    "jitter_avg", NULL,
+};
+
+static json_t *series_json(const struct dst_series_query *q, const struct dst_series_bucket *b,
+                           size_t n)
+{
+    json_t *j = json_pack("{s:I, s:I, s:I}", "from", (json_int_t)q->from_ms, "to",
+                          (json_int_t)q->to_ms, "step", (json_int_t)q->step_ms);
+    for (const char *const *c = columns; *c; c++)
+        json_object_set_new(j, *c, json_array());
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(json_object_get(j, "t"), json_integer(b[i].t_ms));
+        json_array_append_new(json_object_get(j, "ok"), json_integer(b[i].ok));
+        json_array_append_new(json_object_get(j, "failed"), json_integer(b[i].failed));
+        col_add(j, "download_min", b[i].download.min);
+        col_add(j, "download_avg", b[i].download.avg);
+        col_add(j, "download_max", b[i].download.max);
+        col_add(j, "upload_min", b[i].upload.min);
+        col_add(j, "upload_avg", b[i].upload.avg);
+        col_add(j, "upload_max", b[i].upload.max);
+        col_add(j, "ping_min", b[i].ping.min);
+        col_add(j, "ping_avg", b[i].ping.avg);
+        col_add(j, "ping_max", b[i].ping.max);
+        col_add(j, "jitter_avg", b[i].jitter.avg);
+    }
+    return j;
+}
+
+/* GET /api/v1/series?from&to&probe&step */
+static void get_series(struct dst_http_req *req, void *ud)
+{
+    static const char *const args[] = {"from", "to", "probe", "step", "_", NULL};
+    struct api *a = ud;
+    struct dst_series_query q = {0};
+    struct dst_series_bucket *b = NULL;
+    size_t n = 0;
+    const char *k, *v;
+
+    for (int i = 0; i < dst_http_req_query_count(req); i++) {
+        dst_http_req_query_at(req, i, &k, &v);
+        const char *const *p = args;
+        while (*p && strcasecmp(*p, k) != 0)
+            p++;
+        if (!*p)
+            return (void)dst_http_reply_error(req, 400, "unknown query argument '%s'", k);
+    }
+    q.to_ms = dst_datetime_now_ms();
+    if (api_query_time(req, "to", &q.to_ms))
+        return (void)dst_http_reply_error(req, 400, "to: not ISO 8601 or milliseconds");
+    q.from_ms = q.to_ms - DAY_MS;
+    if (api_query_time(req, "from", &q.from_ms))
+        return (void)dst_http_reply_error(req, 400, "from: not ISO 8601 or milliseconds");
+    if (q.to_ms <= q.from_ms)
+        return (void)dst_http_reply_error(req, 400, "from: must be before to");
+    if ((v = dst_http_req_query(req, "step")) && *v) {
+        char *end = NULL;
+        q.step_ms = strtoll(v, &end, 10);
+        if (*end || q.step_ms < 1000 || (q.to_ms - q.from_ms) / q.step_ms > 100000)
+            return (void)dst_http_reply_error(
+                req, 400, "step: milliseconds, at least 1000 and at most 100000 buckets");
+    } else {
+        q.step_ms = api_series_auto_step(q.to_ms - q.from_ms);
+        q.from_ms -= q.from_ms % q.step_ms; /* stable buckets while "now" moves on */
+    }
+    if ((v = dst_http_req_query(req, "probe")) && *v)
+        q.probe = v;
+    int rc = dst_store_series(a->store, &q, &b, &n);
+    if (rc) {
+        dst_http_reply_error(req, dst_err_http_status(rc), "series: %s", dst_strerror(rc));
+        return;
+    }
+    json_t *j = series_json(&q, b, n);
+    free(b);
+    dst_http_reply_json(req, 200, j);
+    json_decref(j);
+}
+
+int api_series_mount(struct api *a, struct dst_http_server *s)
+{
+    return dst_http_server_route(s, "GET", "/api/v1/series", get_series, a, 0, 0);
+}
