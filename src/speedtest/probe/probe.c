@@ -1,0 +1,138 @@
+/* probe.c - one speed test run the probe's way: engine, original console lines, upload */
+#include "speedtest/probe/probe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/http_client.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/uuid.h"
+#include "speedtest/engines/engine.h"
+
+void probe_format_mbps(double bps, char *out, size_t outlen)
+{
+    double mbps = isfinite(bps) ? round(bps / 1e6 * 100) / 100 : 0;
+    snprintf(out, outlen, "%.15g", mbps);
+}
+
+int probe_measure(const struct probe_opts *o, const char *target, const char *request_id, FILE *out,
+                  struct dst_result *r)
+{
+    struct engine_ctx ctx = {
+        .target = target ? target : o->target, .timeout_s = o->timeout_s, .console = out};
+    char down[32], up[32];
+
+    dst_uuid_new(r->id);
+    r->time_ms = dst_datetime_now_ms();
+    dst_result_set(&r->probe, o->agent);
+    dst_result_set(&r->location, o->location);
+    dst_result_set(&r->user, o->user);
+    r->device = o->device;
+    dst_result_set(&r->request_id, request_id);
+    int64_t t0 = dst_monotonic_ms();
+    int rc = engine_run(&ctx, r);
+    if (rc)
+        return rc;
+    if (!isfinite(r->duration_s) || r->duration_s == 0)
+        r->duration_s = (double)(dst_monotonic_ms() - t0) / 1000;
+    if (out && r->status == DST_RESULT_OK) {
+        probe_format_mbps(r->download_bps, down, sizeof(down));
+        probe_format_mbps(r->upload_bps, up, sizeof(up));
+        fprintf(out, "Got download: %s Mbps and upload: %s Mbps\n", down, up);
+    } else if (out) {
+        fprintf(out, "Test failed: %s\n", r->error ? r->error : "unknown error");
+    }
+    if (out)
+        fflush(out);
+    return 0;
+}
+
+/* The API's URL for path, without a doubled slash. */
+static void api_url(const struct probe_opts *o, const char *path, char *out, size_t outlen)
+{
+    size_t n = strlen(o->api);
+    while (n > 0 && o->api[n - 1] == '/')
+        n--;
+    snprintf(out, outlen, "%.*s%s", (int)n, o->api, path);
+}
+
+/* POSTs j (borrowed) as JSON to the API's path; the answer goes to resp (release it). */
+static int post_json(const struct probe_opts *o, struct dst_http_client *hc, const char *path,
+                     const json_t *j, long timeout_ms, struct dst_http_resp *resp)
+{
+    char url[1024];
+    api_url(o, path, url, sizeof(url));
+    char *body = dst_json_dumps(j, NULL);
+    struct dst_http_call call = {.method = "POST",
+                                 .url = url,
+                                 .body = body,
+                                 .content_type = "application/json",
+                                 .bearer = o->token,
+                                 .timeout_ms = timeout_ms};
+    int rc = hc ? dst_http_client_do(hc, &call, resp) : dst_http_do(&call, resp);
+    free(body);
+    return rc;
+}
+
+int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, const struct dst_result *r,
+                 FILE *out)
+{
+    struct dst_http_resp resp = {0};
+
+    if (!o->upload) {
+        if (out)
+            fputs("Skipping data upload to speedtest API\n", out);
+        return 0;
+    }
+    if (out)
+        fputs("Uploading data to speedtest API\n", out);
+    json_t *j = dst_result_to_json(r);
+    int rc = post_json(o, hc, "/api/v1/results", j, 15000, &resp);
+    json_decref(j);
+    if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
+        if (out)
+            fprintf(out, "Upload failed! Failure response: %s\n", resp.body ? resp.body : "");
+        rc = resp.status >= 400 && resp.status < 500 ? DST_EINVAL : DST_EDEP;
+    } else if (rc && out) {
+        fprintf(out, "Upload failed! %s\n", resp.err[0] ? resp.err : dst_strerror(rc));
+    }
+    if (out) {
+        fputs(rc ? "Speedtest failed!\n" : "Speedtest complete!\n", out);
+        fflush(out);
+    }
+    dst_http_resp_release(&resp);
+    return rc;
+}
+
+int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, const char *state,
+                    const char *request_id, const char *phase, double bps)
+{
+    struct dst_http_resp resp = {0};
+    char path[300];
+
+    if (!o->api || !*o->api)
+        return 0;
+    snprintf(path, sizeof(path), "/api/v1/probes/%s/heartbeat", o->agent);
+    json_t *j = json_pack("{s:s}", "state", state);
+    dst_json_set_str(j, "location", o->location);
+    dst_json_set_str(j, "target", o->target);
+    if (request_id)
+        json_object_set_new(j, "request_id", json_string(request_id));
+    if (phase)
+        json_object_set_new(j, "phase", json_string(phase));
+    if (isfinite(bps))
+        json_object_set_new(j, "bps", json_real(bps));
+    int rc = post_json(o, hc, path, j, 3000, &resp);
+    json_decref(j);
+    if (rc == 0 && resp.status != 204)
+        rc = DST_EDEP;
+    if (rc)
+        dst_debug("heartbeat of %s: %s %s", o->agent, dst_strerror(rc), resp.err);
+    dst_http_resp_release(&resp);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* web.c - `dstmc web`: the web UI on its own, pointed at an API (the original speedtest-web) */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/assets.h"
+#include "core/cfg.h"
+#include "core/err.h"
+#include "core/http_server.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/sig.h"
+#include "speedtest/services.h"
+
+int web_main(int argc, char **argv)
+{
+    const char *listen = NULL, *api = NULL;
+    bool access_log = true;
+    struct dst_cfg_opt opts[] = {
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8081", "address to listen on", "HOST:PORT"},
+        {"api", DST_CFG_STR, &api, "http://localhost:8080",
+         "the API the page reads (absolute URL, or a path like /backend on this host)", "URL", 0, 0,
+         "SpeedTestApiBase"},
+        {"access-log", DST_CFG_BOOL, &access_log, "true", "log one line per request"},
+    };
+    struct dst_cfg cfg = {"web", "the web UI on its own (writes configuration.json for it)", opts,
+                          (int)(sizeof(opts) / sizeof(opts[0]))};
+    struct dst_http_server *srv = NULL;
+    char host[256], err[256];
+    int port;
+
+    int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
+    if (rc == DST_CFG_EXIT)
+        return 0;
+    if (rc)
+        return 2;
+    if (dst_cfg_split_hostport(listen, host, sizeof(host), &port, err, sizeof(err)))
+        return dst_cfg_fail(&cfg, stderr, "listen", "%s", err), 2;
+    if (cfg.check_only) {
+        dst_cfg_ok(&cfg, stdout);
+        return 0;
+    }
+    json_t *conf = json_pack("{s:s}", "speedTestApiBase", api);
+    char *text = dst_json_dumps(conf, NULL);
+    json_decref(conf);
+    struct dst_http_server_opts so = {.listen = listen, .name = "web", .access_log = access_log};
+    rc = dst_http_server_new(&so, &srv);
+    rc = rc ? rc : dst_assets_mount(srv, text);
+    rc = rc ? rc : dst_http_server_start(srv);
+    free(text);
+    if (rc == 0)
+        dst_sig_wait(-1);
+    else
+        dst_error("cannot start: %s", dst_strerror(rc));
+    dst_http_server_free(srv);
+    return rc ? 1 : 0;
+}
