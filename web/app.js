@@ -1,0 +1,699 @@
+/*
+ * dstmc web UI: the dashboard of the speed test monitor.
+ *
+ * Plain browser JavaScript, no build step. It reads configuration.json to find the API, draws
+ * the original's two charts ("Download vs. Upload", "Server Ping") from the server-side
+ * bucketed /api/v1/series, lists recent results, and stays current through server-sent events
+ * (no polling). Pointed at an original .NET speedtest-api it falls back to GET /SpeedTest.
+ */
+'use strict';
+
+(() => {
+  const $ = (sel) => document.querySelector(sel);
+  const DAY = 864e5;
+  const RANGES = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY, '1y': 365 * DAY };
+  const TABLE_ROWS = 25;
+  const RETRY_MAX_MS = 60000;
+  const RUN_TIMEOUT_MS = 180000;
+  const PROBE_OFFLINE_MS = 90000; /* the API's own notion of an offline probe */
+
+  const state = {
+    base: '',              /* API base URL, no trailing slash */
+    mode: 'native',        /* 'native' (/api/v1) or 'compat' (an original speedtest-api) */
+    range: '24h',          /* a RANGES key or 'custom' */
+    custom: null,          /* {from, to} in ms when range is 'custom' */
+    view: { from: 0, to: 0 },
+    probe: '',             /* '' = all probes */
+    thresholds: readStored('dstmc.thresholds', { download: null, upload: null, ping: null }),
+    token: readStored('dstmc.token', ''),
+    series: null,          /* the last series answer, as chart columns (see toColumns) */
+    results: [],           /* table rows, newest first */
+    probes: new Map(),     /* probe name → its last known state */
+    run: null,             /* {requestId, timer} while a "Run test now" is pending */
+    watchRequest: null,    /* request id whose result we still announce */
+    loadSeq: 0, loaded: false, retryMs: 0, retryTimer: null, refreshTimer: null, events: null,
+  };
+
+  /* For tests and the curious: the chart instances and a promise of the first complete load. */
+  let markReady;
+  const dstmc = (window.dstmc = {
+    charts: { speed: null, ping: null }, ready: new Promise((ok) => { markReady = ok; }),
+    isReady: false, loads: 0, state, theme: () => document.documentElement.dataset.theme,
+  });
+
+  /* ---------- small helpers ---------- */
+
+  function readStored(key, fallback) {
+    try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch (e) { return fallback; }
+  }
+
+  function writeStored(key, value) {
+    try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+
+  function esc(s) {
+    return String(s ?? '').replace(/[&<>"']/g, (c) =>
+      ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  }
+
+  const isNum = (v) => typeof v === 'number' && isFinite(v);
+  const fmtMbps = (mbps) => (isNum(mbps) ? mbps.toFixed(mbps < 1 ? 2 : 1) : '—');
+  const fmtMs = (ms) => (!isNum(ms) ? '—' : Number.isInteger(ms) || ms >= 10 ? String(Math.round(ms)) : ms.toFixed(1));
+  const mbpsOf = (bps) => (isNum(bps) ? bps / 1e6 : null);
+  const pad2 = (n) => String(n).padStart(2, '0');
+
+  /* Dates in the browser's locale and time zone (the page says which zone). */
+  const dateFmt = (o) => new Intl.DateTimeFormat(undefined, o);
+  const timeFmt = dateFmt({ year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  const hourFmt = dateFmt({ hour: '2-digit', minute: '2-digit' });
+  const dayFmt = dateFmt({ day: 'numeric', month: 'short' });
+  const monthFmt = dateFmt({ month: 'short', year: 'numeric' });
+  const fmtTime = (ms) => (isNum(ms) ? timeFmt.format(new Date(ms)) : '—');
+  const resultTime = (r) => new Date(r.time).getTime() || null;
+
+  /* "2026-11-21T10:00" in local time, for datetime-local inputs. */
+  const toLocalInput = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 6e4).toISOString().slice(0, 16);
+
+  const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+  /* ---------- talking to the API ---------- */
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  /* fetch + JSON; throws ApiError (status 0 when the API could not be reached). */
+  async function api(path, opts = {}) {
+    const headers = { Accept: 'application/json' };
+    if (opts.body) headers['Content-Type'] = 'application/json';
+    if (opts.method === 'POST' && state.token) headers.Authorization = `Bearer ${state.token}`;
+    let res;
+    try {
+      res = await fetch(state.base + path, { ...opts, headers, cache: 'no-store' });
+    } catch (e) {
+      throw new ApiError(0, `Cannot reach the API at ${state.base || location.origin}`);
+    }
+    let body = null;
+    try { body = JSON.parse(await res.text()); } catch (e) { /* empty or not JSON */ }
+    if (!res.ok) throw new ApiError(res.status, body?.error?.message || body?.title || `HTTP ${res.status}`);
+    return body;
+  }
+
+  /*
+   * configuration.json's speedTestApiBase, as the original web client reads it: empty = the
+   * API serves this page (we use the page's directory, so a path prefix keeps working), with
+   * "://" an absolute URL, otherwise a path prefix on this host (the ingress form "/backend").
+   */
+  async function resolveBase() {
+    let base = '';
+    try {
+      const res = await fetch('configuration.json', { cache: 'no-store' });
+      if (res.ok) base = String((await res.json()).speedTestApiBase ?? '').trim();
+    } catch (e) { /* no configuration: same origin */ }
+    if (base.includes('://')) return base.replace(/\/+$/, '');
+    if (base) return location.origin + ('/' + base).replace(/\/+/g, '/').replace(/\/$/, '');
+    return new URL('.', location.href).href.replace(/\/$/, '');
+  }
+
+  /* A query string of the parameters that have a value. */
+  const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== '' && v != null)).toString();
+
+  /* The time window being shown: relative ranges end now. */
+  function computeView() {
+    if (state.range === 'custom' && state.custom) return { ...state.custom };
+    return { from: Date.now() - RANGES[state.range], to: Date.now() };
+  }
+
+  /* ---------- loading data ---------- */
+
+  /* Loads everything the page shows; on failure shows the banner and retries with back-off. */
+  async function loadAll() {
+    const seq = ++state.loadSeq;
+    clearTimeout(state.retryTimer);
+    const view = computeView();
+    try {
+      const data = state.mode === 'native' ? await loadNative(view) : await loadCompat();
+      if (seq !== state.loadSeq) return; /* a newer load has started meanwhile */
+      state.view = data.view || view;
+      state.series = data.series;
+      state.results = data.results;
+      $('#banner').hidden = true;
+      state.retryMs = 0;
+      renderAll();
+      dstmc.loads++;
+      if (!state.loaded && state.mode === 'native') { connectEvents(); loadProbes(); }
+      state.loaded = true;
+      if (!dstmc.isReady) { dstmc.isReady = true; markReady(); }
+    } catch (e) {
+      if (seq !== state.loadSeq) return;
+      if (e.status === 404 && state.mode === 'native' && !state.loaded) {
+        enterCompatMode(); /* no /api/v1/series: an original speedtest-api */
+        return loadAll();
+      }
+      scheduleRetry(e);
+    }
+  }
+
+  async function loadNative(view) {
+    const sel = { probe: state.probe };
+    const [series, page] = await Promise.all([
+      api(`/api/v1/series?${query({ from: Math.round(view.from), to: Math.round(view.to), ...sel })}`),
+      api(`/api/v1/results?${query({ limit: TABLE_ROWS, ...sel })}`),
+    ]);
+    return { series: toColumns(series), results: page.results || [] };
+  }
+
+  /* The original's own query: the last 30 tests since two days ago, newest first. */
+  async function loadCompat() {
+    const d = new Date(Date.now() - 2 * DAY);
+    const day = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+    const rows = await api(`/SpeedTest?From=0&To=30&SortOn=3&SortOrder=1&TestDateGt=${day}`);
+    /* A testDate without a zone is local time, as the original's chart read it; JS does that. */
+    const results = rows.map((r) => ({
+      id: r.sessionId, time: String(r.testDate).replace(/(\.\d{3})\d+/, '$1'), status: 'ok',
+      probe: `${r.user} #${r.device}`, engine: null,
+      download_bps: r.data.speeds.download * 1e6, upload_bps: r.data.speeds.upload * 1e6,
+      ping_ms: r.data.server.ping, jitter_ms: null, server: { host: r.data.server.host },
+    }));
+    const asc = results.slice().reverse(), col = (f) => asc.map(f), t = col(resultTime);
+    const cols = { t, step: 0, ok: col(() => 1), failed: col(() => 0) };
+    for (const [k, f] of [['download', 'download_bps'], ['upload', 'upload_bps'], ['ping', 'ping_ms']]) {
+      cols[`${k}_min`] = cols[`${k}_avg`] = cols[`${k}_max`] = col((r) => r[f]);
+    }
+    const series = toColumns(cols);
+    return { series, results: results.slice(0, TABLE_ROWS), view: { from: t[0] ?? d.getTime(), to: Date.now() } };
+  }
+
+  async function loadProbes() {
+    try {
+      const { probes } = await api('/api/v1/probes');
+      /* the list nests the last heartbeat (phase, mbps…); its own fields (state, last_seen) win */
+      for (const p of probes || []) state.probes.set(p.name, { ...state.probes.get(p.name), ...p.heartbeat, ...p });
+      renderProbeOptions();
+      renderProbeStatus();
+    } catch (e) { /* the status line just stays empty */ }
+  }
+
+  /* Several results landing at once cause one reload, not many. */
+  function scheduleRefresh(delay = 1500) {
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = setTimeout(loadAll, delay);
+  }
+
+  function scheduleRetry(err) {
+    state.retryMs = Math.min(RETRY_MAX_MS, state.retryMs ? state.retryMs * 2 : 2000);
+    $('#banner-text').textContent = `${err.message}${err.status ? ` (HTTP ${err.status})` : ''}. ` +
+      `Retrying in ${Math.round(state.retryMs / 1000)} s…`;
+    $('#banner').hidden = false;
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(loadAll, state.retryMs);
+  }
+
+  /* ---------- series → chart columns ---------- */
+
+  const BPS_COLS = ['download_min', 'download_avg', 'download_max', 'upload_min', 'upload_avg', 'upload_max'];
+  const COLS = [...BPS_COLS, 'ping_min', 'ping_avg', 'ping_max', 'jitter_avg', 'ok', 'failed'];
+
+  /*
+   * Keeps only buckets that hold results (speeds in Mbps) and puts a null row where the gap to
+   * the next one is well beyond the usual spacing of tests: uPlot then breaks the line there.
+   * A quarter-hourly test in 5-minute buckets stays one line; a probe that was down for hours
+   * shows as a gap. Buckets with only failed tests have null speeds, which breaks the line too.
+   */
+  function toColumns(s) {
+    const t = s.t || [];
+    const at = (k, i) => (s[k] ? s[k][i] ?? null : null);
+    const rows = [];
+    for (let i = 0; i < t.length; i++) {
+      const n = (at('ok', i) ?? 0) + (at('failed', i) ?? 0);
+      if (n > 0 || at('download_avg', i) != null || at('ping_avg', i) != null) rows.push(i);
+    }
+    const diffs = rows.slice(1).map((r, k) => t[r] - t[rows[k]]).sort((a, b) => a - b);
+    const usual = Math.max(s.step || 0, diffs.length ? diffs[diffs.length >> 1] : 0);
+    const out = { t: [], step: s.step || usual, usual };
+    for (const k of COLS) out[k] = [];
+    let prev = null;
+    for (const i of rows) {
+      if (prev !== null && usual > 0 && t[i] - prev > 2.5 * usual) {
+        out.t.push(prev + usual);
+        for (const k of COLS) out[k].push(null);
+      }
+      out.t.push((prev = t[i]));
+      for (const k of COLS) out[k].push(BPS_COLS.includes(k) && at(k, i) != null ? at(k, i) / 1e6 : at(k, i));
+    }
+    return out;
+  }
+
+  /* Averages over the whole range, each bucket weighted by its number of good results. */
+  function summarize(c) {
+    const avg = (k) => {
+      let sum = 0, n = 0;
+      c[k].forEach((v, i) => { if (v != null) { sum += v * (c.ok[i] || 1); n += c.ok[i] || 1; } });
+      return n ? sum / n : null;
+    };
+    const total = (k) => c[k].reduce((a, v) => a + (v || 0), 0);
+    return { download: avg('download_avg'), upload: avg('upload_avg'), ping: avg('ping_avg'),
+      ok: total('ok'), failed: total('failed') };
+  }
+
+  /* ---------- charts (uPlot) ---------- */
+
+  /* Dashed horizontal lines at what the ISP promised, labelled at the right end. */
+  const thresholdPlugin = (lines) => ({ hooks: { draw: (u) => {
+    const ctx = u.ctx, { left, top, width } = u.bbox, px = uPlot.pxRatio, right = left + width;
+    ctx.save();
+    for (const l of lines.filter((x) => isNum(x.value))) {
+      const y = Math.round(u.valToPos(l.value, 'y', true));
+      Object.assign(ctx, { strokeStyle: l.color, lineWidth: 1.5 * px });
+      ctx.setLineDash([6 * px, 4 * px]);
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(right, y);
+      ctx.stroke();
+      /* the label sits on a card-coloured box so the data under it cannot garble it */
+      ctx.font = `600 ${11 * px}px system-ui, sans-serif`;
+      const tw = ctx.measureText(l.label).width, ty = Math.max(top + 14 * px, y - 5 * px);
+      ctx.fillStyle = cssVar('--card');
+      ctx.fillRect(right - tw - 12 * px, ty - 12 * px, tw + 12 * px, 16 * px);
+      Object.assign(ctx, { fillStyle: l.color, textAlign: 'right' });
+      ctx.fillText(l.label, right - 6 * px, ty);
+    }
+    ctx.restore();
+  } } });
+
+  /* Red shading over intervals with failed tests (darker the larger their share), a tick below. */
+  const failurePlugin = () => ({ hooks: { drawClear: (u) => {
+    const c = state.series, ctx = u.ctx, { top, height } = u.bbox, px = uPlot.pxRatio;
+    ctx.save();
+    ctx.fillStyle = cssVar('--fail');
+    c.t.forEach((t, i) => {
+      if (!c.failed[i]) return;
+      const x0 = u.valToPos(t, 'x', true);
+      const w = Math.max(3 * px, u.valToPos(t + c.step, 'x', true) - x0);
+      ctx.globalAlpha = 0.06 + (0.24 * c.failed[i]) / (c.failed[i] + (c.ok[i] || 0));
+      ctx.fillRect(x0, top, w, height);
+      ctx.globalAlpha = 1;
+      ctx.fillRect(x0, top + height - 8 * px, w, 8 * px);
+    });
+    ctx.restore();
+  } } });
+
+  function axisStyle(label) {
+    const grid = { stroke: cssVar('--grid'), width: 1 };
+    return { stroke: cssVar('--muted'), grid, ticks: { ...grid, size: 4 }, label, labelSize: label ? 20 : 0,
+      font: '12px system-ui, sans-serif', labelFont: '600 12px system-ui, sans-serif' };
+  }
+
+  /* x tick labels in the browser's locale: hours (with the date under the first of a day). */
+  function timeTicks(u, splits, axisIdx, space, incr) {
+    let lastDay = null;
+    return splits.map((t) => {
+      const d = new Date(t);
+      if (incr >= 28 * DAY) return monthFmt.format(d);
+      if (incr >= DAY) return dayFmt.format(d);
+      const day = d.toDateString(), label = hourFmt.format(d);
+      const text = day !== lastDay ? `${label}\n${dayFmt.format(d)}` : label;
+      lastDay = day;
+      return text;
+    });
+  }
+
+  /* y from zero up to a little above the data and the thresholds, so both are in view. */
+  const yRange = (lines) => (u, min, max) => uPlot.rangeNum(0, 1.08 * (Math.max(isNum(max) ? max : 0,
+    ...lines.map((l) => (isNum(l.value) ? l.value : 0))) || 1), 0.05, true);
+
+  const fmt1 = (u, v) => (v == null ? '—' : v.toFixed(1));
+
+  /*
+   * One chart over the current series: per band spec an average line plus hidden min/max
+   * edges that bound a shaded band; then a "Failed tests" legend entry that draws nothing itself
+   * (failurePlugin does), then any plain lines (jitter); dashed threshold lines on top.
+   */
+  function makeChart(el, legendEl, height, unit, bands, lines, extra = []) {
+    const c = state.series;
+    const series = [{ label: 'Time', value: (u, v) => (v == null ? '—' : fmtTime(v)) }];
+    const data = [c.t], bandOpts = [];
+    const edge = { stroke: 'transparent', width: 0, points: { show: false }, class: 'band-edge' };
+    for (const b of bands) {
+      bandOpts.push({ series: [series.length + 2, series.length + 1], fill: b.fill });
+      series.push({ label: b.label, stroke: b.color, width: 2, value: fmt1 },
+        { ...edge, label: `${b.label} min` }, { ...edge, label: `${b.label} max` });
+      data.push(c[`${b.col}_avg`], c[`${b.col}_min`], c[`${b.col}_max`]);
+    }
+    series.push({ label: 'Failed tests', scale: 'fail', stroke: cssVar('--fail'), paths: () => null,
+      points: { show: false }, class: 'fail-series', value: (u, v) => (v == null ? '—' : String(v)) });
+    data.push(c.failed);
+    for (const x of extra) { series.push(x.series); data.push(x.data); }
+    /* Empty rows at both ends of the window: x spans all of it, and zoom-out returns there. */
+    const from = Math.min(state.view.from, c.t[0] ?? Infinity), to = Math.max(state.view.to, c.t.at(-1) ?? 0);
+    const padded = data.map((col, i) => (i ? [null, ...col, null] : [from, ...col, to]));
+    return new uPlot({
+      width: Math.max(300, el.clientWidth), height, ms: 1, series, bands: bandOpts,
+      cursor: { sync: { key: 'dstmc' }, drag: { x: true, y: false } },
+      scales: { x: { time: true }, y: { range: yRange(lines) }, fail: { range: [0, 1] } },
+      axes: [{ ...axisStyle(), values: timeTicks }, { ...axisStyle(unit), size: 52 }],
+      legend: { live: true, mount: (u, table) => legendEl.appendChild(table) },
+      plugins: [failurePlugin(), thresholdPlugin(lines)],
+    }, padded, el);
+  }
+
+  /* Charts are rebuilt on new data or theme (cheap at ≤ 300 buckets, and keeps code simple). */
+  function renderCharts() {
+    const c = state.series, thr = state.thresholds, v = cssVar;
+    if (!c || typeof uPlot === 'undefined') return;
+    for (const u of Object.values(dstmc.charts)) u?.destroy();
+    dstmc.charts.speed = makeChart($('#speed-chart'), $('#speed-legend'), 240, 'Mbps', [
+      { label: 'Download speed', col: 'download', color: v('--dl'), fill: v('--dl-band') },
+      { label: 'Upload speed', col: 'upload', color: v('--ul'), fill: v('--ul-band') },
+    ], [
+      { value: thr.download, color: v('--dl'), label: `promised ↓ ${thr.download} Mbps` },
+      { value: thr.upload, color: v('--ul'), label: `promised ↑ ${thr.upload} Mbps` },
+    ]);
+    const jitter = c.jitter_avg.some((x) => x != null) ? [{ data: c.jitter_avg,
+      series: { label: 'Jitter', stroke: v('--jitter'), width: 1.5, dash: [4, 3], value: fmt1 } }] : [];
+    dstmc.charts.ping = makeChart($('#ping-chart'), $('#ping-legend'), 150, 'ms', [
+      { label: 'Server ping', col: 'ping', color: v('--ping'), fill: v('--ping-band') },
+    ], [{ value: thr.ping, color: v('--fail'), label: `promised max ${thr.ping} ms` }], jitter);
+    for (const id of ['#speed-chart', '#ping-chart']) $(id).classList.toggle('no-data', !c.t.length);
+  }
+
+  function resizeCharts() {
+    for (const u of Object.values(dstmc.charts)) {
+      const width = Math.max(300, u?.root.parentElement.clientWidth || 0);
+      if (u && u.width !== width) u.setSize({ width, height: u.height });
+    }
+  }
+
+  /* ---------- tiles and table ---------- */
+
+  /* true when a value misses what the ISP promised (speeds below, ping above). */
+  function misses(kind, v) {
+    const thr = state.thresholds[kind];
+    return isNum(thr) && isNum(v) && (kind === 'ping' ? v > thr : v < thr);
+  }
+
+  function setTile(id, value, sub, bad) {
+    const el = $(id);
+    el.querySelector('.v').textContent = value;
+    el.querySelector('.tile-sub').textContent = sub;
+    el.classList.toggle('bad', !!bad);
+  }
+
+  function renderTiles() {
+    const s = summarize(state.series);
+    const latest = state.results.find((r) => r.status === 'ok');
+    const dl = mbpsOf(latest?.download_bps), ul = mbpsOf(latest?.upload_bps), ping = latest?.ping_ms;
+    const span = state.mode === 'compat' ? 'the last tests' :
+      state.range === 'custom' ? 'range' : state.range.replace(/(\d+)/, '$1 ');
+    const avgText = (v, f, unit) => (isNum(v) ? `avg ${f(v)} ${unit} over ${span}` : `no results in ${span}`);
+    setTile('#tile-download', fmtMbps(dl), avgText(s.download, fmtMbps, 'Mbps'), misses('download', dl));
+    setTile('#tile-upload', fmtMbps(ul), avgText(s.upload, fmtMbps, 'Mbps'), misses('upload', ul));
+    const jit = isNum(latest?.jitter_ms) ? ` · jitter ${fmtMs(latest.jitter_ms)} ms` : '';
+    setTile('#tile-ping', fmtMs(ping), avgText(s.ping, fmtMs, 'ms') + jit, misses('ping', ping));
+    const total = s.ok + s.failed;
+    const pct = total ? ((100 * s.ok) / total).toFixed(total > 1000 ? 2 : 1) : null;
+    setTile('#tile-failures', String(s.failed),
+      total ? `of ${total} tests · ${pct} % succeeded` : `no tests in ${span}`, s.failed > 0);
+    $('#tile-failures small').textContent = s.failed === 1 ? 'test' : 'tests';
+  }
+
+  function rowHtml(r) {
+    const failed = r.status === 'failed';
+    const dl = mbpsOf(r.download_bps), ul = mbpsOf(r.upload_bps);
+    const cell = (kind, v, f) => `<td class="num${misses(kind, v) ? ' below' : ''}">${f(v)}</td>`;
+    const server = r.server ? (r.server.sponsor || r.server.name || r.server.host || '—') : '—';
+    const serverTitle = r.server ? [r.server.host, r.server.name, r.server.country].filter(Boolean).join(' · ') : '';
+    const probe = `${esc(r.probe || '—')}${r.location ? ` <span class="muted">${esc(r.location)}</span>` : ''}`;
+    const head = `<td class="time">${esc(fmtTime(resultTime(r)))}</td><td>${probe}</td>` +
+      `<td title="${esc(r.target || '')}">${esc(r.engine || '—')}</td>`;
+    if (failed) {
+      return `<tr class="failed" data-id="${esc(r.id)}">${head}` +
+        `<td colspan="5" class="error">⚠ ${esc(r.error || 'failed (no error text)')}</td>` +
+        '<td><span class="badge fail">failed</span></td></tr>';
+    }
+    return `<tr data-id="${esc(r.id)}">${head}` +
+      cell('download', dl, fmtMbps) + cell('upload', ul, fmtMbps) + cell('ping', r.ping_ms, fmtMs) +
+      `<td class="num">${fmtMs(r.jitter_ms)}</td>` +
+      `<td class="server" title="${esc(serverTitle)}">${esc(server)}</td>` +
+      '<td><span class="badge ok">ok</span></td></tr>';
+  }
+
+  function renderTable() {
+    const body = $('#results tbody');
+    body.innerHTML = state.results.length
+      ? state.results.map(rowHtml).join('')
+      : '<tr class="empty"><td colspan="9">No results yet. Start a probe, or press “Run test now”.</td></tr>';
+    const v = state.view;
+    $('#csv-link').href = `${state.base}/api/v1/results.csv?` +
+      query({ from: Math.round(v.from), to: Math.round(v.to), probe: state.probe });
+  }
+
+  const renderAll = () => { renderCharts(); renderTiles(); renderTable(); };
+
+  /* ---------- probes and the status line ---------- */
+
+  /* Adds newly seen probes to the filter (never removes: the selection must stay valid). */
+  function renderProbeOptions() {
+    const sel = $('#probe'), have = new Set([...sel.options].map((o) => o.value));
+    for (const name of [...state.probes.keys()].sort()) if (!have.has(name)) sel.add(new Option(name, name));
+  }
+
+  function probeLine(p) {
+    const seen = new Date(p.last_seen).getTime();
+    const offline = p.state === 'offline' || !isNum(seen) || Date.now() - seen > PROBE_OFFLINE_MS;
+    const st = offline ? 'offline' : p.state === 'running' ? 'running' : 'idle';
+    let detail = st;
+    if (st === 'running') {
+      detail = ['running', p.phase, isNum(p.mbps) ? `${fmtMbps(p.mbps)} Mbps` : null].filter(Boolean).join(' · ');
+    } else if (isNum(seen)) {
+      const today = new Date(seen).toDateString() === new Date().toDateString();
+      detail += ` · seen ${today ? hourFmt.format(seen) : fmtTime(seen)}`;
+    }
+    return `<span class="probe" data-state="${st}"><span class="dot"></span><b>${esc(p.name)}</b> ${esc(detail)}</span>`;
+  }
+
+  function renderProbeStatus() {
+    const list = [...state.probes.values()].filter((p) => !state.probe || p.name === state.probe);
+    $('#probe-status').innerHTML = state.mode === 'compat'
+      ? '<span class="muted">Original speedtest-api: the last 30 tests of the past two days, no live updates.</span>'
+      : list.map(probeLine).join('') || '<span class="muted">No probe has reported yet.</span>';
+  }
+
+  /* ---------- live updates (server-sent events) ---------- */
+
+  const setConn = (st, text) => { $('#conn').dataset.state = st; $('#conn-text').textContent = text || st; };
+
+  /*
+   * EventSource reconnects by itself (the server sends "retry: 2000" and replays missed events
+   * by Last-Event-ID). Only if it gives up (CLOSED) do we reconnect, with back-off.
+   */
+  function connectEvents(delay = 0) {
+    state.events?.close();
+    const es = (state.events = new EventSource(`${state.base}/api/v1/events`));
+    let wasDown = false;
+    setConn('connecting', 'connecting…');
+    es.onopen = () => {
+      setConn('live');
+      if (wasDown) scheduleRefresh(200); /* catch up on what the outage hid */
+      wasDown = false;
+      delay = 0;
+    };
+    es.onerror = () => {
+      wasDown = true;
+      if (es.readyState === EventSource.CLOSED) {
+        delay = Math.min(RETRY_MAX_MS, delay ? delay * 2 : 2000);
+        setConn('offline', `offline · retry in ${Math.round(delay / 1000)} s`);
+        setTimeout(() => { if (state.events === es) connectEvents(delay); }, delay);
+      } else {
+        setConn('reconnecting', 'reconnecting…');
+      }
+    };
+    const on = (name, fn) => es.addEventListener(name, (ev) => {
+      try { fn(JSON.parse(ev.data)); } catch (e) { console.warn(`bad "${name}" event`, e); }
+    });
+    on('result', onResultEvent);
+    on('probe', onProbeEvent);
+  }
+
+  /* A result was stored: show it at once, then reload the charts (debounced). */
+  function onResultEvent(r) {
+    if (r.probe) {
+      const p = state.probes.get(r.probe) || { name: r.probe, location: r.location };
+      state.probes.set(r.probe, { state: 'offline', ...p, last_result: r, last_seen: p.last_seen || r.time });
+      renderProbeOptions();
+      renderProbeStatus();
+    }
+    if (r.request_id && r.request_id === state.watchRequest) finishRun(r);
+    if (state.probe && r.probe !== state.probe) return;
+    if (!state.results.some((x) => x.id === r.id)) {
+      state.results = [r, ...state.results].sort((a, b) => resultTime(b) - resultTime(a)).slice(0, TABLE_ROWS);
+      renderTable();
+      renderTiles();
+      $(`#results tr[data-id="${CSS.escape(r.id)}"]`)?.classList.add('fresh');
+    }
+    if (state.range !== 'custom' || state.view.to >= Date.now()) scheduleRefresh();
+  }
+
+  /* A probe heartbeat: running/idle, phase and current speed; also progress of our run. */
+  function onProbeEvent(p) {
+    if (!p.name) return;
+    state.probes.set(p.name, { ...state.probes.get(p.name), ...p, last_seen: p.last_seen || new Date().toISOString() });
+    renderProbeOptions();
+    renderProbeStatus();
+    if (state.run && p.request_id === state.run.requestId && p.state === 'running') {
+      const speed = isNum(p.mbps) ? ` · ${fmtMbps(p.mbps)} Mbps` : '';
+      showRunMsg(`Running on ${p.name}${p.phase ? `: ${p.phase}` : ''}${speed}`, 'busy');
+    }
+  }
+
+  /* ---------- "Run test now" ---------- */
+
+  function showRunMsg(text, kind) {
+    Object.assign($('#run-msg'), { textContent: text, hidden: false }).dataset.kind = kind;
+  }
+
+  /* Disables the button while a run is pending; gives up waiting after RUN_TIMEOUT_MS. */
+  function setRunPending(requestId) {
+    clearTimeout(state.run?.timer);
+    state.run = null;
+    $('#run-btn').disabled = !!requestId;
+    $('#run-btn').classList.toggle('busy', !!requestId);
+    if (!requestId) return;
+    state.run = { requestId, timer: setTimeout(() => {
+      setRunPending(null);
+      showRunMsg('No result yet; the request stays queued until a probe takes it.', 'warn');
+    }, RUN_TIMEOUT_MS) };
+  }
+
+  async function runNow() {
+    setRunPending('pending');
+    showRunMsg('Requesting a test…', 'busy');
+    try {
+      const body = JSON.stringify(state.probe ? { probe: state.probe } : {});
+      const r = await api('/api/v1/run', { method: 'POST', body });
+      state.watchRequest = r.request_id;
+      if (r.probes_alive === 0) {
+        /* Queued, but nobody will run it now: say so plainly and let the user try again. */
+        const msg = r.message || 'Test requested.';
+        showRunMsg(/no probe/i.test(msg) ? msg : `${msg} (no probe is running)`, 'warn');
+        setRunPending(null); /* still watched: a probe that starts later will run it */
+      } else {
+        showRunMsg(r.message || `Test requested (${r.probes_alive} probe(s) alive)…`, 'busy');
+        setRunPending(r.request_id);
+      }
+    } catch (e) {
+      setRunPending(null);
+      const hint = e.status === 401 ? ' Set the API token under Thresholds.' : '';
+      showRunMsg(`Could not request a test: ${e.message}.${hint}`, 'error');
+    }
+  }
+
+  function finishRun(r) {
+    if (r.request_id === state.run?.requestId) setRunPending(null);
+    state.watchRequest = null;
+    if (r.status === 'failed') {
+      showRunMsg(`Test on ${r.probe || 'probe'} failed: ${r.error || 'no error text'}`, 'error');
+    } else {
+      showRunMsg(`Done on ${r.probe || 'probe'}: ↓ ${fmtMbps(mbpsOf(r.download_bps))} Mbps · ` +
+        `↑ ${fmtMbps(mbpsOf(r.upload_bps))} Mbps · ping ${fmtMs(r.ping_ms)} ms`, 'ok');
+    }
+  }
+
+  /* ---------- controls: range, probe, thresholds, theme ---------- */
+
+  function selectRange(range) {
+    state.range = range;
+    for (const b of document.querySelectorAll('#ranges button')) b.classList.toggle('active', b.dataset.range === range);
+    $('#custom-range').hidden = range !== 'custom';
+    if (range === 'custom') {
+      const v = state.custom || state.view;
+      $('#custom-from').value = toLocalInput(v.from);
+      $('#custom-to').value = toLocalInput(v.to);
+      return; /* loads on Apply */
+    }
+    loadAll();
+  }
+
+  function applyCustomRange(ev) {
+    ev.preventDefault();
+    /* datetime-local values carry no zone; new Date() reads them as local time. */
+    const from = new Date($('#custom-from').value).getTime();
+    const to = new Date($('#custom-to').value).getTime();
+    if (!isNum(from) || !isNum(to) || from >= to) return showRunMsg('The custom range needs a start before its end.', 'error');
+    state.custom = { from, to };
+    loadAll();
+  }
+
+  function saveSettings(ev) {
+    ev.preventDefault();
+    const num = (k) => (parseFloat($(`#thr-${k}`).value) > 0 ? parseFloat($(`#thr-${k}`).value) : null);
+    state.thresholds = { download: num('download'), upload: num('upload'), ping: num('ping') };
+    state.token = $('#api-token').value.trim();
+    writeStored('dstmc.thresholds', state.thresholds);
+    writeStored('dstmc.token', state.token);
+    toggleSettings(false);
+    if (state.series) renderAll(); /* redraw the dashed lines and highlights */
+  }
+
+  function toggleSettings(open) {
+    $('#settings').hidden = !open;
+    $('#settings-toggle').setAttribute('aria-expanded', String(open));
+    if (!open) return;
+    for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = state.thresholds[k] ?? '';
+    $('#api-token').value = state.token || '';
+  }
+
+  function storedTheme() {
+    try { return localStorage.getItem('dstmc.theme'); } catch (e) { return null; }
+  }
+
+  /* Canvas colours come from the CSS variables, so the charts are redrawn. */
+  const applyTheme = (theme) => { document.documentElement.dataset.theme = theme; renderCharts(); };
+
+  function initTheme() {
+    const media = matchMedia('(prefers-color-scheme: dark)');
+    const system = () => (media.matches ? 'dark' : 'light');
+    if (!storedTheme()) document.documentElement.dataset.theme = system();
+    media.addEventListener('change', () => { if (!storedTheme()) applyTheme(system()); });
+    $('#theme-toggle').addEventListener('click', () => {
+      const next = dstmc.theme() === 'dark' ? 'light' : 'dark';
+      try { localStorage.setItem('dstmc.theme', next); } catch (e) { /* not remembered */ }
+      applyTheme(next);
+    });
+  }
+
+  function enterCompatMode() {
+    state.mode = 'compat';
+    for (const id of ['#ranges', '#probe-field', '#run-btn', '#csv-link']) $(id).hidden = true;
+    setConn('static', 'original API · no live updates');
+    renderProbeStatus();
+  }
+
+  function showTimeZone() {
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+    const off = -new Date().getTimezoneOffset();
+    const utc = `UTC${off >= 0 ? '+' : '−'}${pad2(Math.floor(Math.abs(off) / 60))}:${pad2(Math.abs(off) % 60)}`;
+    $('#tz').textContent = `Times in ${tz} (${utc})`;
+  }
+
+  function bindControls() {
+    for (const b of document.querySelectorAll('#ranges button')) b.addEventListener('click', () => selectRange(b.dataset.range));
+    $('#custom-range').addEventListener('submit', applyCustomRange);
+    $('#probe').addEventListener('change', (ev) => { state.probe = ev.target.value; renderProbeStatus(); loadAll(); });
+    $('#run-btn').addEventListener('click', runNow);
+    $('#settings-toggle').addEventListener('click', () => toggleSettings($('#settings').hidden));
+    $('#settings').addEventListener('submit', saveSettings);
+    $('#settings-clear').addEventListener('click', () => { for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = ''; });
+    $('#banner-retry').addEventListener('click', () => { state.retryMs = 0; loadAll(); });
+    new ResizeObserver(resizeCharts).observe($('main'));
+  }
+
+  async function init() {
+    initTheme(); showTimeZone(); bindControls();
+    state.base = await resolveBase();
+    for (const a of document.querySelectorAll('[data-api-href]')) a.href = state.base + a.dataset.apiHref;
+    loadAll();
+  }
+
+  init();
+})();
