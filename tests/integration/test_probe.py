@@ -1,0 +1,165 @@
+"""test_probe.py - the probe (`dstmc logger --once`, `dstmc run`) and `dstmc up`, end to end."""
+import json
+import socket
+
+from harness import Client, SSEReader, Service, TestCase, api, run, wait_for
+
+ORIGINAL_OK = ["Starting SpeedTestLogger", "Returning dummy data",
+               "Got download: {down} Mbps and upload: {up} Mbps",
+               "Uploading data to speedtest API", "Speedtest complete!",
+               "SpeedTestLogger stopped"]
+
+
+def free_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class LoggerTest(TestCase):
+    def test_once_posts_a_result_with_the_original_lines(self):
+        with api() as svc:
+            code, out, err = run("logger", "--once", "--target", "dummy:", "--api", svc.url,
+                                 "--agent", "den", "--location", "den shelf")
+            self.assertEqual(code, 0, err)
+            lines = out.splitlines()
+            c = Client(svc)
+            rows = c.get("/api/v1/results").json()["results"]
+            self.assertEqual(len(rows), 1)
+            r = rows[0]
+            down = f"{round(r['download_bps'] / 1e6, 2):g}"
+            up = f"{round(r['upload_bps'] / 1e6, 2):g}"
+            self.assertEqual(lines, [x.format(down=down, up=up) for x in ORIGINAL_OK])
+            self.assertEqual((r["probe"], r["location"], r["engine"]), ("den", "den shelf", "dummy"))
+            self.assertEqual((r["user"], r["device"]), ("MyTestUser", 1))
+            self.assertTrue(60e6 <= r["download_bps"] < 100e6)
+            self.assertEqual(r["server"]["host"], "speedtest.not")
+            # the compatible face shows it too, the way the original web reads it
+            old = c.get("/SpeedTest").json()
+            self.assertEqual(old[0]["sessionId"], r["id"])
+            c.close()
+
+    def test_unreachable_api_gives_the_original_failure_lines(self):
+        code, out, _ = run("logger", "--once", "--target", "dummy:", "--api",
+                           f"http://127.0.0.1:{free_port()}")
+        self.assertNotEqual(code, 0)
+        lines = out.splitlines()
+        self.assertEqual(lines[:2], ["Starting SpeedTestLogger", "Returning dummy data"])
+        self.assertEqual(lines[3], "Uploading data to speedtest API")
+        self.assertRegex(lines[4], r"^Upload failed! .*(refused|connect)")
+        self.assertEqual(lines[5:], ["Speedtest failed!", "SpeedTestLogger stopped"])
+
+    def test_api_error_shows_the_failure_response(self):
+        with api("--token", "t") as svc:
+            code, out, _ = run("logger", "--once", "--api", svc.url)
+            self.assertNotEqual(code, 0)
+            self.assertRegex(out, r"Upload failed! Failure response: \{\"error\":.*401")
+            self.assertIn("Speedtest failed!", out)
+
+    def test_original_settings_as_environment(self):
+        with api() as svc:
+            env = {"singleRun": "true", "userId": "teodoran", "loggerId": "3",
+                   "useDummyData": "true", "speedTestApiUrl": svc.url, "uploadResults": "true"}
+            code, out, err = run("logger", env=env)
+            self.assertEqual(code, 0, out + err)
+            r = Client(svc).get("/api/v1/results").json()["results"][0]
+            self.assertEqual((r["user"], r["device"], r["engine"]), ("teodoran", 3, "dummy"))
+        code, out, _ = run("logger", "--once", env={"uploadResults": "false"})
+        self.assertEqual(code, 0)
+        self.assertIn("Skipping data upload to speedtest API", out)
+
+    def test_bad_config_names_the_key(self):
+        for args, env, needle in (
+                (["--once", "--device", "abc"], {}, "--device"),
+                (["--once"], {"DSTMC_DEVICE": "-4"}, "DSTMC_DEVICE"),
+                (["--once", "--target", "gopher://x"], {}, "--target"),
+                (["--once", "--agent", "bad name/with slash"], {}, "--agent"),
+                (["--once", "--bogus"], {}, "--bogus"),
+                ([], {}, "--queue")):
+            code, out, err = run("logger", *args, env=env)
+            self.assertEqual(code, 2, (args, out, err))
+            self.assertIn(needle, err, args)
+
+    def test_help_and_check_config(self):
+        code, out, _ = run("logger", "--help")
+        self.assertEqual(code, 0)
+        for flag in ("once", "--target", "--api", "DSTMC_API", "speedTestApiUrl"):
+            self.assertIn(flag, out)
+        code, out, _ = run("api", "--check-config", "--db", "sqlite::memory:")
+        self.assertEqual((code, out.strip()), (0, "dstmc api: configuration OK"))
+        code, _, err = run("api", "--check-config", "--db", "mysql://x")
+        self.assertEqual(code, 2)
+        self.assertIn("--db", err)
+        code, _, err = run("api", "--check-config", "--listen", "127.0.0.1:99999")
+        self.assertEqual(code, 2)
+        self.assertIn("--listen", err)
+        code, _, err = run("nosuchservice")
+        self.assertEqual(code, 2)
+
+
+class RunTest(TestCase):
+    def test_run_prints_and_optionally_posts(self):
+        code, out, _ = run("run", "--target", "dummy:")
+        self.assertEqual(code, 0)
+        self.assertEqual(out.splitlines()[0], "Returning dummy data")
+        self.assertRegex(out, r"Got download: \d+(\.\d+)? Mbps and upload: \d+(\.\d+)? Mbps")
+        code, out, err = run("run", "--json")
+        self.assertEqual(code, 0)
+        r = json.loads(out)
+        self.assertEqual((r["engine"], r["status"]), ("dummy", "ok"))
+        with api() as svc:
+            code, out, _ = run("run", "--api", svc.url)
+            self.assertEqual(code, 0)
+            self.assertIn("Speedtest complete!", out)
+            self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
+
+
+class WebTest(TestCase):
+    def test_standalone_web_writes_configuration(self):
+        with Service("web", "--listen", "127.0.0.1:0", "--api", "http://api.example:5000") as w:
+            c = Client(w)
+            self.assertEqual(c.get("/configuration.json").json(),
+                             {"speedTestApiBase": "http://api.example:5000"})
+            self.assertEqual(c.get("/index.html").status, 200)
+            self.assertEqual(c.get("/vendor/uPlot.iife.min.js").status, 200)
+            c.close()
+        with Service("web", "--listen", "127.0.0.1:0", env={"SpeedTestApiBase": "/backend"}) as w:
+            self.assertEqual(Client(w).get("/configuration.json").json(),
+                             {"speedTestApiBase": "/backend"})
+
+
+class UpTest(TestCase):
+    def test_up_runs_a_test_on_request(self):
+        with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
+                     "--agent", "box") as up:
+            c = Client(up)
+            self.assertIn("Download vs. Upload", c.get("/").text + c.get("/app.js").text)
+            wait_for(lambda: any(p["name"] == "box" and p["state"] == "idle"
+                                 for p in c.get("/api/v1/probes").json()["probes"]),
+                     what="the probe's first heartbeat")
+            sse = SSEReader(up)
+            try:
+                run_ = c.post("/api/v1/run", json_body={}).json()
+                self.assertEqual(run_["probes_alive"], 1)
+                self.assertIn("queued for 1 running probe", run_["message"])
+                while True:
+                    ev = json.loads(sse.next_event(want="result", deadline=20)["data"])
+                    if ev.get("request_id") == run_["request_id"]:
+                        break
+            finally:
+                sse.close()
+            self.assertEqual((ev["probe"], ev["engine"], ev["status"]), ("box", "dummy", "ok"))
+            stored = c.get("/api/v1/results/" + ev["id"]).json()
+            self.assertEqual(stored["request_id"], run_["request_id"])
+            up.wait_line("Speedtest complete!", stream="stdout")
+            # a request for an unknown engine becomes a failed result, not a crash
+            bad = c.post("/api/v1/run", json_body={"target": "gopher://x"}).json()
+            got = wait_for(lambda: [r for r in c.get("/api/v1/results?status=failed").json()
+                                    ["results"] if r["request_id"] == bad["request_id"]],
+                           deadline=20, what="the failed result")
+            self.assertIn("unknown target", got[0]["error"])
+            c.close()
+            self.assertEqual(up.stop(), 0)
