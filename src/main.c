@@ -45,8 +45,8 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], services[i].name) != 0)
             continue;
         dst_log_init(services[i].name, DST_LOG_INFO);
-        if (dst_sig_init() != 0 || dst_http_client_global_init() != 0) {
-            fprintf(stderr, "dstmc: cannot initialise signals or libcurl\n");
+        if (dst_sig_init() != 0) {
+            fprintf(stderr, "dstmc: cannot set up signal handling\n");
             exit(1);
         }
         int rc = services[i].main(argc - 1, argv + 1);

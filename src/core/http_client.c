@@ -2,6 +2,9 @@
 #include "core/http_client.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
@@ -26,21 +30,81 @@ struct sink {
     bool over;
 };
 
-int dst_http_client_global_init(void)
+/*
+ * libcurl is loaded and initialised on first use, not at start. Most services never call out,
+ * and linking libcurl would load its whole dependency tree (OpenSSL, Kerberos, LDAP, libssh2:
+ * about 3 MiB resident) into every process of this multi-call binary; curl_global_init also
+ * initialises OpenSSL through libssh2. This table holds the few functions used.
+ */
+static struct {
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    CURLcode (*easy_perform)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    CURLcode (*global_init)(long);
+    void (*global_cleanup)(void);
+} lib;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static atomic_int init_rc = 1; /* 1: not tried yet */
+
+/* Resolves one symbol into *slot; false (and logs dlerror) if missing. */
+static bool sym(void *handle, const char *name, void *slot)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : DST_EDEP;
+    void *p = dlsym(handle, name);
+    if (!p) {
+        dst_error("libcurl: %s", dlerror());
+        return false;
+    }
+    memcpy(slot, &p, sizeof(p));
+    return true;
+}
+
+static void load(void)
+{
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        dst_error("cannot load libcurl: %s", dlerror());
+        atomic_store(&init_rc, DST_EDEP);
+        return;
+    }
+    bool ok = sym(h, "curl_easy_init", &lib.easy_init) &&
+              sym(h, "curl_easy_cleanup", &lib.easy_cleanup) &&
+              sym(h, "curl_easy_reset", &lib.easy_reset) &&
+              sym(h, "curl_easy_setopt", &lib.easy_setopt) &&
+              sym(h, "curl_easy_getinfo", &lib.easy_getinfo) &&
+              sym(h, "curl_easy_perform", &lib.easy_perform) &&
+              sym(h, "curl_easy_strerror", &lib.easy_strerror) &&
+              sym(h, "curl_slist_append", &lib.slist_append) &&
+              sym(h, "curl_slist_free_all", &lib.slist_free_all) &&
+              sym(h, "curl_global_init", &lib.global_init) &&
+              sym(h, "curl_global_cleanup", &lib.global_cleanup);
+    if (ok && lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        dst_error("libcurl: curl_global_init failed");
+        ok = false;
+    }
+    atomic_store(&init_rc, ok ? 0 : DST_EDEP); /* the handle stays open for the process */
 }
 
 void dst_http_client_global_cleanup(void)
 {
-    curl_global_cleanup();
+    if (atomic_load(&init_rc) == 0)
+        lib.global_cleanup();
 }
 
 int dst_http_client_new(struct dst_http_client **out)
 {
+    pthread_once(&init_once, load);
+    if (atomic_load(&init_rc) != 0)
+        return DST_EDEP;
     struct dst_http_client *c = dst_xnew(struct dst_http_client);
 
-    c->h = curl_easy_init();
+    c->h = lib.easy_init();
     if (!c->h) {
         free(c);
         return DST_EDEP;
@@ -53,7 +117,7 @@ void dst_http_client_free(struct dst_http_client *c)
 {
     if (!c)
         return;
-    curl_easy_cleanup(c->h);
+    lib.easy_cleanup(c->h);
     free(c);
 }
 
@@ -85,14 +149,14 @@ static struct curl_slist *headers(const struct dst_http_call *call)
 
     if (call->bearer) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", call->bearer);
-        list = curl_slist_append(list, line);
+        list = lib.slist_append(list, line);
     }
     if (call->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", call->content_type);
-        list = curl_slist_append(list, line);
+        list = lib.slist_append(list, line);
     }
     if (call->body)
-        list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
+        list = lib.slist_append(list, "Expect:"); /* no 100-continue round trip */
     return list;
 }
 
@@ -107,25 +171,25 @@ static void setup(struct dst_http_client *c, const struct dst_http_call *call, s
 
     if (connect > timeout)
         connect = timeout;
-    curl_easy_setopt(h, CURLOPT_URL, call->url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->buf.max);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    lib.easy_setopt(h, CURLOPT_URL, call->url);
+    lib.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    lib.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    lib.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+    lib.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    lib.easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    lib.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    lib.easy_setopt(h, CURLOPT_WRITEDATA, s);
+    lib.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->buf.max);
+    lib.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (call->body) {
         size_t len = call->body_len ? call->body_len : strlen(call->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
+        lib.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        lib.easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
     }
     if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        lib.easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0 || call->body)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        lib.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }
 
 /* Maps a curl failure to a code and copies its message. */
@@ -136,7 +200,7 @@ static int fail(struct dst_http_client *c, CURLcode cc, const struct sink *s,
         snprintf(resp->err, sizeof(resp->err), "response body over %zu bytes", s->buf.max);
         return DST_ETOOBIG;
     }
-    snprintf(resp->err, sizeof(resp->err), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    snprintf(resp->err, sizeof(resp->err), "%s", c->errbuf[0] ? c->errbuf : lib.easy_strerror(cc));
     return cc == CURLE_OPERATION_TIMEDOUT ? DST_ETIMEDOUT : DST_EDEP;
 }
 
@@ -155,21 +219,21 @@ int dst_http_client_do(struct dst_http_client *c, const struct dst_http_call *ca
         return DST_EINVAL;
     }
     hdrs = headers(call);
-    curl_easy_reset(c->h); /* keeps the connection cache */
+    lib.easy_reset(c->h); /* keeps the connection cache */
     c->errbuf[0] = '\0';
     setup(c, call, &s, hdrs);
-    CURLcode cc = curl_easy_perform(c->h);
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
+    CURLcode cc = lib.easy_perform(c->h);
+    lib.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (cc != CURLE_OK) {
         rc = fail(c, cc, &s, resp);
         goto out;
     }
-    if (curl_easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+    if (lib.easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
         snprintf(resp->ctype, sizeof(resp->ctype), "%s", ctype);
     resp->body = dst_buf_detach(&s.buf, &resp->len);
 out:
     dst_buf_release(&s.buf);
-    curl_slist_free_all(hdrs);
+    lib.slist_free_all(hdrs);
     return rc;
 }
 

@@ -27,8 +27,10 @@ struct dst_http_call {
     size_t max_body;          /* response cap; 0 → 16 MiB; DST_ETOOBIG beyond */
 };
 
-/* Call once from main before threads start (curl_global_init); cleanup at exit. */
-int dst_http_client_global_init(void);
+/*
+ * libcurl is initialised on the first dst_http_client_new (thread-safe), so processes that
+ * never call out do not pay for it. Cleanup at exit, after every client is freed (optional).
+ */
 void dst_http_client_global_cleanup(void);
 
 /* A client keeps its connections alive between calls. One thread at a time per client. */

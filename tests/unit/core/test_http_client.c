@@ -451,8 +451,6 @@ int main(void)
         cmocka_unit_test(methods_bodies_headers),
         cmocka_unit_test(connection_reused),
     };
-    if (dst_http_client_global_init() != 0)
-        return 1;
     int rc = cmocka_run_group_tests(tests, server_start, server_stop);
     dst_http_client_global_cleanup();
     return rc;
