@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "core/result.h"
+
 struct api;
 struct dst_http_server;
 struct dst_queue;
@@ -27,6 +31,14 @@ int api_mount(struct api *a, struct dst_http_server *s);
 /* Ends SSE clients; call before stopping the HTTP server. */
 void api_shutdown(struct api *a);
 void api_free(struct api *a);
+
+/*
+ * In-process counterparts of POST /api/v1/results and POST /api/v1/probes/NAME/heartbeat, for
+ * a probe that runs in the same process (`dstmc up`). api_ingest validates and stores r
+ * (idempotent by id) and returns 0 or a DST_E* code with a reason in err. state is borrowed.
+ */
+int api_ingest(struct api *a, struct dst_result *r, char *err, size_t errlen);
+void api_heartbeat(struct api *a, const char *name, const json_t *state);
 
 /* Fills the store with the original's Development-mode demo data (1345 rows) if it is empty. */
 int api_seed_demo(struct dst_store *store);

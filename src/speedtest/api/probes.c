@@ -46,12 +46,33 @@ static int probes_alive(struct api *a, const char *name)
     return n;
 }
 
+void api_heartbeat(struct api *a, const char *name, const json_t *state)
+{
+    char ts[DST_DATETIME_LEN];
+    int64_t now = dst_datetime_now_ms();
+    json_t *j = json_deep_copy(state);
+
+    dst_datetime_format_utc(now, ts);
+    json_object_set_new(j, "name", json_string(name));
+    json_object_set_new(j, "last_seen", json_string(ts));
+    pthread_mutex_lock(&a->lock);
+    struct api_probe *p = probe_get(a, name);
+    p->last_seen_ms = now;
+    json_decref(p->state);
+    p->state = json_incref(j);
+    pthread_mutex_unlock(&a->lock);
+    char *text = dst_json_dumps(j, NULL);
+    dst_sse_hub_publish(a->hub, "probe", text);
+    free(text);
+    json_decref(j);
+}
+
 /* POST /api/v1/probes/{name}/heartbeat */
 static void post_heartbeat(struct dst_http_req *req, void *ud)
 {
     struct api *a = ud;
     const char *name = dst_http_req_param(req, "name");
-    char err[256], ts[DST_DATETIME_LEN];
+    char err[256];
     size_t len = 0;
 
     if (!api_authorized(a, req))
@@ -65,19 +86,7 @@ static void post_heartbeat(struct dst_http_req *req, void *ud)
         json_decref(j);
         return;
     }
-    int64_t now = dst_datetime_now_ms();
-    dst_datetime_format_utc(now, ts);
-    json_object_set_new(j, "name", json_string(name));
-    json_object_set_new(j, "last_seen", json_string(ts));
-    pthread_mutex_lock(&a->lock);
-    struct api_probe *p = probe_get(a, name);
-    p->last_seen_ms = now;
-    json_decref(p->state);
-    p->state = json_incref(j);
-    pthread_mutex_unlock(&a->lock);
-    char *text = dst_json_dumps(j, NULL);
-    dst_sse_hub_publish(a->hub, "probe", text);
-    free(text);
+    api_heartbeat(a, name, j);
     json_decref(j);
     dst_http_reply_static(req, 204, NULL, "", 0);
 }

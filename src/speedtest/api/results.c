@@ -208,6 +208,20 @@ static void free_batch(struct dst_result *rs, size_t n)
     free(rs);
 }
 
+int api_ingest(struct api *a, struct dst_result *r, char *err, size_t errlen)
+{
+    bool created = false;
+    int rc = dst_result_validate(r, err, errlen);
+    if (rc == 0) {
+        rc = dst_store_insert(a->store, r, 1, &created);
+        if (rc)
+            snprintf(err, errlen, "store: %s", dst_strerror(rc));
+    }
+    if (rc == 0)
+        api_results_stored(a, r, 1, &created, "native");
+    return rc;
+}
+
 /* POST /api/v1/results: one result or an array, stored atomically, idempotent by id. */
 static void post_results(struct dst_http_req *req, void *ud)
 {

@@ -104,7 +104,7 @@ int logger_start(const struct probe_opts *o, struct dst_queue *q, struct logger 
     l->o = *o;
     l->q = q;
     snprintf(l->consumer, sizeof(l->consumer), "%s-%ld", o->agent, (long)getpid());
-    int rc = dst_http_client_new(&l->hc);
+    int rc = o->sink ? 0 : dst_http_client_new(&l->hc); /* a sink needs no HTTP */
     if (rc == 0 && pthread_create(&l->thread, NULL, loop, l) != 0)
         rc = DST_EDEP;
     if (rc) {

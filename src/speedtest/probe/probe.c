@@ -79,10 +79,28 @@ static int post_json(const struct probe_opts *o, struct dst_http_client *hc, con
     return rc;
 }
 
-int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, const struct dst_result *r,
-                 FILE *out)
+/* Posts r over HTTP; on failure writes the original's reason into err. */
+static int upload_http(const struct probe_opts *o, struct dst_http_client *hc,
+                       const struct dst_result *r, char *err, size_t errlen)
 {
     struct dst_http_resp resp = {0};
+    json_t *j = dst_result_to_json(r);
+    int rc = post_json(o, hc, "/api/v1/results", j, 15000, &resp);
+    json_decref(j);
+    if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
+        snprintf(err, errlen, "Failure response: %s", resp.body ? resp.body : "");
+        rc = resp.status >= 400 && resp.status < 500 ? DST_EINVAL : DST_EDEP;
+    } else if (rc) {
+        snprintf(err, errlen, "%s", resp.err[0] ? resp.err : dst_strerror(rc));
+    }
+    dst_http_resp_release(&resp);
+    return rc;
+}
+
+int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
+                 FILE *out)
+{
+    char err[1024] = "";
 
     if (!o->upload) {
         if (out)
@@ -91,21 +109,14 @@ int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, const s
     }
     if (out)
         fputs("Uploading data to speedtest API\n", out);
-    json_t *j = dst_result_to_json(r);
-    int rc = post_json(o, hc, "/api/v1/results", j, 15000, &resp);
-    json_decref(j);
-    if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
-        if (out)
-            fprintf(out, "Upload failed! Failure response: %s\n", resp.body ? resp.body : "");
-        rc = resp.status >= 400 && resp.status < 500 ? DST_EINVAL : DST_EDEP;
-    } else if (rc && out) {
-        fprintf(out, "Upload failed! %s\n", resp.err[0] ? resp.err : dst_strerror(rc));
-    }
+    int rc = o->sink ? o->sink->post(o->sink->ud, r, err, sizeof(err))
+                     : upload_http(o, hc, r, err, sizeof(err));
     if (out) {
+        if (rc)
+            fprintf(out, "Upload failed! %s\n", err);
         fputs(rc ? "Speedtest failed!\n" : "Speedtest complete!\n", out);
         fflush(out);
     }
-    dst_http_resp_release(&resp);
     return rc;
 }
 
@@ -115,7 +126,7 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, cons
     struct dst_http_resp resp = {0};
     char path[300];
 
-    if (!o->api || !*o->api)
+    if (!o->sink && (!o->api || !*o->api))
         return 0;
     snprintf(path, sizeof(path), "/api/v1/probes/%s/heartbeat", o->agent);
     json_t *j = json_pack("{s:s}", "state", state);
@@ -127,6 +138,11 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, cons
         json_object_set_new(j, "phase", json_string(phase));
     if (isfinite(bps))
         json_object_set_new(j, "bps", json_real(bps));
+    if (o->sink) {
+        o->sink->heartbeat(o->sink->ud, o->agent, j);
+        json_decref(j);
+        return 0;
+    }
     int rc = post_json(o, hc, path, j, 3000, &resp);
     json_decref(j);
     if (rc == 0 && resp.status != 204)

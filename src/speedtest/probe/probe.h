@@ -9,6 +9,16 @@
 
 struct dst_http_client;
 
+/*
+ * Where results and heartbeats go when they do not go to o->api over HTTP: an API in the same
+ * process (`dstmc up`). post returns 0 when r is stored, else a DST_E* code and a reason in err.
+ */
+struct probe_sink {
+    int (*post)(void *ud, struct dst_result *r, char *err, size_t errlen);
+    void (*heartbeat)(void *ud, const char *agent, const json_t *state);
+    void *ud;
+};
+
 struct probe_opts {
     const char *target;   /* engine target URL, e.g. "dummy:" */
     const char *api;      /* API base URL ("http://host:8080"); results go to /api/v1/results */
@@ -19,6 +29,7 @@ struct probe_opts {
     long device;          /* the original's loggerId */
     int timeout_s;        /* per test; 0 → 60 */
     bool upload;          /* the original's uploadResults */
+    const struct probe_sink *sink; /* NULL: the API at api, over HTTP */
 };
 
 /*
@@ -37,7 +48,7 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
  * ("Upload failed! Failure response: BODY" / "Upload failed! MESSAGE", then "Speedtest
  * failed!"). Returns 0 when stored (or skipped), DST_EDEP/DST_ETIMEDOUT/DST_EINVAL otherwise.
  */
-int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, const struct dst_result *r,
+int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
                  FILE *out);
 
 /*

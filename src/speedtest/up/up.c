@@ -17,8 +17,8 @@
 
 /*
  * `up` is the composition root, like main.c: the one place that starts several services in one
- * process. They share the store and an in-process queue, and the probe posts its results to the
- * API over loopback HTTP exactly as a remote probe would.
+ * process. They share the store and an in-process queue; the probe hands its results and
+ * heartbeats to the API directly (a remote probe posts the same over HTTP).
  */
 struct up_cfg {
     const char *listen, *db, *target, *agent, *location, *token, *log_level;
@@ -30,11 +30,15 @@ static int check_target(const char *v, char *err, size_t errlen)
     return engine_check_target(v, err, errlen);
 }
 
-/* The URL the in-process probe reaches the API at: loopback when listening on any address. */
-static void probe_api_url(const char *listen, int port, char *out, size_t outlen)
+/* The probe's results and heartbeats go straight to the API of this process. */
+static int sink_post(void *ud, struct dst_result *r, char *err, size_t errlen)
 {
-    bool v6 = strchr(listen, '[') != NULL;
-    snprintf(out, outlen, "http://%s:%d", v6 ? "[::1]" : "127.0.0.1", port);
+    return api_ingest(ud, r, err, errlen);
+}
+
+static void sink_heartbeat(void *ud, const char *agent, const json_t *state)
+{
+    api_heartbeat(ud, agent, state);
 }
 
 static int up_run(const struct up_cfg *c)
@@ -44,7 +48,6 @@ static int up_run(const struct up_cfg *c)
     struct api *a = NULL;
     struct dst_http_server *srv = NULL;
     struct logger *lg = NULL;
-    char api_url[128];
 
     int rc = dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
@@ -58,10 +61,9 @@ static int up_run(const struct up_cfg *c)
     rc = rc ? rc : api_mount(a, srv);
     rc = rc ? rc : dst_http_server_start(srv);
     if (rc == 0) {
-        probe_api_url(c->listen, dst_http_server_port(srv), api_url, sizeof(api_url));
+        struct probe_sink sink = {.post = sink_post, .heartbeat = sink_heartbeat, .ud = a};
         struct probe_opts po = {.target = c->target,
-                                .api = api_url,
-                                .token = c->token,
+                                .sink = &sink,
                                 .agent = c->agent,
                                 .location = *c->location ? c->location : NULL,
                                 .user = c->agent,
