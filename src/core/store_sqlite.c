@@ -28,7 +28,7 @@
  */
 static const char *const migrations[] = {
     "CREATE TABLE results ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " seq INTEGER PRIMARY KEY,"
     " id TEXT NOT NULL UNIQUE CHECK (length(id) = 36),"
     " time_ms INTEGER NOT NULL,"
     " status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),"
@@ -143,15 +143,10 @@ static void build_sql(void)
         b += (size_t)snprintf(sql_rcols + b, sizeof(sql_rcols) - b, ", r.%s", cols[i].name);
         c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, "%s, ", cols[i].name);
     }
-    c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, "received_ms) SELECT ");
+    c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, "received_ms) VALUES (");
     for (int i = 0; i <= NCOLS; i++)
         c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, i ? ", ?" : "?");
-    /*
-     * The NOT EXISTS keeps a duplicate from reaching the conflict check: an INSERT skipped
-     * there has already taken the next AUTOINCREMENT value, leaving a gap and moving the version.
-     */
-    snprintf(sql_insert + c, sizeof(sql_insert) - c,
-             " WHERE NOT EXISTS (SELECT 1 FROM results WHERE id = ?1) ON CONFLICT (id) DO NOTHING");
+    snprintf(sql_insert + c, sizeof(sql_insert) - c, ") ON CONFLICT (id) DO NOTHING");
 }
 
 /* ---- connections and their statement caches ---- */
@@ -784,15 +779,17 @@ static int int_row(sqlite3_stmt *st, void *arg)
     return 0;
 }
 
-/* The AUTOINCREMENT counter moves with every insert, the deletes counter with every delete. */
+/*
+ * The newest row number moves with every insert, the deletes counter with every delete (which
+ * also covers a deleted newest row, whose number the next insert takes again).
+ */
 static int sqlite_version(struct dst_store *base, uint64_t *out)
 {
     int64_t v = 0;
-    int rc =
-        read_each((struct sqlite_store *)base,
-                  "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'results'), 0)"
-                  " + coalesce((SELECT value FROM meta WHERE key = 'deletes'), 0)",
-                  NULL, int_row, &v);
+    int rc = read_each((struct sqlite_store *)base,
+                       "SELECT (coalesce((SELECT max(seq) FROM results), 0) << 24)"
+                       " + coalesce((SELECT value FROM meta WHERE key = 'deletes'), 0)",
+                       NULL, int_row, &v);
     if (rc == 0)
         *out = (uint64_t)v;
     return rc;
