@@ -97,7 +97,7 @@ bool dst_sig_wait(int timeout_ms)
     take_own_signal();
     pthread_mutex_lock(&lock);
     if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* clock jumps do not stretch waits */
         ts.tv_sec += timeout_ms / 1000;
         ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -107,7 +107,7 @@ bool dst_sig_wait(int timeout_ms)
     }
     while (!atomic_load(&stopping)) {
         int rc = timeout_ms < 0 ? pthread_cond_wait(&cond, &lock)
-                                : pthread_cond_timedwait(&cond, &lock, &ts);
+                                : pthread_cond_clockwait(&cond, &lock, CLOCK_MONOTONIC, &ts);
         if (rc == ETIMEDOUT)
             break;
     }
