@@ -13,6 +13,8 @@ set(DSTMC_ASSETS
   "/swagger/swagger-ui-bundle.js=${NM}/swagger-ui-dist/swagger-ui-bundle.js"
   "/swagger/swagger-ui.css=${NM}/swagger-ui-dist/swagger-ui.css"
   "/api/v1/openapi.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
+  # where the original's Swashbuckle served its document
+  "/swagger/v1/swagger.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
 )
 
 set(_deps "")

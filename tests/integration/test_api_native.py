@@ -257,6 +257,7 @@ class NativeTest(TestCase):
         self.assertEqual(ui.status, 200)
         self.assertIn("swagger-ui-bundle.js", ui.text)
         self.assertEqual(self.c.get("/swagger/swagger-ui-bundle.js").status, 200)
+        self.assertEqual(self.c.get("/swagger/v1/swagger.json").json()["openapi"], "3.0.3")
         page = self.c.get("/")
         self.assertEqual(page.status, 200)
         self.assertIn("Download vs. Upload", page.text + self.c.get("/app.js").text)
