@@ -6,117 +6,21 @@
  * 1280x800 and checks: both charts hold points (24 h and 7 d), the headings, the results table,
  * a result POSTed to the API appearing live over SSE, "Run test now" saying no probe is running,
  * the thresholds form, Swagger UI, and that the page makes no request outside the API. Saves
- * ui.png (light) and ui-dark.png into $DSTMC_E2E_OUT. Uses Debian's /usr/bin/chromium through
- * playwright-core from web/node_modules; it never downloads a browser.
+ * ui.png (light) and ui-dark.png into $DSTMC_E2E_OUT.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
-process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { chromium } = createRequire(join(ROOT, 'web', 'package.json'))('playwright-core');
+import { OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
 
-const BIN = process.env.DSTMC_BIN;
-const OUT = process.env.DSTMC_E2E_OUT || join(ROOT, 'build', 'e2e');
-const TOTAL_MS = 55000;   /* the whole test, browser included */
-const LISTEN_MS = 10000;  /* until the API prints its address */
-const WAIT_MS = 15000;    /* any single wait in the page */
+const api = new Service(['api', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:', '--seed-demo']);
 
-let api = null;           /* the dstmc child process */
-let apiLog = '';          /* its stdout+stderr, shown when something fails */
-let context = null;       /* the browser */
-let profileDir = null;
-
-function log(msg) { console.log(`[ui.test] ${msg}`); }
-
-class CheckError extends Error {}
-
-function check(cond, msg) { if (!cond) throw new CheckError(msg); }
-
-/* Runs one named step, so a failure says where it happened. */
-async function step(name, fn) {
-  log(name);
-  try {
-    return await fn();
-  } catch (e) {
-    e.message = `${name}: ${e.message}`;
-    throw e;
-  }
-}
-
-/* Starts the API and resolves with its base URL, read from "listening on http://HOST:PORT". */
-function startApi() {
-  api = spawn(BIN, ['api', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:', '--seed-demo'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (d) => { apiLog = (apiLog + d).slice(-20000); };
-  api.stdout.on('data', keep);
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no "listening on" line within ${LISTEN_MS} ms`)), LISTEN_MS);
-    api.stderr.on('data', (d) => {
-      keep(d);
-      const m = apiLog.match(/listening on (http:\/\/[^\s]+)/);
-      if (m) { clearTimeout(timer); ok(m[1].replace(/\/$/, '')); }
-    });
-    api.on('error', (e) => { clearTimeout(timer); fail(e); });
-    api.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      fail(new Error(`dstmc api exited (${code ?? sig}) before it listened`));
-    });
-  });
-}
-
-/* SIGTERM, then wait for the exit (SIGKILL after 5 s). */
-async function stopApi() {
-  if (!api || api.exitCode !== null || api.signalCode !== null) return;
-  const exited = new Promise((ok) => api.once('exit', (code, sig) => ok(code ?? sig)));
-  api.kill('SIGTERM');
-  const timeout = new Promise((ok) => setTimeout(() => ok('timeout'), 5000));
-  const how = await Promise.race([exited, timeout]);
-  if (how === 'timeout') {
-    log('dstmc api did not stop within 5 s of SIGTERM; killing it');
-    api.kill('SIGKILL');
-    await exited;
-  } else if (how !== 0) {
-    log(`dstmc api exited with ${how} after SIGTERM`);
-  }
-}
-
-async function cleanup() {
-  try { await context?.close(); } catch (e) { /* already gone */ }
-  await stopApi();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-}
-
-/* Both charts hold buckets, with at least one real (non-null) y value. */
-function chartsHavePoints() {
-  const d = window.dstmc;
-  const full = (u) => !!u && u.data[0].length > 0 && u.data[1].some((v) => v != null);
-  return !!d && full(d.charts.speed) && full(d.charts.ping);
-}
-
-async function main() {
-  check(BIN, 'DSTMC_BIN is not set (path to the built dstmc binary)');
+async function main(launch) {
   mkdirSync(OUT, { recursive: true });
-  const base = await step('start dstmc api', startApi);
+  const base = await step('start dstmc api', () => api.start());
   log(`API at ${base}`);
-
-  profileDir = mkdtempSync(join(tmpdir(), 'dstmc-e2e-'));
-  context = await step('launch chromium', () => chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-    timezoneId: 'Europe/Oslo',
-    locale: 'en-GB',
-  }));
-  context.setDefaultTimeout(WAIT_MS);
-  const page = context.pages()[0] || (await context.newPage());
+  const { page } = await step('launch chromium', launch);
 
   const pageErrors = [];
   const foreign = [];
@@ -216,24 +120,4 @@ async function main() {
   check(foreign.length === 0, `requests outside the API: ${foreign.join(', ')}`);
 }
 
-const watchdog = setTimeout(async () => {
-  console.error(`[ui.test] FAIL: the test did not finish within ${TOTAL_MS / 1000} s`);
-  if (apiLog) console.error(`--- dstmc api output ---\n${apiLog}`);
-  await Promise.race([cleanup(), new Promise((ok) => setTimeout(ok, 3000))]);
-  process.exit(1);
-}, TOTAL_MS);
-
-let failed = false;
-try {
-  await main();
-  log('PASS');
-} catch (e) {
-  failed = true;
-  console.error(`[ui.test] FAIL: ${e.message || e}`);
-  if (!(e instanceof CheckError) && e.stack) console.error(e.stack);
-  if (apiLog) console.error(`--- dstmc api output (last 20 kB) ---\n${apiLog}`);
-} finally {
-  await cleanup();
-  clearTimeout(watchdog);
-}
-process.exit(failed ? 1 : 0);
+await run(55000, [api], main);

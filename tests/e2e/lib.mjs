@@ -1,0 +1,145 @@
+/*
+ * lib.mjs - what the browser tests share: start and stop a dstmc service by its pid, launch
+ * Debian's Chromium through playwright-core (never a downloaded browser), named steps.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+process.env.PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = '1';
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { chromium } = createRequire(join(ROOT, 'web', 'package.json'))('playwright-core');
+
+export const BIN = process.env.DSTMC_BIN;
+export const OUT = process.env.DSTMC_E2E_OUT || join(ROOT, 'build', 'e2e');
+export const WAIT_MS = 15000; /* any single wait in the page */
+const LISTEN_MS = 10000;      /* until the service prints its address */
+
+export function log(msg) { console.log(`[e2e] ${msg}`); }
+
+export class CheckError extends Error {}
+
+export function check(cond, msg) { if (!cond) throw new CheckError(msg); }
+
+/* Runs one named step, so a failure says where it happened. */
+export async function step(name, fn) {
+  log(name);
+  try {
+    return await fn();
+  } catch (e) {
+    e.message = `${name}: ${e.message}`;
+    throw e;
+  }
+}
+
+/* A dstmc service: start() resolves with its base URL from "listening on http://HOST:PORT". */
+export class Service {
+  constructor(args) {
+    this.args = args;
+    this.proc = null;
+    this.output = ''; /* stdout + stderr, the last 20 kB, shown when something fails */
+  }
+
+  start() {
+    check(BIN, 'DSTMC_BIN is not set (path to the built dstmc binary)');
+    this.proc = spawn(BIN, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d) => { this.output = (this.output + d).slice(-20000); };
+    this.proc.stdout.on('data', keep);
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no "listening on" line within ${LISTEN_MS} ms`)),
+        LISTEN_MS);
+      this.proc.stderr.on('data', (d) => {
+        keep(d);
+        const m = this.output.match(/listening on (http:\/\/[^\s]+)/);
+        if (m) { clearTimeout(timer); ok(m[1].replace(/\/$/, '')); }
+      });
+      this.proc.on('error', (e) => { clearTimeout(timer); fail(e); });
+      this.proc.on('exit', (code, sig) => {
+        clearTimeout(timer);
+        fail(new Error(`dstmc ${this.args[0]} exited (${code ?? sig}) before it listened`));
+      });
+    });
+  }
+
+  /* SIGTERM by pid, then wait (SIGKILL after 5 s). Resolves with an error text, or null if the
+   * service drained and exited 0 (under ASan a leak or an error makes the exit non-zero). */
+  async stop() {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return null;
+    const exited = new Promise((ok) => p.once('exit', (code, sig) => ok(code ?? sig)));
+    p.kill('SIGTERM');
+    const how = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok('timeout'), 5000))]);
+    if (how === 'timeout') {
+      p.kill('SIGKILL');
+      await exited;
+      return `dstmc ${this.args[0]} did not stop within 5 s of SIGTERM`;
+    }
+    return how === 0 ? null : `dstmc ${this.args[0]} exited with ${how} after SIGTERM`;
+  }
+}
+
+/* Headless Debian Chromium at 1280x800 in a fresh profile; close() also removes the profile. */
+export async function launchBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), 'dstmc-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 800 },
+    timezoneId: 'Europe/Oslo',
+    locale: 'en-GB',
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const page = context.pages()[0] || (await context.newPage());
+  const close = async () => {
+    try { await context.close(); } catch (e) { /* already gone */ }
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, page, close };
+}
+
+/* Both charts hold buckets, with at least one real (non-null) y value. Runs in the page. */
+export function chartsHavePoints() {
+  const d = window.dstmc;
+  const full = (u) => !!u && u.data[0].length > 0 && u.data[1].some((v) => v != null);
+  return !!d && full(d.charts.speed) && full(d.charts.ping);
+}
+
+/*
+ * Runs main(service-independent body) under a watchdog of totalMs, stops every service and the
+ * browser whatever happens, and exits the process 0 or 1.
+ */
+export async function run(totalMs, services, main) {
+  let browser = null;
+  let failed = false;
+  const cleanup = async () => {
+    await browser?.close();
+    for (const s of services) {
+      const problem = await s.stop();
+      if (problem) { failed = true; console.error(`[e2e] FAIL: ${problem}\n${s.output}`); }
+    }
+  };
+  const watchdog = setTimeout(async () => {
+    console.error(`[e2e] FAIL: the test did not finish within ${totalMs / 1000} s`);
+    for (const s of services) console.error(`--- dstmc ${s.args[0]} output ---\n${s.output}`);
+    await Promise.race([cleanup(), new Promise((ok) => setTimeout(ok, 3000))]);
+    process.exit(1);
+  }, totalMs);
+  try {
+    await main(async () => { browser = await launchBrowser(); return browser; });
+  } catch (e) {
+    failed = true;
+    console.error(`[e2e] FAIL: ${e.message || e}`);
+    if (!(e instanceof CheckError) && e.stack) console.error(e.stack);
+    for (const s of services) console.error(`--- dstmc ${s.args[0]} output (last 20 kB) ---\n${s.output}`);
+  } finally {
+    await cleanup();
+    clearTimeout(watchdog);
+  }
+  if (!failed) log('PASS');
+  process.exit(failed ? 1 : 0);
+}
