@@ -1,4 +1,4 @@
-/* http_server.c - the HTTP server (libmicrohttpd): router, bodies, replies, streams, drain */
+/* http_server.c - the HTTP server (libmicrohttpd): requests, bodies, replies, streams, drain */
 #include "core/http_server.h"
 
 #include <arpa/inet.h>
@@ -21,13 +21,11 @@
 #include "core/cfg.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/http_route.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 
-#define MAX_SEGS       16          /* segments in a route pattern */
-#define MAX_PARAMS     8           /* "{name}" segments in a route pattern */
-#define MAX_PATTERN    1024        /* bytes in a route pattern */
 #define CONN_MEMORY    (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
 #define OVERFLOW_DRAIN (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
 #define STREAM_BLOCK   (16 * 1024)
@@ -35,25 +33,6 @@
 #define HDR_INLINE     256
 #define QUERY_INLINE   8
 #define CORS_METHODS   "GET, POST, PUT, DELETE, OPTIONS"
-
-enum seg_kind { SEG_LIT, SEG_PARAM, SEG_WILD };
-
-struct seg {
-    uint16_t off; /* into the pattern; for a param, the name without braces */
-    uint16_t len;
-    uint8_t kind;
-};
-
-struct route {
-    char method[16];
-    char *pattern;
-    struct seg segs[MAX_SEGS];
-    int nsegs;
-    dst_http_handler_fn fn;
-    void *ud;
-    unsigned flags;
-    size_t max_body;
-};
 
 struct on_free {
     void (*fn)(void *);
@@ -68,8 +47,7 @@ struct dst_http_server {
     char host[256];
     int port;
     char url[300];
-    struct route *routes;
-    size_t nroutes;
+    struct dst_http_router router;
     struct MHD_Daemon *daemon;
     atomic_int conns;     /* open connections */
     atomic_long inflight; /* requests between their request line and their completion */
@@ -101,25 +79,20 @@ struct param {
     const char *value;
 };
 
-struct qarg {
-    const char *key;
-    const char *value;
-};
-
 struct dst_http_req {
     struct dst_http_server *srv;
     struct MHD_Connection *conn;
     const char *method;
     char *path;
     char *query_raw;
-    const struct route *route;
+    const struct dst_http_route *route;
     int err_status; /* 404 or 405 when no route takes the request */
     int nparams;
-    struct param params[MAX_PARAMS + 1]; /* and "*" */
-    int nquery;                          /* -1 until collected */
+    struct param params[DST_HTTP_ROUTE_MAX_PARAMS + 1]; /* and "*" */
+    int nquery;                                         /* -1 until collected */
     int query_cap;
-    struct qarg *query;
-    struct qarg query_inline[QUERY_INLINE];
+    struct dst_http_qarg *query;
+    struct dst_http_qarg query_inline[QUERY_INLINE];
     struct dst_buf body;
     uint64_t body_bytes;
     size_t max_body;
@@ -139,27 +112,7 @@ struct dst_http_req {
     char arena[];
 };
 
-/* ---- small helpers ---- */
-
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool ascii_ieq(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (ascii_lower(a[i]) != ascii_lower(b[i]))
-            return false;
-    }
-    return true;
-}
-
-static bool ascii_ieq_str(const char *a, const char *b)
-{
-    size_t n = strlen(b);
-    return strlen(a) == n && ascii_ieq(a, b, n);
-}
+/* ---- the request ---- */
 
 static char *arena_alloc(struct dst_http_req *req, size_t n)
 {
@@ -170,186 +123,38 @@ static char *arena_alloc(struct dst_http_req *req, size_t n)
     return p;
 }
 
-/* ---- routes ---- */
-
-/* Parses pattern into r->segs; DST_EINVAL on a bad pattern. */
-static int route_parse(struct route *r, const char *pattern)
-{
-    const char *p = pattern;
-    int nparams = 0;
-
-    if (*p != '/' || strlen(pattern) >= MAX_PATTERN)
-        return DST_EINVAL;
-    while (*p == '/') {
-        p++;
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if (r->nsegs == MAX_SEGS)
-            return DST_EINVAL;
-        struct seg *g = &r->segs[r->nsegs++];
-        g->off = (uint16_t)(p - pattern);
-        g->len = (uint16_t)n;
-        g->kind = SEG_LIT;
-        if (n == 1 && *p == '*') {
-            if (*e)
-                return DST_EINVAL; /* "*" only at the end */
-            g->kind = SEG_WILD;
-        } else if (n >= 3 && p[0] == '{' && p[n - 1] == '}') {
-            if (memchr(p + 1, '{', n - 2) || memchr(p + 1, '}', n - 2) || ++nparams > MAX_PARAMS)
-                return DST_EINVAL;
-            g->kind = SEG_PARAM;
-            g->off++;
-            g->len -= 2;
-        } else if (memchr(p, '{', n) || memchr(p, '}', n) || memchr(p, '*', n) || (n == 0 && *e)) {
-            return DST_EINVAL;
-        }
-        p = e;
-    }
-    return 0;
-}
-
-struct mparam {
-    const char *name;
-    size_t name_len;
-    const char *val;
-    size_t val_len;
-};
-
-struct match {
-    int n;
-    struct mparam p[MAX_PARAMS + 1];
-};
-
-/* Matches path against r without allocating; records the parameters in m when not NULL. */
-static bool route_match(const struct route *r, const char *path, struct match *m)
-{
-    const char *p = path;
-    int n = 0;
-
-    for (int i = 0; i < r->nsegs; i++) {
-        const struct seg *g = &r->segs[i];
-        const char *name = r->pattern + g->off;
-        if (*p != '/')
-            return false;
-        p++;
-        if (g->kind == SEG_WILD) {
-            if (m)
-                m->p[n++] = (struct mparam){"*", 1, p, strlen(p)};
-            break;
-        }
-        const char *e = strchrnul(p, '/');
-        size_t len = (size_t)(e - p);
-        if (g->kind == SEG_PARAM) {
-            if (len == 0)
-                return false;
-            if (m)
-                m->p[n++] = (struct mparam){name, g->len, p, len};
-        } else if (len != g->len || !ascii_ieq(p, name, len)) {
-            return false;
-        }
-        p = e;
-        if (i == r->nsegs - 1 && *p)
-            return false;
-    }
-    if (m)
-        m->n = n;
-    return true;
-}
-
-static bool method_ok(const struct route *r, const struct dst_http_req *req)
-{
-    return strcmp(r->method, req->method) == 0 || (req->head && strcmp(r->method, "GET") == 0);
-}
-
-/* Picks the first route that takes the request, or decides 404 / 405. */
+/* Picks the first route that takes the request and copies its parameters, or decides 404/405. */
 static void route_find(struct dst_http_req *req)
 {
-    const struct dst_http_server *s = req->srv;
-    bool path_known = false;
-    struct match m;
+    struct dst_http_route_match m;
 
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const struct route *r = &s->routes[i];
-        if (!route_match(r, req->path, &m))
-            continue;
-        path_known = true;
-        if (!method_ok(r, req))
-            continue;
-        req->route = r;
-        for (int k = 0; k < m.n; k++) {
-            char *v = arena_alloc(req, m.p[k].val_len + 1);
-            memcpy(v, m.p[k].val, m.p[k].val_len);
-            v[m.p[k].val_len] = '\0';
-            req->params[k] = (struct param){m.p[k].name, m.p[k].name_len, v};
-        }
-        req->nparams = m.n;
+    req->route =
+        dst_http_router_find(&req->srv->router, req->method, req->path, &m, &req->err_status);
+    if (!req->route)
         return;
+    for (int k = 0; k < m.n; k++) {
+        char *v = arena_alloc(req, m.p[k].val_len + 1);
+        memcpy(v, m.p[k].val, m.p[k].val_len);
+        v[m.p[k].val_len] = '\0';
+        req->params[k] = (struct param){m.p[k].name, m.p[k].name_len, v};
     }
-    req->err_status = path_known ? 405 : 404;
-}
-
-/* Writes the methods allowed on path ("GET, HEAD, POST") into out. */
-static void allow_list(const struct dst_http_req *req, char *out, size_t outlen)
-{
-    const struct dst_http_server *s = req->srv;
-    size_t n = 0;
-
-    out[0] = '\0';
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const struct route *r = &s->routes[i];
-        const char *ms[2] = {r->method, strcmp(r->method, "GET") == 0 ? "HEAD" : NULL};
-        if (!route_match(r, req->path, NULL))
-            continue;
-        for (int k = 0; k < 2 && ms[k]; k++) {
-            char item[24];
-            snprintf(item, sizeof(item), "%s, ", ms[k]);
-            if (strstr(out, item) || n + strlen(item) >= outlen)
-                continue;
-            memcpy(out + n, item, strlen(item) + 1);
-            n += strlen(item);
-        }
-    }
-    if (s->opts.cors && !strstr(out, "OPTIONS, ") && n + 10 < outlen)
-        n += (size_t)sprintf(out + n, "OPTIONS, ");
-    if (n >= 2)
-        out[n - 2] = '\0';
-}
-
-/* ---- the request ---- */
-
-/* Copies url into out without a "scheme://authority" prefix and with runs of '/' collapsed. */
-static void path_normalize(const char *url, char *out)
-{
-    const char *p = url;
-    char *o = out;
-
-    if (ascii_ieq(p, "http://", 7) || ascii_ieq(p, "https://", 8)) {
-        p = strchrnul(p + (p[4] == ':' ? 7 : 8), '/');
-        if (!*p)
-            p = "/";
-    }
-    for (; *p; p++) {
-        if (*p == '/' && o > out && o[-1] == '/')
-            continue;
-        *o++ = *p;
-    }
-    *o = '\0';
+    req->nparams = m.n;
 }
 
 /* The request state, sized so that the path, the query and the parameters fit its arena. */
 static struct dst_http_req *req_new(struct dst_http_server *s, const char *uri)
 {
     size_t len = uri ? strlen(uri) : 0;
-    size_t arena = 3 * (len + 1) + MAX_PARAMS + 8;
+    size_t arena = 3 * (len + 1) + DST_HTTP_ROUTE_MAX_PARAMS + 8;
     struct dst_http_req *req = dst_xcalloc(1, sizeof(*req) + arena);
-    const char *q = uri ? strchr(uri, '?') : NULL;
+    const char *q = dst_http_route_query_string(uri);
 
     req->srv = s;
     req->nquery = -1;
     req->arena_pos = req->arena;
     req->arena_end = req->arena + arena;
-    req->query_raw = arena_alloc(req, q ? strlen(q) : 1);
-    strcpy(req->query_raw, q ? q + 1 : "");
+    req->query_raw = arena_alloc(req, strlen(q) + 1);
+    strcpy(req->query_raw, q);
     if (s->opts.access_log)
         req->start_us = dst_monotonic_us();
     atomic_fetch_add(&s->inflight, 1);
@@ -400,7 +205,7 @@ static enum MHD_Result req_begin(struct dst_http_req *req, struct MHD_Connection
     req->method = method;
     req->head = strcmp(method, "HEAD") == 0;
     req->path = arena_alloc(req, strlen(url) + 2);
-    path_normalize(url, req->path);
+    dst_http_route_normalize(url, req->path);
     route_find(req);
     req->max_body = req->route && req->route->max_body ? req->route->max_body : s->opts.max_body;
     req->keep_body = req->route && !(req->route->flags & DST_HTTP_BODY_DISCARD);
@@ -466,7 +271,7 @@ static enum MHD_Result req_finish(struct dst_http_req *req)
         dst_http_reply_error(req, 404, "no such resource: %s", req->path);
     } else if (req->err_status == 405) {
         char allow[128];
-        allow_list(req, allow, sizeof(allow));
+        dst_http_router_allow(&s->router, req->path, s->opts.cors, allow, sizeof(allow));
         dst_http_add_header(req, "Allow", allow);
         dst_http_reply_error(req, 405, "method %s not allowed; allowed: %s", req->method, allow);
     } else {
@@ -617,6 +422,7 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
     }
     s = dst_xnew(struct dst_http_server);
     s->opts = *opts;
+    dst_http_router_init(&s->router);
     s->listen = dst_xstrdup(opts->listen);
     s->name = dst_xstrdup(opts->name ? opts->name : "http");
     s->opts.listen = s->listen;
@@ -639,18 +445,15 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
 int dst_http_server_route(struct dst_http_server *s, const char *method, const char *pattern,
                           dst_http_handler_fn fn, void *ud, unsigned flags, size_t max_body)
 {
-    struct route r = {.fn = fn, .ud = ud, .flags = flags, .max_body = max_body};
+    struct dst_http_route to = {.fn = fn, .ud = ud, .flags = flags, .max_body = max_body};
 
-    if (!method || !*method || strlen(method) >= sizeof(r.method) || !pattern || !fn || s->daemon)
+    if (!method || !*method || strlen(method) > DST_HTTP_ROUTE_MAX_METHOD || !pattern || !fn ||
+        s->daemon)
         return DST_EINVAL;
-    if (route_parse(&r, pattern) != 0) {
+    if (dst_http_router_add(&s->router, method, pattern, &to) != 0) {
         dst_error("%s: bad route pattern '%s'", s->name, pattern);
         return DST_EINVAL;
     }
-    strcpy(r.method, method);
-    r.pattern = dst_xstrdup(pattern);
-    s->routes = dst_xrealloc(s->routes, (s->nroutes + 1) * sizeof(*s->routes));
-    s->routes[s->nroutes++] = r;
     return 0;
 }
 
@@ -805,9 +608,7 @@ void dst_http_server_free(struct dst_http_server *s)
         f->fn(f->p);
         free(f);
     }
-    for (size_t i = 0; i < s->nroutes; i++)
-        free(s->routes[i].pattern);
-    free(s->routes);
+    dst_http_router_release(&s->router);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->listen);
@@ -847,14 +648,14 @@ static enum MHD_Result query_collect(void *cls, enum MHD_ValueKind kind, const c
     (void)kind;
     if (req->nquery == req->query_cap) {
         int cap = req->query_cap * 2;
-        struct qarg *q = dst_xmalloc((size_t)cap * sizeof(*q));
+        struct dst_http_qarg *q = dst_xmalloc((size_t)cap * sizeof(*q));
         memcpy(q, req->query, (size_t)req->nquery * sizeof(*q));
         if (req->query != req->query_inline)
             free(req->query);
         req->query = q;
         req->query_cap = cap;
     }
-    req->query[req->nquery++] = (struct qarg){key, value ? value : ""};
+    req->query[req->nquery++] = (struct dst_http_qarg){key, value ? value : ""};
     return MHD_YES;
 }
 
@@ -873,11 +674,7 @@ static void query_load(struct dst_http_req *r)
 const char *dst_http_req_query(const struct dst_http_req *req, const char *name)
 {
     query_load((struct dst_http_req *)req);
-    for (int i = 0; i < req->nquery; i++) {
-        if (ascii_ieq_str(req->query[i].key, name))
-            return req->query[i].value;
-    }
-    return NULL;
+    return dst_http_route_query_find(req->query, req->nquery, name);
 }
 
 int dst_http_req_query_count(const struct dst_http_req *req)
