@@ -2,21 +2,18 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store_backend.h"
+#include "core/store_sql.h"
 
-#define STMT_CACHE   32    /* prepared statements kept per connection (least recently used goes) */
-#define IDLE_READERS 8     /* reader connections kept open while idle */
-#define SQL_MAX      16384 /* cap on a built query's text */
+#define STMT_CACHE   32 /* prepared statements kept per connection (least recently used goes) */
+#define IDLE_READERS 8  /* reader connections kept open while idle */
 
 /* ---- the schema ---- */
 
@@ -48,106 +45,6 @@ static const char *const migrations[] = {
     "INSERT INTO meta (key, value) VALUES ('deletes', 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-/* The results columns after seq, as struct dst_result holds them (SELECT and INSERT order). */
-enum ckind { C_ID, C_TIME, C_STATUS, C_TEXT, C_REAL, C_INT };
-
-#define OFF(m) offsetof(struct dst_result, m)
-static const struct col {
-    const char *name;
-    enum ckind kind;
-    size_t off;
-} cols[] = {
-    {"id", C_ID, 0},
-    {"time_ms", C_TIME, 0},
-    {"status", C_STATUS, 0},
-    {"error", C_TEXT, OFF(error)},
-    {"probe", C_TEXT, OFF(probe)},
-    {"location", C_TEXT, OFF(location)},
-    {"user", C_TEXT, OFF(user)},
-    {"device", C_INT, OFF(device)},
-    {"engine", C_TEXT, OFF(engine)},
-    {"target", C_TEXT, OFF(target)},
-    {"request_id", C_TEXT, OFF(request_id)},
-    {"download_bps", C_REAL, OFF(download_bps)},
-    {"upload_bps", C_REAL, OFF(upload_bps)},
-    {"ping_ms", C_REAL, OFF(ping_ms)},
-    {"jitter_ms", C_REAL, OFF(jitter_ms)},
-    {"loss_pct", C_REAL, OFF(loss_pct)},
-    {"bytes_down", C_INT, OFF(bytes_down)},
-    {"bytes_up", C_INT, OFF(bytes_up)},
-    {"duration_s", C_REAL, OFF(duration_s)},
-    {"streams", C_INT, OFF(streams)},
-    {"server_id", C_INT, OFF(server_id)},
-    {"server_host", C_TEXT, OFF(server_host)},
-    {"server_name", C_TEXT, OFF(server_name)},
-    {"server_sponsor", C_TEXT, OFF(server_sponsor)},
-    {"server_country", C_TEXT, OFF(server_country)},
-    {"server_lat", C_REAL, OFF(server_lat)},
-    {"server_lon", C_REAL, OFF(server_lon)},
-    {"server_distance_m", C_REAL, OFF(server_distance_m)},
-    {"client_ip", C_TEXT, OFF(client_ip)},
-    {"client_isp", C_TEXT, OFF(client_isp)},
-    {"client_country", C_TEXT, OFF(client_country)},
-    {"client_lat", C_REAL, OFF(client_lat)},
-    {"client_lon", C_REAL, OFF(client_lon)},
-};
-#define NCOLS ((int)(sizeof(cols) / sizeof(cols[0])))
-
-/* enum dst_field → SQL expression: the only way a field name reaches SQL text. */
-static const struct {
-    const char *expr;
-    bool text;
-} fmap[DST_F_COUNT_] = {
-    [DST_F_SEQ] = {"seq", false},
-    [DST_F_ID] = {"id", true},
-    [DST_F_TIME] = {"time_ms", false},
-    [DST_F_STATUS] = {"status", true},
-    [DST_F_PROBE] = {"probe", true},
-    [DST_F_LOCATION] = {"location", true},
-    [DST_F_USER] = {"user", true},
-    [DST_F_DEVICE] = {"device", false},
-    [DST_F_ENGINE] = {"engine", true},
-    [DST_F_DOWNLOAD] = {"download_bps", false},
-    [DST_F_UPLOAD] = {"upload_bps", false},
-    [DST_F_PING] = {"ping_ms", false},
-    [DST_F_PING_INT] = {"CAST(round(ping_ms) AS INTEGER)", false},
-    [DST_F_CLIENT_IP] = {"client_ip", true},
-    [DST_F_CLIENT_LAT] = {"client_lat", false},
-    [DST_F_CLIENT_LON] = {"client_lon", false},
-    [DST_F_CLIENT_ISP] = {"client_isp", true},
-    [DST_F_CLIENT_COUNTRY] = {"client_country", true},
-    [DST_F_SERVER_HOST] = {"server_host", true},
-    [DST_F_SERVER_LAT] = {"server_lat", false},
-    [DST_F_SERVER_LON] = {"server_lon", false},
-    [DST_F_SERVER_COUNTRY] = {"server_country", true},
-    [DST_F_SERVER_DISTANCE] = {"server_distance_m", false},
-    [DST_F_SERVER_ID] = {"server_id", false},
-};
-
-static const char *const op_sql[] = {"=", ">=", "<=", ">", "<"};
-
-/* Built once from cols: "seq, id, ...", the same with "r." and the INSERT. */
-static char sql_cols[1024], sql_rcols[1280], sql_insert[2048];
-static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
-
-static void build_sql(void)
-{
-    size_t a = 0, b = 0, c = 0;
-
-    a += (size_t)snprintf(sql_cols, sizeof(sql_cols), "seq");
-    b += (size_t)snprintf(sql_rcols, sizeof(sql_rcols), "r.seq");
-    c += (size_t)snprintf(sql_insert, sizeof(sql_insert), "INSERT INTO results (");
-    for (int i = 0; i < NCOLS; i++) {
-        a += (size_t)snprintf(sql_cols + a, sizeof(sql_cols) - a, ", %s", cols[i].name);
-        b += (size_t)snprintf(sql_rcols + b, sizeof(sql_rcols) - b, ", r.%s", cols[i].name);
-        c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, "%s, ", cols[i].name);
-    }
-    c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, "received_ms) VALUES (");
-    for (int i = 0; i <= NCOLS; i++)
-        c += (size_t)snprintf(sql_insert + c, sizeof(sql_insert) - c, i ? ", ?" : "?");
-    snprintf(sql_insert + c, sizeof(sql_insert) - c, ") ON CONFLICT (id) DO NOTHING");
-}
 
 /* ---- connections and their statement caches ---- */
 
@@ -352,82 +249,49 @@ static void reader_put(struct sqlite_store *s, struct conn *c)
     conn_close(c);
 }
 
-/* ---- rows ---- */
+/* ---- values and rows ---- */
 
-static const char *text_at(const struct dst_result *r, const struct col *c)
+/* Binds args to st's parameters 1 .. n. */
+static void bind_args(sqlite3_stmt *st, const struct dst_store_sql_val *args, int n)
 {
-    return *(char *const *)((const char *)r + c->off);
-}
-
-static double real_at(const struct dst_result *r, const struct col *c)
-{
-    return *(const double *)((const char *)r + c->off);
-}
-
-static int64_t int_at(const struct dst_result *r, const struct col *c)
-{
-    return *(const int64_t *)((const char *)r + c->off);
-}
-
-/* Binds r to the INSERT's parameters; unknown values (NAN, -1, NULL) bind NULL. */
-static void bind_result(sqlite3_stmt *st, const struct dst_result *r, int64_t now)
-{
-    for (int i = 0; i < NCOLS; i++) {
-        const struct col *c = &cols[i];
-        int k = i + 1;
-        if (c->kind == C_ID)
-            sqlite3_bind_text(st, k, r->id, -1, SQLITE_STATIC);
-        else if (c->kind == C_TIME)
-            sqlite3_bind_int64(st, k, r->time_ms);
-        else if (c->kind == C_STATUS)
-            sqlite3_bind_text(st, k, dst_result_status_name(r->status), -1, SQLITE_STATIC);
-        else if (c->kind == C_TEXT)
-            sqlite3_bind_text(st, k, text_at(r, c), -1, SQLITE_STATIC); /* NULL binds NULL */
-        else if (c->kind == C_REAL && !isnan(real_at(r, c)))
-            sqlite3_bind_double(st, k, real_at(r, c));
-        else if (c->kind == C_INT && int_at(r, c) >= 0)
-            sqlite3_bind_int64(st, k, int_at(r, c));
+    for (int i = 0; i < n; i++) {
+        const struct dst_store_sql_val *v = &args[i];
+        if (v->type == DST_SQL_TEXT)
+            sqlite3_bind_text(st, i + 1, v->s, -1, SQLITE_STATIC);
+        else if (v->type == DST_SQL_INT)
+            sqlite3_bind_int64(st, i + 1, v->i);
+        else if (v->type == DST_SQL_REAL)
+            sqlite3_bind_double(st, i + 1, v->d);
         else
-            sqlite3_bind_null(st, k);
+            sqlite3_bind_null(st, i + 1);
     }
-    sqlite3_bind_int64(st, NCOLS + 1, now);
 }
 
-/* Reads column k of a cols[] entry into r. */
-static void read_col(sqlite3_stmt *st, int k, const struct col *c, struct dst_result *r)
+/* Column k as the value it holds. */
+static struct dst_store_sql_val column_val(sqlite3_stmt *st, int k)
 {
-    bool null = sqlite3_column_type(st, k) == SQLITE_NULL;
-    void *p = (char *)r + c->off;
-
-    switch (c->kind) {
-    case C_ID:
-        snprintf(r->id, sizeof(r->id), "%s", null ? "" : (const char *)sqlite3_column_text(st, k));
-        break;
-    case C_TIME:
-        r->time_ms = sqlite3_column_int64(st, k);
-        break;
-    case C_STATUS:
-        if (dst_result_status_parse((const char *)sqlite3_column_text(st, k), &r->status) != 0)
-            r->status = DST_RESULT_FAILED;
-        break;
-    case C_TEXT:
-        dst_result_set(p, null ? NULL : (const char *)sqlite3_column_text(st, k));
-        break;
-    case C_REAL:
-        *(double *)p = null ? NAN : sqlite3_column_double(st, k);
-        break;
-    case C_INT:
-        *(int64_t *)p = null ? -1 : sqlite3_column_int64(st, k);
-        break;
+    switch (sqlite3_column_type(st, k)) {
+    case SQLITE_NULL:
+        return (struct dst_store_sql_val){.type = DST_SQL_NULL};
+    case SQLITE_INTEGER:
+        return (struct dst_store_sql_val){.type = DST_SQL_INT, .i = sqlite3_column_int64(st, k)};
+    case SQLITE_FLOAT:
+        return (struct dst_store_sql_val){.type = DST_SQL_REAL, .d = sqlite3_column_double(st, k)};
+    default:
+        return (struct dst_store_sql_val){.type = DST_SQL_TEXT,
+                                          .s = (const char *)sqlite3_column_text(st, k)};
     }
 }
 
-/* Reads seq and cols[], starting at column first, into r (initialised). */
+/* Reads seq and the DST_STORE_SQL_NCOLS columns, starting at column first, into r (initialised). */
 static void read_row(sqlite3_stmt *st, int first, struct dst_result *r)
 {
+    struct dst_store_sql_val row[DST_STORE_SQL_NCOLS];
+
     r->seq = sqlite3_column_int64(st, first);
-    for (int i = 0; i < NCOLS; i++)
-        read_col(st, first + 1 + i, &cols[i], r);
+    for (int i = 0; i < DST_STORE_SQL_NCOLS; i++)
+        row[i] = column_val(st, first + 1 + i);
+    dst_store_sql_result_from_row(row, r);
 }
 
 /* ---- open, migrate, close ---- */
@@ -521,7 +385,6 @@ static int sqlite_open(const char *rest, struct dst_store **out)
     struct sqlite_store *s = dst_xnew(struct sqlite_store);
     pthread_mutexattr_t attr;
 
-    pthread_once(&sql_once, build_sql);
     s->base.ops = &dst_store_sqlite_ops;
     s->path = dst_xstrdup(rest);
     s->memory = strcmp(rest, ":memory:") == 0;
@@ -550,12 +413,14 @@ static int sqlite_schema_version(struct dst_store *base)
 /* Inserts rs[0..n) in the open transaction; seqs[i] is the new row's seq or 0 if it existed. */
 static int insert_rows(struct conn *c, const struct dst_result *rs, size_t n, int64_t *seqs)
 {
+    struct dst_store_sql_val args[DST_STORE_SQL_NCOLS + 1];
     sqlite3_stmt *st = NULL;
     int64_t now = dst_datetime_now_ms();
-    int rc = stmt_get(c, sql_insert, &st);
+    int rc = stmt_get(c, dst_store_sql_insert(DST_SQL_SQLITE), &st);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        bind_result(st, &rs[i], now);
+        dst_store_sql_insert_args(&rs[i], now, args);
+        bind_args(st, args, DST_STORE_SQL_NCOLS + 1);
         if (sqlite3_step(st) != SQLITE_DONE) {
             rc = fail(c, "insert");
             break;
@@ -598,17 +463,17 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
 
 /* ---- reads ---- */
 
-/* Runs sql (bound by bind(st, arg)) on a reader and calls row(st, arg) for each row. */
-static int read_each(struct sqlite_store *s, const char *sql, int (*bind)(sqlite3_stmt *, void *),
-                     int (*row)(sqlite3_stmt *, void *), void *arg)
+/* Runs sql (with args[0 .. nargs) bound) on a reader and calls row(st, arg) for each row. */
+static int read_each(struct sqlite_store *s, const char *sql, const struct dst_store_sql_val *args,
+                     int nargs, int (*row)(sqlite3_stmt *, void *), void *arg)
 {
     struct conn *c = NULL;
     sqlite3_stmt *st = NULL;
     int rc = reader_get(s, &c);
 
     rc = rc ? rc : stmt_get(c, sql, &st);
-    if (rc == 0 && bind)
-        rc = bind(st, arg);
+    if (rc == 0)
+        bind_args(st, args, nargs);
     while (rc == 0) {
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE)
@@ -623,98 +488,39 @@ static int read_each(struct sqlite_store *s, const char *sql, int (*bind)(sqlite
     return rc;
 }
 
-struct get_ctx {
-    const char *id;
-    struct dst_result *r;
-    bool found;
-};
-
-static int get_bind(sqlite3_stmt *st, void *arg)
+/* Runs sql like read_each unless building it failed (rc); releases it either way. */
+static int read_sql(struct dst_store *base, struct dst_store_sql *sql, int rc,
+                    int (*row)(sqlite3_stmt *, void *), void *arg)
 {
-    sqlite3_bind_text(st, 1, ((struct get_ctx *)arg)->id, -1, SQLITE_STATIC);
-    return 0;
+    struct sqlite_store *s = (struct sqlite_store *)base;
+
+    rc = rc ? rc : read_each(s, sql->text.data, sql->args, sql->nargs, row, arg);
+    dst_store_sql_release(sql);
+    return rc;
 }
 
-static int get_row(sqlite3_stmt *st, void *arg)
+/* Reads the row into r and stops there: read_each returns FOUND (errors are negative). */
+#define FOUND 1
+
+static int get_row(sqlite3_stmt *st, void *r)
 {
-    struct get_ctx *g = arg;
-    read_row(st, 0, g->r);
-    g->found = true;
-    return 0;
+    read_row(st, 0, r);
+    return FOUND;
 }
 
 static int sqlite_get(struct dst_store *base, const char *id, struct dst_result *r)
 {
-    char sql[1200];
-    struct get_ctx g = {id, r, false};
+    struct dst_store_sql sql;
 
-    snprintf(sql, sizeof(sql), "SELECT %s FROM results WHERE id = ?", sql_cols);
-    int rc = read_each((struct sqlite_store *)base, sql, get_bind, get_row, &g);
-    return rc ? rc : g.found ? 0 : DST_ENOTFOUND;
-}
-
-/* Appends the WHERE clause of q's conditions (and the keyset cursor). */
-static int append_where(struct dst_buf *b, const struct dst_store_query *q)
-{
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < q->nconds; i++)
-        rc = dst_buf_printf(b, "%s%s %s ?", i ? " AND " : " WHERE ", fmap[q->conds[i].field].expr,
-                            op_sql[q->conds[i].op]);
-    if (rc == 0 && q->keyset && q->has_after)
-        rc = dst_buf_printf(b, "%s(time_ms, seq) < (?, ?)", q->nconds ? " AND " : " WHERE ");
-    return rc;
-}
-
-static int append_order(struct dst_buf *b, const struct dst_store_query *q)
-{
-    const char *e = fmap[q->sort].expr, *dir = q->desc ? " DESC" : "";
-
-    if (q->keyset)
-        return dst_buf_puts(b, " ORDER BY time_ms DESC, seq DESC");
-    if (q->sort == DST_F_SEQ)
-        return dst_buf_printf(b, " ORDER BY seq%s", dir);
-    if (fmap[q->sort].text) /* case-insensitive first, then exact, then insertion order */
-        return dst_buf_printf(b, " ORDER BY %s COLLATE NOCASE%s, %s%s, seq", e, dir, e, dir);
-    return dst_buf_printf(b, " ORDER BY %s%s, seq", e, dir);
-}
-
-/* Binds q's values in the order append_where wrote their placeholders; returns the next. */
-static int bind_conds(sqlite3_stmt *st, const struct dst_store_query *q)
-{
-    int k = 1;
-    for (int i = 0; i < q->nconds; i++, k++) {
-        const struct dst_cond *c = &q->conds[i];
-        if (c->kind == DST_V_TEXT)
-            sqlite3_bind_text(st, k, c->s, -1, SQLITE_STATIC);
-        else if (c->kind == DST_V_INT && c->field == DST_F_STATUS) /* the enum, stored as text */
-            sqlite3_bind_text(st, k, dst_result_status_name(c->i), -1, SQLITE_STATIC);
-        else if (c->kind == DST_V_INT)
-            sqlite3_bind_int64(st, k, c->i);
-        else
-            sqlite3_bind_double(st, k, c->d);
-    }
-    if (q->keyset && q->has_after) {
-        sqlite3_bind_int64(st, k++, q->after_time);
-        sqlite3_bind_int64(st, k++, q->after_seq);
-    }
-    return k;
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    int rc = read_sql(base, &sql, dst_store_sql_get(&sql, id), get_row, r);
+    return rc == FOUND ? 0 : rc ? rc : DST_ENOTFOUND;
 }
 
 struct query_ctx {
-    const struct dst_store_query *q;
     dst_store_row_fn fn;
     void *ud;
-    int64_t count;
 };
-
-static int query_bind(sqlite3_stmt *st, void *arg)
-{
-    struct query_ctx *x = arg;
-    int k = bind_conds(st, x->q);
-    sqlite3_bind_int64(st, k, x->q->limit > 0 ? x->q->limit : -1);
-    sqlite3_bind_int64(st, k + 1, x->q->offset > 0 ? x->q->offset : 0);
-    return 0;
-}
 
 static int query_row(sqlite3_stmt *st, void *arg)
 {
@@ -731,52 +537,29 @@ static int query_row(sqlite3_stmt *st, void *arg)
 static int sqlite_query(struct dst_store *base, const struct dst_store_query *q,
                         dst_store_row_fn fn, void *ud)
 {
-    struct query_ctx x = {q, fn, ud, 0};
-    struct dst_buf sql;
+    struct query_ctx x = {fn, ud};
+    struct dst_store_sql sql;
 
-    dst_buf_init(&sql, SQL_MAX);
-    int rc = dst_buf_printf(&sql, "SELECT %s FROM results", sql_cols);
-    rc = rc ? rc : append_where(&sql, q);
-    rc = rc ? rc : append_order(&sql, q);
-    rc = rc ? rc : dst_buf_puts(&sql, " LIMIT ? OFFSET ?");
-    rc = rc ? rc : read_each((struct sqlite_store *)base, sql.data, query_bind, query_row, &x);
-    dst_buf_release(&sql);
-    return rc;
-}
-
-static int count_bind(sqlite3_stmt *st, void *arg)
-{
-    bind_conds(st, ((struct query_ctx *)arg)->q);
-    return 0;
-}
-
-static int count_row(sqlite3_stmt *st, void *arg)
-{
-    ((struct query_ctx *)arg)->count = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
-static int sqlite_count(struct dst_store *base, const struct dst_store_query *q, int64_t *out)
-{
-    struct dst_store_query all = *q;
-    struct query_ctx x = {&all, NULL, NULL, 0};
-    struct dst_buf sql;
-
-    all.keyset = false; /* a count ignores the cursor like it ignores offset and limit */
-    dst_buf_init(&sql, SQL_MAX);
-    int rc = dst_buf_puts(&sql, "SELECT count(*) FROM results");
-    rc = rc ? rc : append_where(&sql, &all);
-    rc = rc ? rc : read_each((struct sqlite_store *)base, sql.data, count_bind, count_row, &x);
-    dst_buf_release(&sql);
-    if (rc == 0)
-        *out = x.count;
-    return rc;
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    return read_sql(base, &sql, dst_store_sql_query(&sql, q), query_row, &x);
 }
 
 static int int_row(sqlite3_stmt *st, void *arg)
 {
     *(int64_t *)arg = sqlite3_column_int64(st, 0);
     return 0;
+}
+
+static int sqlite_count(struct dst_store *base, const struct dst_store_query *q, int64_t *out)
+{
+    struct dst_store_sql sql;
+    int64_t n = 0;
+
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    int rc = read_sql(base, &sql, dst_store_sql_count(&sql, q), int_row, &n);
+    if (rc == 0)
+        *out = n;
+    return rc;
 }
 
 /*
@@ -786,10 +569,7 @@ static int int_row(sqlite3_stmt *st, void *arg)
 static int sqlite_version(struct dst_store *base, uint64_t *out)
 {
     int64_t v = 0;
-    int rc = read_each((struct sqlite_store *)base,
-                       "SELECT (coalesce((SELECT max(seq) FROM results), 0) << 24)"
-                       " + coalesce((SELECT value FROM meta WHERE key = 'deletes'), 0)",
-                       NULL, int_row, &v);
+    int rc = read_each((struct sqlite_store *)base, DST_STORE_SQL_VERSION, NULL, 0, int_row, &v);
     if (rc == 0)
         *out = (uint64_t)v;
     return rc;
@@ -798,116 +578,37 @@ static int sqlite_version(struct dst_store *base, uint64_t *out)
 static int sqlite_ping(struct dst_store *base)
 {
     int64_t v = 0;
-    return read_each((struct sqlite_store *)base, "SELECT 1", NULL, int_row, &v);
+    return read_each((struct sqlite_store *)base, "SELECT 1", NULL, 0, int_row, &v);
 }
 
 /* ---- series ---- */
 
-/*
- * The ok flag and the four measures of [from, to) in time order, straight off a covering
- * index, bucketed here in one streaming pass: a GROUP BY on (time_ms - from) / step sorts every
- * row first, which measured 4x slower (a year of 5-minute results: ~100 ms against ~25 ms).
- */
-#define SERIES_COLS                                                                            \
-    "SELECT time_ms, status = 'ok', download_bps, upload_bps, ping_ms, jitter_ms FROM results" \
-    " WHERE time_ms >= ?1 AND time_ms < ?2"
-
-static const char sql_series[] = SERIES_COLS " ORDER BY time_ms";
-static const char sql_series_probe[] = SERIES_COLS " AND probe = ?3 ORDER BY time_ms";
-
-struct series_ctx {
-    const struct dst_series_query *q;
-    struct dst_series_bucket *b; /* b[n - 1] is the bucket being filled */
-    size_t n, cap;
-    int64_t cur; /* its index, (t - from) / step */
-    double sum[4];
-    int64_t cnt[4];
-};
-
-static struct dst_stat *stat_of(struct dst_series_bucket *b, int i)
-{
-    struct dst_stat *stats[] = {&b->download, &b->upload, &b->ping, &b->jitter};
-    return stats[i];
-}
-
-/* Finishes the bucket being filled: averages, NAN for measures without a value. */
-static void bucket_close(struct series_ctx *x)
-{
-    if (x->n == 0)
-        return;
-    for (int i = 0; i < 4; i++)
-        stat_of(&x->b[x->n - 1], i)->avg = x->cnt[i] ? x->sum[i] / (double)x->cnt[i] : NAN;
-}
-
-static void bucket_open(struct series_ctx *x, int64_t idx)
-{
-    if (x->n == x->cap) {
-        x->cap = x->cap ? x->cap * 2 : 64;
-        x->b = dst_xrealloc(x->b, x->cap * sizeof(*x->b));
-    }
-    struct dst_series_bucket *b = &x->b[x->n++];
-    memset(b, 0, sizeof(*b));
-    b->t_ms = x->q->from_ms + idx * x->q->step_ms;
-    for (int i = 0; i < 4; i++) {
-        *stat_of(b, i) = (struct dst_stat){NAN, NAN, NAN};
-        x->sum[i] = 0;
-        x->cnt[i] = 0;
-    }
-    x->cur = idx;
-}
-
-static int series_bind(sqlite3_stmt *st, void *arg)
-{
-    const struct dst_series_query *q = ((struct series_ctx *)arg)->q;
-    sqlite3_bind_int64(st, 1, q->from_ms);
-    sqlite3_bind_int64(st, 2, q->to_ms);
-    if (q->probe)
-        sqlite3_bind_text(st, 3, q->probe, -1, SQLITE_STATIC);
-    return 0;
-}
-
 static int series_row(sqlite3_stmt *st, void *arg)
 {
-    struct series_ctx *x = arg;
-    int64_t idx = (sqlite3_column_int64(st, 0) - x->q->from_ms) / x->q->step_ms;
+    double v[4];
+    bool ok = sqlite3_column_int(st, 1);
 
-    if (x->n == 0 || idx != x->cur) {
-        bucket_close(x);
-        bucket_open(x, idx);
+    for (int i = 0; ok && i < 4; i++) {
+        bool null = sqlite3_column_type(st, 2 + i) == SQLITE_NULL;
+        v[i] = null ? NAN : sqlite3_column_double(st, 2 + i);
     }
-    struct dst_series_bucket *b = &x->b[x->n - 1];
-    if (!sqlite3_column_int(st, 1)) {
-        b->failed++;
-        return 0;
-    }
-    b->ok++;
-    for (int i = 0; i < 4; i++) {
-        if (sqlite3_column_type(st, 2 + i) == SQLITE_NULL)
-            continue;
-        double v = sqlite3_column_double(st, 2 + i);
-        struct dst_stat *s = stat_of(b, i);
-        s->min = x->cnt[i] == 0 || v < s->min ? v : s->min;
-        s->max = x->cnt[i] == 0 || v > s->max ? v : s->max;
-        x->sum[i] += v;
-        x->cnt[i]++;
-    }
+    dst_store_sql_buckets_add(arg, sqlite3_column_int64(st, 0), ok, v);
     return 0;
 }
 
 static int sqlite_series(struct dst_store *base, const struct dst_series_query *q,
                          struct dst_series_bucket **out, size_t *n)
 {
-    struct series_ctx x = {.q = q};
-    const char *sql = q->probe ? sql_series_probe : sql_series;
-    int rc = read_each((struct sqlite_store *)base, sql, series_bind, series_row, &x);
-    if (rc) {
-        free(x.b);
-        return rc;
-    }
-    bucket_close(&x);
-    *out = x.b;
-    *n = x.n;
-    return 0;
+    struct dst_store_sql_buckets x;
+    struct dst_store_sql sql;
+
+    dst_store_sql_buckets_init(&x, q);
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    int rc = read_sql(base, &sql, dst_store_sql_series(&sql, q), series_row, &x);
+    if (rc == 0)
+        dst_store_sql_buckets_detach(&x, out, n);
+    dst_store_sql_buckets_release(&x);
+    return rc;
 }
 
 /* ---- probes ---- */
@@ -940,16 +641,10 @@ static int probes_row(sqlite3_stmt *st, void *arg)
 static int sqlite_probes(struct dst_store *base, struct dst_probe_info **out, size_t *n)
 {
     struct probes_ctx x = {NULL, 0, 0};
-    char sql[2048];
+    struct dst_store_sql sql;
 
-    snprintf(sql, sizeof(sql),
-             "SELECT p.probe, p.first_ms, p.last_ms, p.n, p.failed, %s FROM"
-             " (SELECT probe, min(time_ms) AS first_ms, max(time_ms) AS last_ms, count(*) AS n,"
-             " count(*) FILTER (WHERE status = 'failed') AS failed FROM results GROUP BY probe)"
-             " AS p JOIN results AS r ON r.seq = (SELECT seq FROM results WHERE probe = p.probe"
-             " ORDER BY time_ms DESC, seq DESC LIMIT 1) ORDER BY p.probe",
-             sql_rcols);
-    int rc = read_each((struct sqlite_store *)base, sql, NULL, probes_row, &x);
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    int rc = read_sql(base, &sql, dst_store_sql_probes(&sql), probes_row, &x);
     if (rc) {
         dst_store_probes_free(x.p, x.n);
         return rc;
