@@ -71,8 +71,8 @@ static int up_run(const struct up_cfg *c)
                                 .upload = true};
         rc = logger_start(&po, queue, &lg);
         if (rc == 0) {
-            dst_info("web UI and API on port %d, probe '%s' testing %s",
-                     dst_http_server_port(srv), c->agent, c->target);
+            dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
+                     c->agent, c->target);
             dst_sig_wait(-1);
             dst_info("stopping (signal %d)", dst_sig_last());
         }
