@@ -20,6 +20,7 @@ static const struct service services[] = {
     {"web", web_main, "the web UI on its own, pointed at an API"},
     {"logger", logger_main, "the probe: runs tests on request (or --once), posts results"},
     {"run", run_main, "one speed test now, from the command line"},
+    {"server", server_main, "the test server: speedtest.net/Mini, LibreSpeed, Ookla TCP, iperf3"},
 };
 
 static void usage(FILE *out)

@@ -8,5 +8,6 @@ int api_main(int argc, char **argv);
 int web_main(int argc, char **argv);
 int logger_main(int argc, char **argv);
 int run_main(int argc, char **argv);
+int server_main(int argc, char **argv);
 
 #endif

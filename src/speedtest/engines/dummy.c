@@ -10,16 +10,17 @@ static int next(int lo, int hi)
     return lo + (int)(drand48() * (hi - lo));
 }
 
-static int dummy_run(const struct engine_ctx *ctx, struct dst_result *r)
+static int dummy_run(const struct engine_ctx *ctx, const struct engine_target *t,
+                     struct dst_result *r)
 {
     static int seeded;
 
+    (void)t;
     if (!seeded) {
         srand48(dst_monotonic_us());
         seeded = 1;
     }
-    if (ctx->console)
-        fputs("Returning dummy data\n", ctx->console);
+    engine_say(ctx, "Returning dummy data");
     r->download_bps = next(60, 100) * 1e6;
     r->upload_bps = next(60, 100) * 1e6;
     r->ping_ms = next(6, 20);
@@ -36,10 +37,8 @@ static int dummy_run(const struct engine_ctx *ctx, struct dst_result *r)
     r->server_lon = 10.771267;
     r->server_distance_m = 2430;
     r->server_id = 42;
-    if (ctx->progress) {
-        ctx->progress(ctx->ud, "download", r->download_bps);
-        ctx->progress(ctx->ud, "upload", r->upload_bps);
-    }
+    engine_progress(ctx, "download", r->download_bps);
+    engine_progress(ctx, "upload", r->upload_bps);
     return 0;
 }
 

@@ -1,46 +1,87 @@
 /* engine.c - picks the engine for a target URL by its scheme */
 #include "speedtest/engines/engine.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
 
 static const struct engine_ops *const engines[] = {
-    &engine_dummy,
+    &engine_dummy, &engine_speedtest, &engine_librespeed, &engine_ookla, &engine_iperf3,
 };
+#define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
-/* The engine whose scheme prefixes target ("scheme:" or "scheme://..."), or NULL. */
-static const struct engine_ops *find(const char *target)
+static const struct engine_ops *find(const char *scheme)
 {
-    if (!target)
-        return NULL;
-    const char *colon = strchr(target, ':');
-    if (!colon)
-        return NULL;
-    size_t n = (size_t)(colon - target);
-    for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
-        if (strlen(engines[i]->scheme) == n && strncmp(engines[i]->scheme, target, n) == 0)
+    for (size_t i = 0; i < NENGINES; i++) {
+        if (strcmp(engines[i]->scheme, scheme) == 0)
             return engines[i];
     }
     return NULL;
 }
 
-int engine_check_target(const char *target, char *err, size_t errlen)
+/* Parses target and finds its engine; DST_EINVAL with a reason in err. */
+static int resolve(const char *target, struct engine_target *t, const struct engine_ops **e,
+                   char *err, size_t errlen)
 {
-    if (!find(target)) {
-        snprintf(err, errlen, "'%s' names no known engine (known: dummy:)", target ? target : "");
+    int rc = engine_target_parse(target, t, err, errlen);
+    if (rc)
+        return rc;
+    *e = find(t->scheme);
+    if (!*e) {
+        snprintf(err, errlen,
+                 "'%s' names no known engine (known: dummy:, speedtest://, librespeed://, "
+                 "ookla://, iperf3://)",
+                 target);
         return DST_EINVAL;
     }
-    return 0;
+    return (*e)->check ? (*e)->check(t, err, errlen) : 0;
+}
+
+int engine_check_target(const char *target, char *err, size_t errlen)
+{
+    struct engine_target t;
+    const struct engine_ops *e = NULL;
+    return resolve(target, &t, &e, err, errlen);
 }
 
 int engine_run(const struct engine_ctx *ctx, struct dst_result *r)
 {
-    const struct engine_ops *e = find(ctx->target);
-    if (!e)
+    struct engine_target t;
+    const struct engine_ops *e = NULL;
+    char err[256];
+
+    if (resolve(ctx->target, &t, &e, err, sizeof(err)) != 0)
         return DST_EINVAL;
     dst_result_set(&r->engine, e->name);
     dst_result_set(&r->target, ctx->target);
-    return e->run(ctx, r);
+    return e->run(ctx, &t, r);
+}
+
+int engine_fail(struct dst_result *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->status = DST_RESULT_FAILED;
+    dst_result_set(&r->error, msg);
+    return 0;
+}
+
+void engine_progress(const struct engine_ctx *ctx, const char *phase, double bps)
+{
+    if (ctx->progress)
+        ctx->progress(ctx->ud, phase, bps);
+}
+
+void engine_say(const struct engine_ctx *ctx, const char *line)
+{
+    if (ctx->console) {
+        fprintf(ctx->console, "%s\n", line);
+        fflush(ctx->console);
+    }
 }

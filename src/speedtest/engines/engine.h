@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "core/result.h"
+#include "speedtest/engines/target.h"
 
 /* Progress while a test runs: phase is "ping", "download" or "upload"; bps the current rate. */
 typedef void (*engine_progress_fn)(void *ud, const char *phase, double bps);
@@ -29,13 +30,30 @@ int engine_run(const struct engine_ctx *ctx, struct dst_result *r);
 /* Checks a target URL's form (for --check-config); DST_EINVAL with a reason in err. */
 int engine_check_target(const char *target, char *err, size_t errlen);
 
-/* One engine: its scheme ("dummy") and its run function (same contract as engine_run). */
+/*
+ * One engine: its scheme, its name (stored in result.engine), an optional check of a parsed
+ * target's parameters, and its run function (same contract as engine_run, target parsed).
+ */
 struct engine_ops {
     const char *scheme;
-    const char *name; /* stored in result.engine */
-    int (*run)(const struct engine_ctx *ctx, struct dst_result *r);
+    const char *name;
+    int (*check)(const struct engine_target *t, char *err, size_t errlen);
+    int (*run)(const struct engine_ctx *ctx, const struct engine_target *t, struct dst_result *r);
 };
 
 extern const struct engine_ops engine_dummy;
+extern const struct engine_ops engine_speedtest;
+extern const struct engine_ops engine_librespeed;
+extern const struct engine_ops engine_ookla;
+extern const struct engine_ops engine_iperf3;
+
+/* Marks r failed with the reason (printf format); returns 0 (a failed test is a result). */
+int engine_fail(struct dst_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports progress if the caller asked for it. */
+void engine_progress(const struct engine_ctx *ctx, const char *phase, double bps);
+
+/* Prints one of the original logger's lines ("Testing download speed") if there is a console. */
+void engine_say(const struct engine_ctx *ctx, const char *line);
 
 #endif

@@ -1,0 +1,67 @@
+/* server_priv.h - what the test server's protocol files share (not for other services) */
+#ifndef DST_SERVER_PRIV_H
+#define DST_SERVER_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/metrics.h"
+
+struct dst_http_server;
+
+/* The options of `dstmc server` (see server.c for their flags and defaults). */
+struct server_cfg {
+    const char *http, *ookla, *iperf3; /* HOST:PORT of each listener, or "off" */
+    const char *on_idle;               /* shell command run before an idle exit; "" = none */
+    const char *name, *sponsor, *country, *cc, *public_url, *isp, *log_level;
+    double lat, lon;               /* where this server says it is */
+    double client_lat, client_lon; /* what speedtest-config.php tells clients about themselves */
+    long idle_exit;                /* seconds without a test before exiting; 0 = never */
+    long id;                       /* this server's id in the server list */
+    long max_streams;              /* concurrent connections per raw protocol */
+    long max_bytes;                /* cap on one download or upload (request or command) */
+    long threads;                  /* HTTP worker threads */
+    bool access_log;
+};
+
+struct server {
+    struct server_cfg cfg;
+    struct dst_metrics *metrics;
+    int http_port;                /* the bound HTTP port (0 when off) */
+    atomic_int_least64_t last_ms; /* monotonic ms of the last activity */
+    atomic_int active;            /* transfers or tests in progress */
+};
+
+/*
+ * Activity, for --idle-exit: a protocol calls server_busy when a transfer or test starts and
+ * server_idle when it ends (any order across threads). The server is idle while nothing is
+ * active, counted from the last server_idle.
+ */
+void server_busy(struct server *s);
+void server_idle(struct server *s);
+
+/*
+ * Counters in /metrics: dstmc_server_bytes_total{protocol,direction="in"|"out"} and
+ * dstmc_server_requests_total{protocol,kind}. protocol: "speedtest", "librespeed", "ookla",
+ * "iperf3".
+ */
+void server_count_bytes(struct server *s, const char *protocol, bool in, uint64_t bytes);
+void server_count_request(struct server *s, const char *protocol, const char *kind);
+
+/* The legacy speedtest.net / Speedtest Mini HTTP protocol, incl. offline config and list. */
+int server_speedtest_mount(struct server *s, struct dst_http_server *http);
+/* The LibreSpeed HTTP protocol (garbage, empty, getIP, with and without .php, under backend/). */
+int server_librespeed_mount(struct server *s, struct dst_http_server *http);
+
+/* The Ookla TCP protocol on cfg.ookla. Prints "listening on tcp://HOST:PORT" once bound. */
+struct server_ookla;
+int server_ookla_start(struct server *s, struct server_ookla **out);
+void server_ookla_stop(struct server_ookla *o);
+
+/* iperf3 (libiperf) on cfg.iperf3, one test at a time. Prints "listening on tcp://HOST:PORT". */
+struct server_iperf3;
+int server_iperf3_start(struct server *s, struct server_iperf3 **out);
+void server_iperf3_stop(struct server_iperf3 *i);
+
+#endif
