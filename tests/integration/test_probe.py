@@ -108,13 +108,38 @@ class RunTest(TestCase):
         self.assertRegex(out, r"Got download: \d+(\.\d+)? Mbps and upload: \d+(\.\d+)? Mbps")
         code, out, err = run("run", "--json")
         self.assertEqual(code, 0)
-        r = json.loads(out)
-        self.assertEqual((r["engine"], r["status"]), ("dummy", "ok"))
+        j = json.loads(out)  # speedtest-cli's keys, dstmc's own result under "result"
+        for k in ("download", "upload", "ping", "server", "timestamp", "bytes_sent",
+                  "bytes_received", "share", "client"):
+            self.assertIn(k, j)
+        self.assertEqual(j["download"], j["result"]["download_bps"])
+        self.assertEqual((j["result"]["engine"], j["result"]["status"]), ("dummy", "ok"))
+        self.assertIn("Returning dummy data", err)  # the original's lines go to stderr
+        code, out, _ = run("run", "--csv", "--csv-header", "--csv-delimiter", ";")
+        self.assertEqual(code, 0)
+        head, line = out.splitlines()
+        self.assertEqual(head, "Server ID;Sponsor;Server Name;Timestamp;Distance;Ping;"
+                               "Download;Upload;Share;IP Address")
+        f = line.split(";")
+        self.assertEqual((f[0], f[2], f[4], f[9]), ("42", "speedtest.not", "2.43", "127.0.0.1"))
+        self.assertTrue(60e6 <= float(f[6]) < 100e6)
         with api() as svc:
             code, out, _ = run("run", "--api", svc.url)
             self.assertEqual(code, 0)
             self.assertIn("Speedtest complete!", out)
             self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
+
+
+    def test_live_progress_only_on_a_terminal(self):
+        from harness import BIN
+        import subprocess
+        tty = subprocess.run(["script", "-qec", f"{BIN} run --target dummy:", "/dev/null"],
+                             capture_output=True, timeout=60).stdout.decode()
+        self.assertRegex(tty, r"\r\x1b\[K\s+download\s+\d+\.\d\d Mbps")
+        code, out, _ = run("run", "--target", "dummy:")
+        self.assertEqual(code, 0)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\r", out)
 
 
 class WebTest(TestCase):

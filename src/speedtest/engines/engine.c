@@ -81,7 +81,8 @@ void engine_progress(const struct engine_ctx *ctx, const char *phase, double bps
 void engine_say(const struct engine_ctx *ctx, const char *line)
 {
     if (ctx->console) {
-        fprintf(ctx->console, "%s\n", line);
+        /* with a live progress line on the same terminal, clear it first */
+        fprintf(ctx->console, "%s%s\n", ctx->progress ? "\r\033[K" : "", line);
         fflush(ctx->console);
     }
 }

@@ -23,8 +23,11 @@ void probe_format_mbps(double bps, char *out, size_t outlen)
 int probe_measure(const struct probe_opts *o, const char *target, const char *request_id, FILE *out,
                   struct dst_result *r)
 {
-    struct engine_ctx ctx = {
-        .target = target ? target : o->target, .timeout_s = o->timeout_s, .console = out};
+    struct engine_ctx ctx = {.target = target ? target : o->target,
+                             .timeout_s = o->timeout_s,
+                             .console = out,
+                             .progress = o->progress,
+                             .ud = o->progress_ud};
     char down[32], up[32];
 
     dst_uuid_new(r->id);
@@ -40,6 +43,8 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
         return rc;
     if (!isfinite(r->duration_s) || r->duration_s == 0)
         r->duration_s = (double)(dst_monotonic_ms() - t0) / 1000;
+    if (out && o->progress)
+        fputs("\r\033[K", out); /* clear the live line first */
     if (out && r->status == DST_RESULT_OK) {
         probe_format_mbps(r->download_bps, down, sizeof(down));
         probe_format_mbps(r->upload_bps, up, sizeof(up));

@@ -30,6 +30,9 @@ struct probe_opts {
     int timeout_s;        /* per test; 0 → 60 */
     bool upload;          /* the original's uploadResults */
     const struct probe_sink *sink; /* NULL: the API at api, over HTTP */
+    /* live progress while a test runs (phase, current bit/s); NULL: none */
+    void (*progress)(void *ud, const char *phase, double bps);
+    void *progress_ud;
 };
 
 /*
