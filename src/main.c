@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/http_client.h"
+#include "core/iperf.h"
 #include "core/log.h"
 #include "core/sig.h"
 #include "speedtest/services.h"
@@ -34,6 +35,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], DST_IPERF_CHILD_ARG) == 0)
+        return dst_iperf_server_child(argc, argv); /* the test server's iperf3 half */
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

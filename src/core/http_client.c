@@ -1,7 +1,6 @@
 /* http_client.c - HTTP client calls (libcurl) with deadlines and body caps */
 #include "core/http_client.h"
 
-#include <curl/curl.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/curl_lib.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -34,21 +34,10 @@ struct sink {
  * libcurl is loaded and initialised on first use, not at start. Most services never call out,
  * and linking libcurl would load its whole dependency tree (OpenSSL, Kerberos, LDAP, libssh2:
  * about 3 MiB resident) into every process of this multi-call binary; curl_global_init also
- * initialises OpenSSL through libssh2. This table holds the few functions used.
+ * initialises OpenSSL through libssh2. The table of the few functions used (curl_lib.h) is
+ * shared with transfer*.c.
  */
-static struct {
-    CURL *(*easy_init)(void);
-    void (*easy_cleanup)(CURL *);
-    void (*easy_reset)(CURL *);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    CURLcode (*easy_perform)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-    CURLcode (*global_init)(long);
-    void (*global_cleanup)(void);
-} lib;
+struct dst_curl_lib dst_curl;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static atomic_int init_rc = 1; /* 1: not tried yet */
@@ -73,38 +62,51 @@ static void load(void)
         atomic_store(&init_rc, DST_EDEP);
         return;
     }
-    bool ok = sym(h, "curl_easy_init", &lib.easy_init) &&
-              sym(h, "curl_easy_cleanup", &lib.easy_cleanup) &&
-              sym(h, "curl_easy_reset", &lib.easy_reset) &&
-              sym(h, "curl_easy_setopt", &lib.easy_setopt) &&
-              sym(h, "curl_easy_getinfo", &lib.easy_getinfo) &&
-              sym(h, "curl_easy_perform", &lib.easy_perform) &&
-              sym(h, "curl_easy_strerror", &lib.easy_strerror) &&
-              sym(h, "curl_slist_append", &lib.slist_append) &&
-              sym(h, "curl_slist_free_all", &lib.slist_free_all) &&
-              sym(h, "curl_global_init", &lib.global_init) &&
-              sym(h, "curl_global_cleanup", &lib.global_cleanup);
-    if (ok && lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    bool ok = sym(h, "curl_easy_init", &dst_curl.easy_init) &&
+              sym(h, "curl_easy_cleanup", &dst_curl.easy_cleanup) &&
+              sym(h, "curl_easy_reset", &dst_curl.easy_reset) &&
+              sym(h, "curl_easy_setopt", &dst_curl.easy_setopt) &&
+              sym(h, "curl_easy_getinfo", &dst_curl.easy_getinfo) &&
+              sym(h, "curl_easy_perform", &dst_curl.easy_perform) &&
+              sym(h, "curl_easy_strerror", &dst_curl.easy_strerror) &&
+              sym(h, "curl_slist_append", &dst_curl.slist_append) &&
+              sym(h, "curl_slist_free_all", &dst_curl.slist_free_all) &&
+              sym(h, "curl_global_init", &dst_curl.global_init) &&
+              sym(h, "curl_global_cleanup", &dst_curl.global_cleanup) &&
+              sym(h, "curl_multi_init", &dst_curl.multi_init) &&
+              sym(h, "curl_multi_cleanup", &dst_curl.multi_cleanup) &&
+              sym(h, "curl_multi_add_handle", &dst_curl.multi_add_handle) &&
+              sym(h, "curl_multi_remove_handle", &dst_curl.multi_remove_handle) &&
+              sym(h, "curl_multi_perform", &dst_curl.multi_perform) &&
+              sym(h, "curl_multi_poll", &dst_curl.multi_poll) &&
+              sym(h, "curl_multi_info_read", &dst_curl.multi_info_read) &&
+              sym(h, "curl_multi_strerror", &dst_curl.multi_strerror);
+    if (ok && dst_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         dst_error("libcurl: curl_global_init failed");
         ok = false;
     }
     atomic_store(&init_rc, ok ? 0 : DST_EDEP); /* the handle stays open for the process */
 }
 
+int dst_curl_load(void)
+{
+    pthread_once(&init_once, load);
+    return atomic_load(&init_rc);
+}
+
 void dst_http_client_global_cleanup(void)
 {
     if (atomic_load(&init_rc) == 0)
-        lib.global_cleanup();
+        dst_curl.global_cleanup();
 }
 
 int dst_http_client_new(struct dst_http_client **out)
 {
-    pthread_once(&init_once, load);
-    if (atomic_load(&init_rc) != 0)
+    if (dst_curl_load() != 0)
         return DST_EDEP;
     struct dst_http_client *c = dst_xnew(struct dst_http_client);
 
-    c->h = lib.easy_init();
+    c->h = dst_curl.easy_init();
     if (!c->h) {
         free(c);
         return DST_EDEP;
@@ -117,7 +119,7 @@ void dst_http_client_free(struct dst_http_client *c)
 {
     if (!c)
         return;
-    lib.easy_cleanup(c->h);
+    dst_curl.easy_cleanup(c->h);
     free(c);
 }
 
@@ -149,14 +151,14 @@ static struct curl_slist *headers(const struct dst_http_call *call)
 
     if (call->bearer) {
         snprintf(line, sizeof(line), "Authorization: Bearer %s", call->bearer);
-        list = lib.slist_append(list, line);
+        list = dst_curl.slist_append(list, line);
     }
     if (call->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", call->content_type);
-        list = lib.slist_append(list, line);
+        list = dst_curl.slist_append(list, line);
     }
     if (call->body)
-        list = lib.slist_append(list, "Expect:"); /* no 100-continue round trip */
+        list = dst_curl.slist_append(list, "Expect:"); /* no 100-continue round trip */
     return list;
 }
 
@@ -171,25 +173,25 @@ static void setup(struct dst_http_client *c, const struct dst_http_call *call, s
 
     if (connect > timeout)
         connect = timeout;
-    lib.easy_setopt(h, CURLOPT_URL, call->url);
-    lib.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    lib.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    lib.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
-    lib.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
-    lib.easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    lib.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    lib.easy_setopt(h, CURLOPT_WRITEDATA, s);
-    lib.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->buf.max);
-    lib.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    dst_curl.easy_setopt(h, CURLOPT_URL, call->url);
+    dst_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    dst_curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    dst_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+    dst_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    dst_curl.easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    dst_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    dst_curl.easy_setopt(h, CURLOPT_WRITEDATA, s);
+    dst_curl.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s->buf.max);
+    dst_curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (call->body) {
         size_t len = call->body_len ? call->body_len : strlen(call->body);
-        lib.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        lib.easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
+        dst_curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        dst_curl.easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
     }
     if (strcmp(method, "HEAD") == 0)
-        lib.easy_setopt(h, CURLOPT_NOBODY, 1L);
+        dst_curl.easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0 || call->body)
-        lib.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        dst_curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }
 
 /* Maps a curl failure to a code and copies its message. */
@@ -200,7 +202,8 @@ static int fail(struct dst_http_client *c, CURLcode cc, const struct sink *s,
         snprintf(resp->err, sizeof(resp->err), "response body over %zu bytes", s->buf.max);
         return DST_ETOOBIG;
     }
-    snprintf(resp->err, sizeof(resp->err), "%s", c->errbuf[0] ? c->errbuf : lib.easy_strerror(cc));
+    snprintf(resp->err, sizeof(resp->err), "%s",
+             c->errbuf[0] ? c->errbuf : dst_curl.easy_strerror(cc));
     return cc == CURLE_OPERATION_TIMEDOUT ? DST_ETIMEDOUT : DST_EDEP;
 }
 
@@ -219,21 +222,21 @@ int dst_http_client_do(struct dst_http_client *c, const struct dst_http_call *ca
         return DST_EINVAL;
     }
     hdrs = headers(call);
-    lib.easy_reset(c->h); /* keeps the connection cache */
+    dst_curl.easy_reset(c->h); /* keeps the connection cache */
     c->errbuf[0] = '\0';
     setup(c, call, &s, hdrs);
-    CURLcode cc = lib.easy_perform(c->h);
-    lib.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
+    CURLcode cc = dst_curl.easy_perform(c->h);
+    dst_curl.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (cc != CURLE_OK) {
         rc = fail(c, cc, &s, resp);
         goto out;
     }
-    if (lib.easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+    if (dst_curl.easy_getinfo(c->h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
         snprintf(resp->ctype, sizeof(resp->ctype), "%s", ctype);
     resp->body = dst_buf_detach(&s.buf, &resp->len);
 out:
     dst_buf_release(&s.buf);
-    lib.slist_free_all(hdrs);
+    dst_curl.slist_free_all(hdrs);
     return rc;
 }
 

@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* struct tcp_info with tcpi_bytes_acked (glibc's lacks it) */
 #include <microhttpd.h>
 
 #include "core/buf.h"
@@ -48,6 +51,8 @@ struct dst_http_server {
     int port;
     char url[300];
     struct dst_http_router router;
+    dst_http_handler_fn *begins; /* per route (by index), from dst_http_server_route_begin */
+    size_t nbegins;
     struct MHD_Daemon *daemon;
     atomic_int conns;     /* open connections */
     atomic_long inflight; /* requests between their request line and their completion */
@@ -103,6 +108,10 @@ struct dst_http_req {
     int64_t start_us;
     void *data;
     void (*data_free)(void *);
+    dst_http_done_fn done_fn;
+    void *done_ud;
+    uint64_t sent_before; /* bytes written to the socket before this request (done_fn only) */
+    bool sent_known;
     char ip[INET6_ADDRSTRLEN];
     size_t hdr_len;
     char hdr[HDR_INLINE]; /* pending response headers: "name\0value\0"..., then hdr_more */
@@ -139,6 +148,16 @@ static void route_find(struct dst_http_req *req)
         req->params[k] = (struct param){m.p[k].name, m.p[k].name_len, v};
     }
     req->nparams = m.n;
+}
+
+/* Runs the begin hook of the request's route, if it has one (dst_http_server_route_begin). */
+static void route_begin(struct dst_http_req *req)
+{
+    const struct dst_http_server *s = req->srv;
+    size_t i = req->route ? (size_t)(req->route - s->router.routes) : s->nbegins;
+
+    if (i < s->nbegins && s->begins[i])
+        s->begins[i](req, req->route->ud);
 }
 
 /* The request state, sized so that the path, the query and the parameters fit its arena. */
@@ -207,6 +226,7 @@ static enum MHD_Result req_begin(struct dst_http_req *req, struct MHD_Connection
     req->path = arena_alloc(req, strlen(url) + 2);
     dst_http_route_normalize(url, req->path);
     route_find(req);
+    route_begin(req);
     req->max_body = req->route && req->route->max_body ? req->route->max_body : s->opts.max_body;
     req->keep_body = req->route && !(req->route->flags & DST_HTTP_BODY_DISCARD);
     dst_buf_init(&req->body, req->max_body);
@@ -334,6 +354,54 @@ static void access_log(struct dst_http_req *req, enum MHD_RequestTerminationCode
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 }
 
+/* The connection's socket, or -1. */
+static int req_fd(const struct dst_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    return ci ? (int)ci->connect_fd : -1;
+}
+
+/*
+ * The bytes of fd's stream its peer acknowledged, and (written not NULL) all written to it so
+ * far: acknowledged plus still queued. false if the socket cannot tell (not TCP).
+ */
+static bool tcp_sent(int fd, uint64_t *acked, uint64_t *written)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    int queued = 0;
+
+    memset(&ti, 0, sizeof(ti));
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+        return false;
+    *acked = ti.tcpi_bytes_acked;
+    if (written && ioctl(fd, SIOCOUTQ, &queued) != 0)
+        return false;
+    if (written)
+        *written = *acked + (uint64_t)(queued > 0 ? queued : 0);
+    return true;
+}
+
+/* Tells the request's done callback what became of it. */
+static void req_done(struct dst_http_req *req, enum MHD_RequestTerminationCode toe)
+{
+    uint64_t total = req->stream ? req->stream->bytes : req->bytes_out;
+    struct dst_http_done d = {.status = req->replied ? req->status : 0,
+                              .complete =
+                                  req->replied && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
+                              .body_in = req->body_bytes};
+    uint64_t acked = 0;
+
+    if (d.complete)
+        d.body_out = total;
+    else if (req->replied && req->sent_known && tcp_sent(req_fd(req), &acked, NULL) &&
+             acked > req->sent_before)
+        d.body_out = acked - req->sent_before < total ? acked - req->sent_before : total;
+    req->done_fn(req->done_ud, &d);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -346,6 +414,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (s->opts.access_log)
         access_log(req, toe);
+    if (req->done_fn)
+        req_done(req, toe);
     req_free(req);
     if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
         pthread_mutex_lock(&s->mu);
@@ -457,6 +527,21 @@ int dst_http_server_route(struct dst_http_server *s, const char *method, const c
     return 0;
 }
 
+int dst_http_server_route_begin(struct dst_http_server *s, const char *method, const char *pattern,
+                                dst_http_handler_fn fn, dst_http_handler_fn begin, void *ud,
+                                unsigned flags, size_t max_body)
+{
+    int rc = dst_http_server_route(s, method, pattern, fn, ud, flags, max_body);
+
+    if (rc != 0)
+        return rc;
+    s->begins = dst_xrealloc(s->begins, s->router.nroutes * sizeof(*s->begins));
+    while (s->nbegins < s->router.nroutes)
+        s->begins[s->nbegins++] = NULL;
+    s->begins[s->nbegins - 1] = begin;
+    return 0;
+}
+
 /* Fills ss with host (an IPv4 or IPv6 literal, or a name) and port; DST_EIO if unresolvable. */
 static int resolve(const struct dst_http_server *s, struct sockaddr_storage *ss, bool *any6)
 {
@@ -490,7 +575,7 @@ static int resolve(const struct dst_http_server *s, struct sockaddr_storage *ss,
 
 int dst_http_server_start(struct dst_http_server *s)
 {
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct sockaddr_storage ss;
     bool any6 = false;
     const union MHD_DaemonInfo *di = NULL;
@@ -499,6 +584,7 @@ int dst_http_server_start(struct dst_http_server *s)
         return DST_EINVAL;
     if (resolve(s, &ss, &any6) != 0)
         return DST_EIO;
+    flags |= s->opts.poll ? MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_AUTO_INTERNAL_THREAD;
     if (ss.ss_family == AF_INET6)
         flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     atomic_store(&s->stopping, false);
@@ -609,6 +695,7 @@ void dst_http_server_free(struct dst_http_server *s)
         free(f);
     }
     dst_http_router_release(&s->router);
+    free(s->begins);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->listen);
@@ -730,6 +817,47 @@ const char *dst_http_req_client_ip(const struct dst_http_req *req)
     return r->ip;
 }
 
+int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+    int fd = req_fd(req);
+    char host[INET6_ADDRSTRLEN] = "";
+    int n = -1;
+
+    if (len)
+        buf[0] = '\0';
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return DST_EIO;
+    if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], host, sizeof(host));
+        n = snprintf(buf, len, "%s:%u", host, ntohs(v6->sin6_port));
+    } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+        n = snprintf(buf, len, "[%s]:%u", host, ntohs(v6->sin6_port));
+    } else if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+        n = snprintf(buf, len, "%s:%u", host, ntohs(v4->sin_port));
+    }
+    if (n < 0 || (size_t)n >= len) {
+        if (len)
+            buf[0] = '\0';
+        return DST_EIO;
+    }
+    return 0;
+}
+
+void dst_http_req_on_done(struct dst_http_req *req, dst_http_done_fn fn, void *ud)
+{
+    uint64_t acked = 0;
+
+    req->done_fn = fn;
+    req->done_ud = ud;
+    req->sent_known = tcp_sent(req_fd(req), &acked, &req->sent_before);
+}
+
 void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *))
 {
     if (req->data_free && req->data != data)
@@ -794,10 +922,10 @@ static int reply_queue(struct dst_http_req *req, int status, const char *ctype,
     }
     if (ctype)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (s->opts.cors)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
     apply_headers(req, r, req->hdr, req->hdr_len);
     apply_headers(req, r, req->hdr_more.data, req->hdr_more.len);
+    if (s->opts.cors && !MHD_get_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
     if (atomic_load(&s->stopping))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!req->conn || MHD_queue_response(req->conn, (unsigned)status, r) != MHD_YES) {
@@ -860,6 +988,27 @@ int dst_http_reply_shared(struct dst_http_req *req, int status, const char *ctyp
     r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, owner);
     if (!r)
         release(owner);
+    return reply_queue(req, status, ctype, r, len);
+}
+
+int dst_http_reply_iovec(struct dst_http_req *req, int status, const char *ctype,
+                         const struct dst_http_iov *iov, unsigned n)
+{
+    struct MHD_IoVec one = {"", 0};
+    struct MHD_IoVec *v = NULL;
+    struct MHD_Response *r = NULL;
+    uint64_t len = 0;
+
+    if (!reply_ok(req))
+        return DST_EINVAL;
+    v = n ? dst_xmalloc(n * sizeof(*v)) : &one;
+    for (unsigned i = 0; i < n; i++) {
+        v[i] = (struct MHD_IoVec){iov[i].base, iov[i].len};
+        len += iov[i].len;
+    }
+    r = MHD_create_response_from_iovec(v, n ? n : 1, NULL, NULL); /* copies v */
+    if (v != &one)
+        free(v);
     return reply_queue(req, status, ctype, r, len);
 }
 

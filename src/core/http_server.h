@@ -31,8 +31,15 @@ struct dst_http_server_opts {
     unsigned conn_timeout; /* idle keep-alive timeout in seconds (0 → 60) */
     unsigned max_conns;    /* connection limit (0 → 1024) */
     bool access_log;       /* one info line per request: method path status bytes µs */
-    bool cors;             /* Access-Control-Allow-Origin: * on every reply; OPTIONS answered */
+    bool cors;             /* Access-Control-Allow-Origin: * on every reply (unless the handler
+                              set it); OPTIONS answered */
     bool quiet;            /* do not print the "listening on" line (embedded servers) */
+    /*
+     * poll(2) instead of epoll. libmicrohttpd 0.9.75's epoll mode misses a client's FIN that
+     * comes with the last bytes of an unfinished request body: a cut upload then lingers until
+     * conn_timeout. poll sees it at once; for servers that take large uploads.
+     */
+    bool poll;
 };
 
 /* Creates a server (not yet listening). DST_EINVAL if opts->listen does not parse. */
@@ -48,6 +55,17 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
  */
 int dst_http_server_route(struct dst_http_server *s, const char *method, const char *pattern,
                           dst_http_handler_fn fn, void *ud, unsigned flags, size_t max_body);
+
+/*
+ * Like dst_http_server_route, with begin(req, ud) called on a server thread as soon as a
+ * request's headers are in and it took this route, before its body is read (and before a 413
+ * for a too-large Content-Length): the place to mark a transfer active and to call
+ * dst_http_req_on_done, so that even a request that never reaches fn (an upload the client
+ * abandons) is accounted for. begin must not reply; the request's body is not in yet.
+ */
+int dst_http_server_route_begin(struct dst_http_server *s, const char *method, const char *pattern,
+                                dst_http_handler_fn fn, dst_http_handler_fn begin, void *ud,
+                                unsigned flags, size_t max_body);
 
 /*
  * Binds and starts the worker threads, then prints "listening on http://HOST:PORT" (unless
@@ -92,8 +110,33 @@ const char *dst_http_req_header(const struct dst_http_req *req, const char *name
 const char *dst_http_req_body(const struct dst_http_req *req, size_t *len);
 uint64_t dst_http_req_body_bytes(const struct dst_http_req *req); /* counted even if discarded */
 const char *dst_http_req_client_ip(const struct dst_http_req *req);
+/*
+ * The local address the client connected to, as "HOST:PORT" ("[V6]:PORT" for IPv6, an
+ * IPv4-mapped IPv6 address as plain IPv4) in buf. Returns 0, or DST_EIO if it is unknown or
+ * does not fit in len bytes (buf is then "").
+ */
+int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t len);
 /* Per-request scratch pointer for the handler, freed by free_fn when the request completes. */
 void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *));
+
+/* What became of a request, for dst_http_req_on_done. */
+struct dst_http_done {
+    int status;        /* the reply's status; 0 if none was queued */
+    bool complete;     /* the whole reply was handed to the socket (else aborted or cut) */
+    uint64_t body_in;  /* request body bytes read, also discarded ones and those of a cut one */
+    uint64_t body_out; /* reply body bytes: all when complete; else what the client's TCP
+                          acknowledged during the request (capped at the body; may include
+                          up to the reply's header bytes), 0 if that cannot be told */
+};
+typedef void (*dst_http_done_fn)(void *ud, const struct dst_http_done *d);
+
+/*
+ * Calls fn(ud, d) once when the request is over, whether it was answered, cut by the client or
+ * ended by a stop; on a server thread, after the reply's last byte went to the socket. Call it
+ * (once; a second call replaces the first) before replying: it notes how far the connection's
+ * earlier traffic went, to tell how much of a cut reply arrived.
+ */
+void dst_http_req_on_done(struct dst_http_req *req, dst_http_done_fn fn, void *ud);
 
 /* ---- replies: exactly one per request ---- */
 
@@ -115,6 +158,17 @@ int dst_http_reply_static(struct dst_http_req *req, int status, const char *ctyp
  */
 int dst_http_reply_shared(struct dst_http_req *req, int status, const char *ctype, const void *body,
                           size_t len, void *owner, void (*release)(void *));
+/* One slice of an iovec reply. */
+struct dst_http_iov {
+    const void *base;
+    size_t len;
+};
+/*
+ * The concatenation of n slices (the array is copied, the bytes are not: they must stay valid
+ * until the server is freed, like a static body). For large bodies made of shared buffers.
+ */
+int dst_http_reply_iovec(struct dst_http_req *req, int status, const char *ctype,
+                         const struct dst_http_iov *iov, unsigned n);
 /* Dumps j (borrowed) as application/json. */
 int dst_http_reply_json(struct dst_http_req *req, int status, const json_t *j);
 /* {"error":{"status":STATUS,"message":"..."}} as application/json. */

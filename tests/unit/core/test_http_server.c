@@ -1,4 +1,4 @@
-/* test_http_server.c - unit tests of the HTTP server: routing, bodies, replies, streams, drain */
+/* test_http_server.c - unit tests of the HTTP server: routes, bodies, replies, streams, hooks */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -204,6 +204,8 @@ static void test_route_rejects_bad_patterns(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(dst_http_server_route(s, "GET", bad[i], h_echo, NULL, 0, 0), DST_EINVAL);
+    assert_int_equal(dst_http_server_route_begin(s, "GET", "/a/*/b", h_echo, h_echo, NULL, 0, 0),
+                     DST_EINVAL);
     assert_int_equal(dst_http_server_route(s, "GET", "/ok/{a}/*", h_echo, NULL, 0, 0), 0);
     assert_int_equal(dst_http_server_route(s, "GET", "/", h_echo, NULL, 0, 0), 0);
     dst_http_server_free(s);
@@ -1058,6 +1060,350 @@ static void test_stop_drains_requests_in_flight(void **state)
     dst_http_server_free(s);
 }
 
+/* ---- local address, iovec replies, begin hooks and done callbacks ---- */
+
+static char big_chunk[1 << 20]; /* the slice every /big reply repeats */
+
+/* What the hooks saw, for the tests to wait on. */
+static struct {
+    pthread_mutex_t mu;
+    int begins, handled, dones;
+    uint64_t body_at_begin;
+    struct dst_http_done last;
+} rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void rec_reset(void)
+{
+    pthread_mutex_lock(&rec.mu);
+    rec.begins = rec.handled = rec.dones = 0;
+    rec.body_at_begin = UINT64_MAX;
+    memset(&rec.last, 0, sizeof(rec.last));
+    pthread_mutex_unlock(&rec.mu);
+}
+
+static void rec_done(void *ud, const struct dst_http_done *d)
+{
+    pthread_mutex_lock(&rec.mu);
+    assert_ptr_equal(ud, &rec);
+    rec.dones++;
+    rec.last = *d;
+    pthread_mutex_unlock(&rec.mu);
+}
+
+static void b_track(struct dst_http_req *req, void *ud)
+{
+    pthread_mutex_lock(&rec.mu);
+    rec.begins++;
+    rec.body_at_begin = dst_http_req_body_bytes(req);
+    pthread_mutex_unlock(&rec.mu);
+    dst_http_req_on_done(req, rec_done, ud);
+}
+
+static bool rec_has_done(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&rec.mu);
+    bool ok = rec.dones > 0;
+    pthread_mutex_unlock(&rec.mu);
+    return ok;
+}
+
+static void h_local(struct dst_http_req *req, void *ud)
+{
+    char buf[80];
+    char tiny[4] = "xyz";
+    int rc = dst_http_req_local_addr(req, tiny, sizeof(tiny));
+
+    (void)ud;
+    dst_http_add_header(req, "X-Tiny", rc == DST_EIO && tiny[0] == '\0' ? "eio" : "bad");
+    if (dst_http_req_local_addr(req, buf, sizeof(buf)) != 0)
+        strcpy(buf, "none");
+    dst_http_reply(req, 200, "text/plain", buf, strlen(buf));
+}
+
+static void h_iov(struct dst_http_req *req, void *ud)
+{
+    static const struct dst_http_iov parts[] = {{"abc", 3}, {"", 0}, {"defg", 4}};
+
+    (void)ud;
+    dst_http_reply_iovec(req, 200, "text/plain", parts, 3);
+}
+
+static void h_iov0(struct dst_http_req *req, void *ud)
+{
+    (void)ud;
+    dst_http_reply_iovec(req, 200, "text/plain", NULL, 0);
+}
+
+/* n (query) MiB of big_chunk, tracked by b_track. */
+static void h_big(struct dst_http_req *req, void *ud)
+{
+    const char *v = dst_http_req_query(req, "n");
+    unsigned n = v ? (unsigned)atoi(v) : 1;
+    struct dst_http_iov *iov = dst_xcalloc(n ? n : 1, sizeof(*iov));
+
+    (void)ud;
+    pthread_mutex_lock(&rec.mu);
+    rec.handled++;
+    pthread_mutex_unlock(&rec.mu);
+    for (unsigned i = 0; i < n; i++)
+        iov[i] = (struct dst_http_iov){big_chunk, sizeof(big_chunk)};
+    dst_http_reply_iovec(req, 200, "application/octet-stream", iov, n);
+    free(iov);
+}
+
+static void h_up(struct dst_http_req *req, void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&rec.mu);
+    rec.handled++;
+    pthread_mutex_unlock(&rec.mu);
+    dst_http_reply(req, 200, "text/plain", "ok", 2);
+}
+
+static void h_own_origin(struct dst_http_req *req, void *ud)
+{
+    (void)ud;
+    dst_http_add_header(req, "Access-Control-Allow-Origin", "https://a.example");
+    dst_http_reply(req, 200, "text/plain", "x", 1);
+}
+
+static struct dst_http_server *hooks_server(const char *listen, bool cors, bool poll)
+{
+    struct dst_http_server_opts o = {
+        .listen = listen, .name = "hooks", .quiet = true, .cors = cors, .poll = poll};
+    struct dst_http_server *s = NULL;
+
+    if (dst_http_server_new(&o, &s) != 0)
+        return NULL;
+    assert_int_equal(dst_http_server_route(s, "GET", "/local", h_local, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route(s, "GET", "/iov", h_iov, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route(s, "GET", "/iov0", h_iov0, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route(s, "GET", "/origin", h_own_origin, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route_begin(s, "GET", "/big", h_big, b_track, &rec, 0, 0), 0);
+    assert_int_equal(dst_http_server_route_begin(s, "POST", "/up", h_up, b_track, &rec,
+                                                 DST_HTTP_BODY_DISCARD, 1u << 20),
+                     0);
+    if (dst_http_server_start(s) != 0) {
+        dst_http_server_free(s);
+        return NULL;
+    }
+    rec_reset();
+    return s;
+}
+
+static int hooks_setup(void **state)
+{
+    *state = hooks_server("127.0.0.1:0", false, false);
+    return *state ? 0 : -1;
+}
+
+/* The poll mode (.poll), which sees a client's FIN that comes with body bytes at once. */
+static int hooks_poll_setup(void **state)
+{
+    *state = hooks_server("127.0.0.1:0", false, true);
+    return *state ? 0 : -1;
+}
+
+static void test_local_addr(void **state)
+{
+    struct dst_http_server *s = *state;
+    struct ht_resp r;
+    char *url = ht_url(s, "/local");
+    char want[64], v[16];
+
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", dst_http_server_port(s));
+    assert_string_equal(r.body, want);
+    assert_true(ht_header(&r, "X-Tiny", v, sizeof(v)));
+    assert_string_equal(v, "eio"); /* too small a buffer: DST_EIO and "" */
+    ht_resp_release(&r);
+    free(url);
+}
+
+static void test_local_addr_ipv6(void **state)
+{
+    struct dst_http_server *s = hooks_server("[::1]:0", false, false);
+    struct ht_resp r;
+    char url[64], want[64];
+
+    (void)state;
+    if (!s)
+        skip(); /* no IPv6 loopback here */
+    snprintf(url, sizeof(url), "http://[::1]:%d/local", dst_http_server_port(s));
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    snprintf(want, sizeof(want), "[::1]:%d", dst_http_server_port(s));
+    assert_string_equal(r.body, want);
+    ht_resp_release(&r);
+    dst_http_server_free(s);
+}
+
+static void test_reply_iovec(void **state)
+{
+    struct ht_resp r;
+    char *url = ht_url(*state, "/iov");
+    char *url0 = ht_url(*state, "/iov0");
+    char cl[32];
+
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 7);
+    assert_string_equal(r.body, "abcdefg");
+    ht_resp_release(&r);
+    assert_int_equal(ht_get("HEAD", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.len, 0);
+    assert_true(ht_header(&r, "Content-Length", cl, sizeof(cl)));
+    assert_string_equal(cl, "7");
+    ht_resp_release(&r);
+    assert_int_equal(ht_get("GET", url0, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    assert_true(ht_header(&r, "Content-Length", cl, sizeof(cl)));
+    assert_string_equal(cl, "0");
+    ht_resp_release(&r);
+    free(url);
+    free(url0);
+}
+
+static void test_done_complete_download(void **state)
+{
+    struct ht_resp r;
+    char *url = ht_url(*state, "/big?n=3");
+
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.len, 3u << 20);
+    assert_memory_equal(r.body + (2u << 20), big_chunk, sizeof(big_chunk));
+    assert_true(ht_wait(rec_has_done, NULL, 5000));
+    pthread_mutex_lock(&rec.mu);
+    assert_int_equal(rec.begins, 1);
+    assert_int_equal(rec.dones, 1);
+    assert_int_equal(rec.last.status, 200);
+    assert_true(rec.last.complete);
+    assert_int_equal(rec.last.body_out, 3u << 20);
+    assert_int_equal(rec.last.body_in, 0);
+    pthread_mutex_unlock(&rec.mu);
+    ht_resp_release(&r);
+    free(url);
+}
+
+static void test_done_upload_counts_body(void **state)
+{
+    size_t n = 100 * 1024;
+    char *body = dst_xcalloc(1, n);
+    struct ht_resp r;
+    char *url = ht_url(*state, "/up");
+
+    assert_int_equal(ht_get("POST", url, body, n, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_true(ht_wait(rec_has_done, NULL, 5000));
+    pthread_mutex_lock(&rec.mu);
+    assert_int_equal(rec.body_at_begin, 0); /* begin ran before the body was read */
+    assert_int_equal(rec.handled, 1);
+    assert_int_equal(rec.last.status, 200);
+    assert_true(rec.last.complete);
+    assert_int_equal(rec.last.body_in, n);
+    assert_int_equal(rec.last.body_out, 2);
+    pthread_mutex_unlock(&rec.mu);
+    ht_resp_release(&r);
+    free(url);
+    free(body);
+}
+
+/* A too-large Content-Length with Expect is refused before the body: begin and done still run. */
+static void test_done_413_before_body(void **state)
+{
+    const char *req = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n"
+                      "Expect: 100-continue\r\n\r\n";
+    char *out = ht_raw(dst_http_server_port(*state), req, strlen(req));
+
+    assert_non_null(strstr(out, "HTTP/1.1 413"));
+    assert_true(ht_wait(rec_has_done, NULL, 5000));
+    pthread_mutex_lock(&rec.mu);
+    assert_int_equal(rec.begins, 1);
+    assert_int_equal(rec.handled, 0);
+    assert_int_equal(rec.last.status, 413);
+    assert_int_equal(rec.last.body_in, 0);
+    pthread_mutex_unlock(&rec.mu);
+    free(out);
+}
+
+/* The client reads 1 MiB of 64 and goes away: done tells how much its TCP acknowledged. */
+static void test_done_cut_download(void **state)
+{
+    const char *req = "GET /big?n=64 HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = ht_connect(dst_http_server_port(*state), 64 * 1024);
+    static char buf[1 << 16];
+    size_t got = 0;
+
+    assert_true(fd >= 0);
+    assert_true(ht_send_all(fd, req, strlen(req)));
+    while (got < (1u << 20)) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    close(fd);
+    assert_true(ht_wait(rec_has_done, NULL, 10000));
+    pthread_mutex_lock(&rec.mu);
+    assert_int_equal(rec.last.status, 200);
+    assert_false(rec.last.complete);
+    assert_true(rec.last.body_out + 1024 >= got); /* what we read, less the headers */
+    assert_true(rec.last.body_out < (64u << 20));
+    pthread_mutex_unlock(&rec.mu);
+}
+
+/*
+ * The client sends 100 kB of a 500 kB upload and goes away: no reply, the bytes read count, at
+ * once (poll mode; with epoll, libmicrohttpd 0.9.75 notices only at the connection timeout).
+ */
+static void test_done_cut_upload(void **state)
+{
+    const char *head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n";
+    char *body = dst_xcalloc(1, 100000);
+    int fd = ht_connect(dst_http_server_port(*state), 0);
+
+    assert_true(fd >= 0);
+    assert_true(ht_send_all(fd, head, strlen(head)));
+    assert_true(ht_send_all(fd, body, 100000));
+    shutdown(fd, SHUT_WR);
+    assert_true(ht_wait(rec_has_done, NULL, 10000));
+    pthread_mutex_lock(&rec.mu);
+    assert_int_equal(rec.begins, 1);
+    assert_int_equal(rec.handled, 0);
+    assert_int_equal(rec.last.status, 0);
+    assert_false(rec.last.complete);
+    assert_true(rec.last.body_in > 0 && rec.last.body_in <= 100000);
+    assert_int_equal(rec.last.body_out, 0);
+    pthread_mutex_unlock(&rec.mu);
+    close(fd);
+    free(body);
+}
+
+/* With cors on, a handler's own Access-Control-Allow-Origin is kept, not doubled. */
+static void test_cors_handler_origin_kept(void **state)
+{
+    struct dst_http_server *s = hooks_server("127.0.0.1:0", true, false);
+    struct ht_resp r;
+    char *url = ht_url(s, "/origin");
+    char v[64];
+
+    (void)state;
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_true(ht_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+    assert_string_equal(v, "https://a.example");
+    const char *first = strcasestr(r.headers, "Access-Control-Allow-Origin");
+    assert_null(strcasestr(first + 1, "Access-Control-Allow-Origin"));
+    ht_resp_release(&r);
+    free(url);
+    url = ht_url(s, "/local");
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_true(ht_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+    assert_string_equal(v, "*");
+    ht_resp_release(&r);
+    free(url);
+    dst_http_server_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1092,6 +1438,17 @@ int main(void)
         cmocka_unit_test(test_stream_client_disconnects),
         cmocka_unit_test(test_stream_wake_during_read_not_lost),
         cmocka_unit_test(test_stop_drains_requests_in_flight),
+        cmocka_unit_test_setup_teardown(test_local_addr, hooks_setup, teardown),
+        cmocka_unit_test(test_local_addr_ipv6),
+        cmocka_unit_test_setup_teardown(test_reply_iovec, hooks_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_complete_download, hooks_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_upload_counts_body, hooks_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_413_before_body, hooks_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_cut_download, hooks_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_cut_upload, hooks_poll_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_complete_download, hooks_poll_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_done_cut_download, hooks_poll_setup, teardown),
+        cmocka_unit_test(test_cors_handler_origin_kept),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
