@@ -24,8 +24,10 @@ LISTEN_RE = re.compile(r"^listening on (http|tcp)://(\[[^\]]+\]|[^:]+):(\d+)$")
 class Service:
     """One dstmc process. Its stderr is collected; the first `listening on` line gives the URL."""
 
-    def __init__(self, *args, env=None, listen=True, deadline=20.0, stdin=None):
-        self.args = [BIN, *args]
+    def __init__(self, *args, env=None, listen=True, deadline=20.0, stdin=None, wrap=()):
+        """wrap prefixes the command, e.g. ["ip", "netns", "exec", NS] (which execs dstmc,
+        so the pid stays dstmc's)."""
+        self.args = [*wrap, BIN, *args]
         full_env = dict(os.environ)
         full_env.update(env or {})
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -69,6 +71,22 @@ class Service:
                     raise AssertionError(f"no line matching {rx.pattern!r} from {self.args}; "
                                          f"stderr: {self.lines[-20:]} stdout: {self.out_lines[-20:]}")
                 self._cond.wait(min(left, 0.2))
+
+    def listeners(self, n, deadline=10.0):
+        """Waits for n `listening on` lines (dstmc server prints one per listener, in order:
+        http, then ookla, then iperf3, each only when enabled); returns [(scheme, host, port)]."""
+        end = time.monotonic() + deadline
+        with self._cond:
+            while True:
+                found = [LISTEN_RE.match(x) for x in self.lines]
+                found = [(m.group(1), m.group(2).strip("[]"), int(m.group(3)))
+                         for m in found if m]
+                if len(found) >= n:
+                    return found[:n]
+                if time.monotonic() > end or self.proc.poll() is not None:
+                    raise AssertionError(f"{len(found)} of {n} listening lines; "
+                                         f"stderr: {self.lines[-20:]}")
+                self._cond.wait(0.2)
 
     @property
     def url(self):
@@ -236,6 +254,15 @@ class SSEReader:
 
     def close(self):
         self.conn.close()
+
+
+def free_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def wait_for(fn, deadline=10.0, what="condition"):

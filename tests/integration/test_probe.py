@@ -1,22 +1,12 @@
 """test_probe.py - the probe (`dstmc logger --once`, `dstmc run`) and `dstmc up`, end to end."""
 import json
-import socket
 
-from harness import Client, SSEReader, Service, TestCase, api, run, wait_for
+from harness import Client, SSEReader, Service, TestCase, api, free_port, run, wait_for
 
 ORIGINAL_OK = ["Starting SpeedTestLogger", "Returning dummy data",
                "Got download: {down} Mbps and upload: {up} Mbps",
                "Uploading data to speedtest API", "Speedtest complete!",
                "SpeedTestLogger stopped"]
-
-
-def free_port():
-    """A loopback port nobody listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class LoggerTest(TestCase):

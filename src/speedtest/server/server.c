@@ -76,7 +76,8 @@ static int start_http(struct server *s, struct dst_http_server **out)
                                      .threads = (unsigned)s->cfg.threads,
                                      .max_conns = (unsigned)s->cfg.max_streams * 4,
                                      .access_log = s->cfg.access_log,
-                                     .cors = true};
+                                     .cors = true,
+                                     .poll = true}; /* cut uploads end at once (see poll) */
     struct dst_http_server *h = NULL;
     int rc = dst_http_server_new(&o, &h);
     rc = rc ? rc : dst_http_server_route(h, "GET", "/metrics", get_metrics, s, 0, 0);
