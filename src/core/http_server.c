@@ -593,9 +593,10 @@ int dst_http_server_start(struct dst_http_server *s)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         s->opts.threads > 1 ? s->opts.threads : 0u, MHD_OPTION_CONNECTION_TIMEOUT,
         s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        s->opts.conn_memory ? s->opts.conn_memory : (size_t)CONN_MEMORY,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->daemon) {
         dst_error("%s: cannot listen on %s (see the libmicrohttpd message above)", s->name,
                   s->listen);

@@ -40,6 +40,12 @@ struct dst_http_server_opts {
      * conn_timeout. poll sees it at once; for servers that take large uploads.
      */
     bool poll;
+    /*
+     * libmicrohttpd's memory per connection (0 → 64 KiB): headers, and the buffer a request
+     * body is read into, so it bounds each recv(2). A server taking uploads at tens of Gbit/s
+     * wants more (fewer system calls and callbacks per byte).
+     */
+    size_t conn_memory;
 };
 
 /* Creates a server (not yet listening). DST_EINVAL if opts->listen does not parse. */

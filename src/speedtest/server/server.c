@@ -69,6 +69,9 @@ static bool enabled(const char *listen)
 }
 
 /* Starts the HTTP listener with both HTTP protocols, /metrics and /ping. */
+/* Per HTTP connection: uploads are read in pieces of up to about this size. */
+#define CONN_MEMORY (256 * 1024)
+
 static int start_http(struct server *s, struct dst_http_server **out)
 {
     struct dst_http_server_opts o = {.listen = s->cfg.http,
@@ -77,7 +80,8 @@ static int start_http(struct server *s, struct dst_http_server **out)
                                      .max_conns = (unsigned)s->cfg.max_streams * 4,
                                      .access_log = s->cfg.access_log,
                                      .cors = true,
-                                     .poll = true}; /* cut uploads end at once (see poll) */
+                                     .poll = true, /* cut uploads end at once (see poll) */
+                                     .conn_memory = CONN_MEMORY};
     struct dst_http_server *h = NULL;
     int rc = dst_http_server_new(&o, &h);
     rc = rc ? rc : dst_http_server_route(h, "GET", "/metrics", get_metrics, s, 0, 0);
