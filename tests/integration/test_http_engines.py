@@ -211,6 +211,15 @@ class HttpEngineFailures(TestCase):
         self.assertIn(f"refused: 127.0.0.1:{port}",
                       self.failed(f"speedtest://127.0.0.1:{port}?duration=1", bound=10))
 
+    def test_librespeeds_speaks_tls(self):
+        # librespeeds:// is LibreSpeed over https: against a plain HTTP server the TLS
+        # handshake fails, and the result says so (no test has a TLS server of its own)
+        svc = Service("server", "--http", "127.0.0.1:0", "--ookla", "off", "--iperf3", "off")
+        self.addCleanup(svc.stop)
+        port = svc.listeners(1)[0][2]
+        err = self.failed(f"librespeeds://127.0.0.1:{port}/?duration=1", bound=15)
+        self.assertIn(f"https://127.0.0.1:{port}/", err)
+
     def test_auto_config_unreachable(self):
         port = closed_port()
         err = self.failed(f"speedtest://auto?config=http://127.0.0.1:{port}/c.php", bound=10)

@@ -8,7 +8,8 @@
 #include "core/err.h"
 
 static const struct engine_ops *const engines[] = {
-    &engine_dummy, &engine_speedtest, &engine_librespeed, &engine_ookla, &engine_iperf3,
+    &engine_dummy,       &engine_speedtest, &engine_librespeed,
+    &engine_librespeeds, &engine_ookla,     &engine_iperf3,
 };
 #define NENGINES (sizeof(engines) / sizeof(engines[0]))
 

@@ -44,6 +44,7 @@ struct engine_ops {
 extern const struct engine_ops engine_dummy;
 extern const struct engine_ops engine_speedtest;
 extern const struct engine_ops engine_librespeed;
+extern const struct engine_ops engine_librespeeds;
 extern const struct engine_ops engine_ookla;
 extern const struct engine_ops engine_iperf3;
 
