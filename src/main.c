@@ -20,6 +20,7 @@ static const struct service services[] = {
     {"api", api_main, "stores and serves results: REST, SSE, metrics, OpenAPI, web UI"},
     {"web", web_main, "the web UI on its own, pointed at an API"},
     {"logger", logger_main, "the probe: runs tests on request (or --once), posts results"},
+    {"scheduler", scheduler_main, "publishes test requests on a cron schedule (or --once)"},
     {"run", run_main, "one speed test now, from the command line"},
     {"server", server_main, "the test server: speedtest.net/Mini, LibreSpeed, Ookla TCP, iperf3"},
 };

@@ -7,6 +7,7 @@ int up_main(int argc, char **argv);
 int api_main(int argc, char **argv);
 int web_main(int argc, char **argv);
 int logger_main(int argc, char **argv);
+int scheduler_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int server_main(int argc, char **argv);
 

@@ -1,0 +1,128 @@
+/* scheduler.c - `dstmc scheduler`: cron schedules publish test requests on the queue (or --once) */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cfg.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/queue.h"
+#include "speedtest/scheduler/schedule.h"
+#include "speedtest/services.h"
+
+struct scheduler_cfg {
+    const char *queue, *enable_file;
+    struct dst_cfg_list schedule;
+    long jitter;
+    bool once, fire_at_start;
+};
+
+static int check_queue(const char *v, char *err, size_t errlen)
+{
+    return dst_queue_url_check(v, err, errlen);
+}
+
+/*
+ * --once: every schedule's request now, with the original scheduler's console lines (it said
+ * "Sending event to KubeMQ at {addr}"; "sendt" is its spelling). 0, or 1 if a publish failed.
+ */
+static int run_once(const struct sched *s, const char *url, const char *enable_file)
+{
+    struct dst_queue *q = NULL;
+    char rid[DST_UUID_LEN + 1];
+    int rc = 0;
+
+    puts("Starting Speedtest-scheduler...");
+    if (!sched_enabled(s))
+        dst_info("skipped: enable file %s is absent", enable_file);
+    for (int i = 0; i < sched_count(s) && sched_enabled(s); i++) {
+        const struct sched_entry *e = sched_entry(s, i);
+        printf("Sending event to %s\n", url);
+        rc = q ? 0 : dst_queue_open(url, &q);
+        rc = rc ? rc : sched_publish(q, e->target, e->probe, rid);
+        if (rc) {
+            printf("Error: Unable to send command %s\n", dst_strerror(rc));
+            break;
+        }
+        dst_info("schedule '%s': published request %s", e->spec, rid);
+        puts("Event sendt!");
+    }
+    dst_queue_free(q);
+    if (rc == 0)
+        puts("Speedtest-scheduler done");
+    return rc ? 1 : 0;
+}
+
+/* The daemon: publishes on schedule until SIGTERM/SIGINT. */
+static int run_daemon(struct sched *s, const char *url)
+{
+    struct dst_queue *q = NULL;
+
+    if (strcmp(url, "mem:") == 0)
+        dst_warn("queue mem: lives in this process, and nothing here reads it: the requests go "
+                 "nowhere (use a shared queue such as redis://, or `dstmc up`)");
+    int rc = dst_queue_open(url, &q);
+    if (rc) {
+        dst_error("queue %s: %s", url, dst_strerror(rc));
+        return 1;
+    }
+    dst_info("publishing test requests on %s (%d schedule%s)", url, sched_count(s),
+             sched_count(s) == 1 ? "" : "s");
+    sched_run(s, q);
+    dst_info("stopped");
+    dst_queue_free(q);
+    return 0;
+}
+
+/* Adds every --schedule; a config error naming the bad one. */
+static int add_schedules(struct sched *s, const struct scheduler_cfg *c, struct dst_cfg *cfg)
+{
+    char err[512];
+    for (int i = 0; i < c->schedule.n; i++) {
+        if (sched_add(s, c->schedule.v[i], err, sizeof(err)) != 0)
+            return dst_cfg_fail(cfg, stderr, "schedule", "%s", err);
+    }
+    return 0;
+}
+
+int scheduler_main(int argc, char **argv)
+{
+    struct scheduler_cfg c = {0};
+    struct dst_cfg_opt opts[] = {
+        {"schedule", DST_CFG_LIST, &c.schedule, "0 * * * *",
+         "when to request a test, and what: \"CRON [TARGET [PROBE]]\", e.g. \"*/15 * * * * "
+         "speedtest://auto\" or \"@hourly iperf3://h den\"",
+         "SPEC"},
+        {"queue", DST_CFG_STR, &c.queue, "mem:", "queue to publish test requests on", "URL",
+         .check = check_queue},
+        {"jitter", DST_CFG_INT, &c.jitter, "0",
+         "start each firing a random 0..S seconds late, so probes spread out", "S", 0, 86400},
+        {"once", DST_CFG_BOOL, &c.once, "false", "publish one request per schedule now and exit"},
+        {"enable-file", DST_CFG_STR, &c.enable_file, "",
+         "fire only while this file exists (the original's marker file)", "PATH"},
+        {"fire-at-start", DST_CFG_BOOL, &c.fire_at_start, "false",
+         "also fire every schedule once right after start"},
+    };
+    struct dst_cfg cfg = {"scheduler", "publishes speed test requests on a cron schedule", opts,
+                          (int)(sizeof(opts) / sizeof(opts[0]))};
+
+    int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
+    if (rc == DST_CFG_EXIT)
+        return 0;
+    if (rc)
+        return 2;
+    struct sched_opts so = {.jitter_s = c.jitter,
+                            .enable_file = *c.enable_file ? c.enable_file : NULL,
+                            .fire_at_start = c.fire_at_start};
+    struct sched *s = sched_new(&so);
+    rc = add_schedules(s, &c, &cfg) ? 2 : 0;
+    if (rc == 0 && cfg.check_only)
+        dst_cfg_ok(&cfg, stdout);
+    else if (rc == 0 && c.once) {
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        rc = run_once(s, c.queue, so.enable_file);
+    } else if (rc == 0)
+        rc = run_daemon(s, c.queue);
+    sched_free(s);
+    return rc;
+}
