@@ -8,47 +8,57 @@
 #include "core/log.h"
 #include "core/queue_backend.h"
 
-#define MEM_URL      "mem:"
-#define REDIS_PREFIX "redis://"
+#define URL_USAGE "use mem: or redis://HOST[:PORT][/DB]"
+
+static const struct dst_queue_ops *const backends[] = {&dst_queue_mem_ops, &dst_queue_redis_ops};
 
 static bool blank(const char *s)
 {
     return !s || !*s;
 }
 
+/* The backend whose scheme url has ("redis:..." → redis); NULL if none. */
+static const struct dst_queue_ops *backend_of(const char *url)
+{
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        size_t n = strlen(backends[i]->scheme);
+        if (strncmp(url, backends[i]->scheme, n) == 0 && url[n] == ':')
+            return backends[i];
+    }
+    return NULL;
+}
+
 int dst_queue_url_check(const char *url, char *err, size_t errlen)
 {
     char dummy[8];
+    const struct dst_queue_ops *ops = NULL;
 
     if (!err || !errlen) {
         err = dummy;
         errlen = sizeof(dummy);
     }
     if (blank(url)) {
-        snprintf(err, errlen, "the queue URL is empty (use mem: or redis://HOST:PORT[/DB])");
+        snprintf(err, errlen, "the queue URL is empty (%s)", URL_USAGE);
         return DST_EINVAL;
     }
-    if (strcmp(url, MEM_URL) == 0)
-        return 0;
-    if (strncmp(url, REDIS_PREFIX, strlen(REDIS_PREFIX)) == 0) {
-        /* NEEDSWORK: the redis backend (queue_redis.c) is not built yet. */
-        snprintf(err, errlen, "'%s': the redis queue is not built yet", url);
+    ops = backend_of(url);
+    if (!ops) {
+        snprintf(err, errlen, "'%s' is not a queue URL (%s)", url, URL_USAGE);
         return DST_EINVAL;
     }
-    snprintf(err, errlen, "'%s' is not a queue URL (use mem: or redis://HOST:PORT[/DB])", url);
-    return DST_EINVAL;
+    return ops->check(url, err, errlen);
 }
 
 int dst_queue_open(const char *url, struct dst_queue **out)
 {
-    char err[256];
+    char err[512];
     int rc = dst_queue_url_check(url, err, sizeof(err));
 
     if (rc) {
         dst_error("queue: %s", err);
         return rc;
     }
-    return dst_queue_mem_ops.open(url, out);
+    return backend_of(url)->open(url, out);
 }
 
 void dst_queue_free(struct dst_queue *q)
@@ -60,7 +70,7 @@ void dst_queue_free(struct dst_queue *q)
 int dst_queue_publish(struct dst_queue *q, const char *topic, const json_t *body,
                       char id_out[DST_QUEUE_ID_LEN])
 {
-    if (blank(topic) || !body)
+    if (blank(topic) || !json_is_object(body))
         return DST_EINVAL;
     return q->ops->publish(q, topic, body, id_out);
 }

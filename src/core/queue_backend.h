@@ -6,6 +6,8 @@
 
 struct dst_queue_ops {
     const char *scheme; /* "mem", "redis" */
+    /* 0 if url (of this scheme) is well-formed; else DST_EINVAL and the reason in err. */
+    int (*check)(const char *url, char *err, size_t errlen);
     int (*open)(const char *url, struct dst_queue **out);
     void (*close)(struct dst_queue *q);
     int (*publish)(struct dst_queue *q, const char *topic, const json_t *body,
@@ -23,5 +25,6 @@ struct dst_queue {
 };
 
 extern const struct dst_queue_ops dst_queue_mem_ops;
+extern const struct dst_queue_ops dst_queue_redis_ops;
 
 #endif

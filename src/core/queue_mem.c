@@ -63,6 +63,14 @@ struct mem_queue {
     struct mem_topic *topics;
 };
 
+static int mem_check(const char *url, char *err, size_t errlen)
+{
+    if (strcmp(url, "mem:") == 0)
+        return 0;
+    snprintf(err, errlen, "'%s': the in-process queue is just mem:", url);
+    return DST_EINVAL;
+}
+
 static int mem_open(const char *url, struct dst_queue **out)
 {
     pthread_condattr_t attr;
@@ -407,6 +415,7 @@ static int mem_ping(struct dst_queue *q)
 
 const struct dst_queue_ops dst_queue_mem_ops = {
     .scheme = "mem",
+    .check = mem_check,
     .open = mem_open,
     .close = mem_close,
     .publish = mem_publish,
