@@ -27,4 +27,11 @@ struct dst_queue {
 extern const struct dst_queue_ops dst_queue_mem_ops;
 extern const struct dst_queue_ops dst_queue_redis_ops;
 
+/*
+ * For the shared contract test: makes the mem queue behave as if every consumer's process had
+ * restarted with the queue kept (as with Redis): each consumer's pending messages go back to it
+ * first, once, on its next consumes.
+ */
+void dst_queue_mem_restart(struct dst_queue *q);
+
 #endif

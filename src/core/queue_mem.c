@@ -33,6 +33,7 @@ struct mem_pending {
     struct mem_consumer *owner;
     int64_t delivered_ms; /* monotonic */
     int deliveries;
+    bool resume; /* its owner restarted and has not had it back yet */
     struct mem_pending *next;
 };
 
@@ -285,6 +286,41 @@ static int claim(struct mem_group *g, struct mem_consumer *c, int claim_ms, int6
     return DST_ETIMEDOUT;
 }
 
+/*
+ * Hands c its own next pending message from before a restart (see dst_queue_mem_restart), as a
+ * redis consumer reads its pending entries first. DST_ETIMEDOUT if none.
+ */
+static int own_pending(struct mem_group *g, struct mem_consumer *c, int64_t now,
+                       struct dst_queue_msg *out)
+{
+    for (struct mem_pending *p = g->pending; p; p = p->next) {
+        if (p->owner != c || !p->resume)
+            continue;
+        int rc = fill(out, p->id, p->body, p->deliveries + 1);
+        if (rc)
+            return rc;
+        p->resume = false;
+        p->delivered_ms = now;
+        p->deliveries++;
+        return 0;
+    }
+    return DST_ETIMEDOUT;
+}
+
+void dst_queue_mem_restart(struct dst_queue *q)
+{
+    struct mem_queue *m = (struct mem_queue *)q;
+
+    pthread_mutex_lock(&m->lock);
+    for (struct mem_topic *t = m->topics; t; t = t->next) {
+        for (struct mem_group *g = t->groups; g; g = g->next) {
+            for (struct mem_pending *p = g->pending; p; p = p->next)
+                p->resume = true;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 /* Hands c the next message of the log not yet seen by g. DST_ETIMEDOUT if none. */
 static int deliver_new(struct mem_topic *t, struct mem_group *g, struct mem_consumer *c,
                        int64_t now, struct dst_queue_msg *out)
@@ -337,7 +373,9 @@ static int mem_consume(struct dst_queue *q, const char *topic, const char *group
         int64_t now = dst_monotonic_ms();
         int64_t wake = deadline;
         c->seen_ms = now;
-        rc = claim(g, c, claim_ms, now, &wake, out);
+        rc = own_pending(g, c, now, out);
+        if (rc == DST_ETIMEDOUT)
+            rc = claim(g, c, claim_ms, now, &wake, out);
         if (rc == DST_ETIMEDOUT)
             rc = deliver_new(t, g, c, now, out);
         if (rc != DST_ETIMEDOUT || now >= deadline)

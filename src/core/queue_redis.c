@@ -57,9 +57,21 @@ struct redis_queue {
     char host[HOST_MAX];
     int port, db;
     char label[HOST_MAX + 16]; /* "host:port" for messages */
-    pthread_mutex_t lock;      /* guards idle and nidle */
+    pthread_mutex_t lock;      /* guards idle, nidle and resumes */
     redisContext *idle[POOL_MAX];
     int nidle;
+    struct resume *resumes;
+};
+
+/*
+ * How far a consumer has read its own pending entries (delivered before, never acked: a crash)
+ * through this handle. Each is handed out once, before anything else, on its first consumes.
+ */
+struct resume {
+    char *key; /* "topic\ngroup\nconsumer" */
+    char cursor[DST_QUEUE_ID_LEN];
+    bool done;
+    struct resume *next;
 };
 
 /* One consume/ack/... call: its connection and its names. */
@@ -177,6 +189,12 @@ static void redis_close(struct dst_queue *q)
     for (int i = 0; i < r->nidle; i++)
         redisFree(r->idle[i]);
     pthread_mutex_destroy(&r->lock);
+    while (r->resumes) {
+        struct resume *x = r->resumes;
+        r->resumes = x->next;
+        free(x->key);
+        free(x);
+    }
     free(r);
 }
 
@@ -416,6 +434,73 @@ static int claim_one(struct call *k, int claim_ms, struct dst_queue_msg *out)
     return DST_ETIMEDOUT;
 }
 
+/* The resume record of k's consumer (created at "0"). Called with the lock held. */
+static struct resume *resume_find(struct call *k)
+{
+    char *key = dst_xasprintf("%s\n%s\n%s", k->topic, k->group, k->consumer);
+    struct resume *x = k->r->resumes;
+
+    while (x && strcmp(x->key, key) != 0)
+        x = x->next;
+    if (x) {
+        free(key);
+        return x;
+    }
+    x = dst_xnew(struct resume);
+    x->key = key;
+    snprintf(x->cursor, sizeof(x->cursor), "0");
+    x->next = k->r->resumes;
+    k->r->resumes = x;
+    return x;
+}
+
+/* Copies where k's consumer stands in its own pending entries; false once it read them all. */
+static bool resume_get(struct call *k, char cursor[DST_QUEUE_ID_LEN])
+{
+    pthread_mutex_lock(&k->r->lock);
+    struct resume *x = resume_find(k);
+    bool more = !x->done;
+    memcpy(cursor, x->cursor, DST_QUEUE_ID_LEN);
+    pthread_mutex_unlock(&k->r->lock);
+    return more;
+}
+
+static void resume_set(struct call *k, const char *cursor, bool done)
+{
+    pthread_mutex_lock(&k->r->lock);
+    struct resume *x = resume_find(k);
+    snprintf(x->cursor, sizeof(x->cursor), "%s", cursor);
+    x->done = done;
+    pthread_mutex_unlock(&k->r->lock);
+}
+
+static int read_reply(struct call *k, const redisReply *rep, struct dst_queue_msg *out);
+
+/*
+ * The consumer's next own pending entry after its cursor (what a restarted consumer left
+ * unacked), with its delivery count; DST_ETIMEDOUT once there is none.
+ */
+static int own_pending(struct call *k, struct dst_queue_msg *out)
+{
+    char cursor[DST_QUEUE_ID_LEN];
+    redisReply *rep = NULL;
+
+    if (!resume_get(k, cursor))
+        return DST_ETIMEDOUT;
+    int rc = run(k, &rep, "XREADGROUP GROUP %s %s COUNT 1 STREAMS %s %s", k->group, k->consumer,
+                 k->topic, cursor);
+    if (!rc)
+        rc = read_reply(k, rep, out);
+    freeReplyObject(rep);
+    if (rc == DST_ETIMEDOUT)
+        resume_set(k, cursor, true);
+    if (rc == 0) {
+        resume_set(k, out->id, false);
+        rc = deliveries_get(k, out);
+    }
+    return rc;
+}
+
 /* Takes the message of an XREADGROUP reply [[topic, [entry]]]; DST_ETIMEDOUT if none. */
 static int read_reply(struct call *k, const redisReply *rep, struct dst_queue_msg *out)
 {
@@ -482,7 +567,7 @@ static int group_create(struct call *k)
     return rc;
 }
 
-/* Redeliveries first, then new messages, in blocks of at most one slice, until deadline. */
+/* The consumer's own pending entries, then redeliveries, then new messages, in blocks of at most one slice, until deadline. */
 static int consume_loop(struct call *k, int64_t deadline, int claim_ms, struct dst_queue_msg *out)
 {
     int slice = claim_ms < SLICE_MIN_MS ? SLICE_MIN_MS : claim_ms > SLICE_MS ? SLICE_MS : claim_ms;
@@ -490,7 +575,9 @@ static int consume_loop(struct call *k, int64_t deadline, int claim_ms, struct d
 
     for (;;) {
         int64_t left = deadline - dst_monotonic_ms();
-        int rc = claim_one(k, claim_ms, out);
+        int rc = own_pending(k, out);
+        if (rc == DST_ETIMEDOUT)
+            rc = claim_one(k, claim_ms, out);
         if (rc == DST_ETIMEDOUT)
             rc = read_new(k, left <= 0 ? 0 : left < slice ? (int)left : slice, out);
         if (rc == NOGROUP) {

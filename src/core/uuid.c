@@ -1,4 +1,4 @@
-/* uuid.c - random UUIDs (libuuid) */
+/* uuid.c - random and name-based UUIDs (libuuid) */
 #include "core/uuid.h"
 
 #include <ctype.h>
@@ -11,6 +11,17 @@ void dst_uuid_new(char out[DST_UUID_LEN + 1])
 {
     uuid_t u;
     uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+/* dstmc's own namespace of name-based ids; changing it would change every derived id. */
+static const char NAMESPACE[] = "5b2a4f1e-9a43-5c07-8d3e-2f6c1b7a9e40";
+
+void dst_uuid_from_name(const char *name, char out[DST_UUID_LEN + 1])
+{
+    uuid_t ns, u;
+    uuid_parse(NAMESPACE, ns);
+    uuid_generate_sha1(u, ns, name, strlen(name));
     uuid_unparse_lower(u, out);
 }
 

@@ -91,6 +91,8 @@ int engine_target_parse(const char *s, struct engine_target *t, char *err, size_
     if (!colon || colon == s || !copy(t->scheme, sizeof(t->scheme), s, (size_t)(colon - s)))
         return snprintf(err, errlen, "'%s' is not a URL (scheme:...)", s ? s : ""), DST_EINVAL;
     const char *p = colon + 1;
+    if (*p == '?')
+        return parse_query(p + 1, t, err, errlen); /* no authority: "dummy:?seconds=5" */
     if (strncmp(p, "//", 2) != 0)
         return *p ? (snprintf(err, errlen, "expected '//' after '%s:'", t->scheme), DST_EINVAL) : 0;
     p += 2;

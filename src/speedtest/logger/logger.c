@@ -18,20 +18,28 @@
 #include "core/mem.h"
 #include "core/queue.h"
 #include "core/sig.h"
+#include "core/uuid.h"
 #include "speedtest/engines/engine.h"
+#include "speedtest/logger/hook.h"
+#include "speedtest/probe/outbox.h"
 #include "speedtest/services.h"
 
 #define REQUESTS_TOPIC "speedtest.requests" /* API_REQUESTS_TOPIC of the API */
 #define HEARTBEAT_MS   30000
 #define CLAIM_MS       600000 /* a request pending this long on a dead probe is redelivered */
+#define CONSUME_MS     500    /* between outbox retries and stop checks */
+#define DEFAULT_OUTBOX "./dstmc-outbox"
 
 struct logger {
     struct probe_opts o;
+    struct logger_opts lo;
     struct dst_queue *q;
     struct dst_http_client *hc;
+    struct probe_outbox *ob;
     pthread_t thread;
     atomic_bool stop;
-    char consumer[160];
+    char last_id[DST_UUID_LEN + 1]; /* the last result the API stored, for heartbeats */
+    int64_t last_ms;
 };
 
 int logger_check_agent(const char *v, char *err, size_t errlen)
@@ -47,68 +55,183 @@ int logger_check_agent(const char *v, char *err, size_t errlen)
     return 0;
 }
 
-/* Runs one request: measure, upload, and tell the API what is going on. */
-static void handle(struct logger *l, const struct dst_queue_msg *m)
+static bool given(const char *s)
+{
+    return s && *s;
+}
+
+static void heartbeat(struct logger *l, const char *state, const char *rid)
+{
+    struct probe_beat b = {.state = state,
+                           .request_id = rid,
+                           .bps = NAN,
+                           .last_id = l->last_id,
+                           .last_ms = l->last_ms};
+    probe_heartbeat(&l->o, l->hc, &b);
+}
+
+static void stored(struct logger *l, const struct dst_result *r)
+{
+    snprintf(l->last_id, sizeof(l->last_id), "%s", r->id);
+    l->last_ms = r->time_ms;
+}
+
+/* The outbox's sender: the API, quietly. */
+static int outbox_send(void *ud, struct dst_result *r, char *err, size_t errlen)
+{
+    struct logger *l = ud;
+    int rc = probe_post(&l->o, l->hc, r, err, errlen);
+    if (rc == 0)
+        stored(l, r);
+    return rc;
+}
+
+/* Runs --before, the test, --after; a failing --before makes a failed result. */
+static void run_test(const struct probe_opts *o, const struct logger_opts *lo, const char *target,
+                     const char *rid, struct dst_result *r)
+{
+    char err[256], reason[320];
+    int limit = lo->hook_timeout_s > 0 ? lo->hook_timeout_s : 60;
+
+    if (given(lo->before) && logger_hook_run("--before", lo->before, limit, err, sizeof(err))) {
+        snprintf(reason, sizeof(reason), "--before command failed: %s", err);
+        probe_fail(o, target, rid, reason, stdout, r);
+    } else if (probe_measure(o, target, rid, stdout, r) != 0) {
+        /* an unknown target in a request is still an answer: a failed result */
+        probe_fail(o, target, rid, "unknown target: no engine for this URL scheme", NULL, r);
+    }
+    if (given(lo->after))
+        logger_hook_run("--after", lo->after, limit, err, sizeof(err)); /* logged there */
+}
+
+/*
+ * Posts r, or keeps it in the outbox. True when the request may be acked: stored, rejected for
+ * good, or safe on disk.
+ */
+static bool deliver(struct logger *l, struct dst_result *r)
+{
+    char err[1024] = "", oerr[1024] = "";
+    int rc = probe_upload(&l->o, l->hc, r, stdout, err, sizeof(err));
+
+    if (rc == 0 && l->o.upload) {
+        stored(l, r);
+        if (l->ob)
+            probe_outbox_kick(l->ob); /* the API is back: send what waits */
+    }
+    if (rc == 0)
+        return true;
+    if (rc == DST_EINVAL) {
+        dst_warn("result %s rejected by the API, dropped: %s", r->id, err);
+        return true;
+    }
+    if (!l->ob) {
+        dst_error("result %s not stored (%s) and no outbox: the request stays pending", r->id, err);
+        return false;
+    }
+    if (probe_outbox_put(l->ob, r, oerr, sizeof(oerr)) != 0) {
+        dst_error("result %s not stored (%s), and the outbox failed: %s; the request stays "
+                  "pending and will be delivered again",
+                  r->id, err, oerr);
+        return false;
+    }
+    dst_warn("result %s not stored (%s): kept in the outbox %s/%s.json until it is", r->id, err,
+             l->lo.outbox, r->id);
+    return true;
+}
+
+/* Runs one request; true when it may be acked. */
+static bool handle(struct logger *l, const struct dst_queue_msg *m)
 {
     const char *rid = json_string_value(json_object_get(m->body, "request_id"));
     const char *target = json_string_value(json_object_get(m->body, "target"));
     const char *probe = json_string_value(json_object_get(m->body, "probe"));
     struct dst_result r;
+    bool ack = true;
 
     if (probe && strcmp(probe, l->o.agent) != 0)
-        return; /* meant for another probe */
-    dst_info("request %s: running %s", rid ? rid : m->id, target ? target : l->o.target);
-    probe_heartbeat(&l->o, l->hc, "running", rid, NULL, NAN);
+        return true;         /* meant for another probe */
+    rid = rid ? rid : m->id; /* a request without an id: its queue id is stable too */
+    dst_info("request %s (delivery %d): running %s", rid, m->deliveries,
+             target ? target : l->o.target);
+    heartbeat(l, "running", rid);
     dst_result_init(&r);
-    if (probe_measure(&l->o, target, rid, stdout, &r) != 0) {
-        /* an unknown target in a request is still an answer: a failed result */
-        dst_result_set(&r.target, target);
-        r.status = DST_RESULT_FAILED;
-        dst_result_set(&r.error, "unknown target: no engine for this URL scheme");
+    run_test(&l->o, &l->lo, target, rid, &r);
+    if (r.status == DST_RESULT_FAILED && (atomic_load(&l->stop) || dst_sig_stopping())) {
+        dst_warn("request %s: cut short by the stop; it stays pending for the next start", rid);
+        ack = false;
+    } else {
+        ack = deliver(l, &r);
     }
-    probe_upload(&l->o, l->hc, &r, stdout);
     dst_result_release(&r);
-    probe_heartbeat(&l->o, l->hc, "idle", NULL, NULL, NAN);
+    heartbeat(l, "idle", NULL);
+    return ack;
+}
+
+/* Takes one request, if one comes within CONSUME_MS, and runs it. */
+static void consume_one(struct logger *l, bool *ready)
+{
+    struct dst_queue_msg m;
+    int rc = dst_queue_consume(l->q, REQUESTS_TOPIC, l->lo.group, l->lo.consumer, CONSUME_MS,
+                               CLAIM_MS, &m);
+    if (rc == 0 || rc == DST_ETIMEDOUT) {
+        if (!*ready)
+            dst_info("waiting for test requests on %s (group %s, consumer %s)", REQUESTS_TOPIC,
+                     l->lo.group, l->lo.consumer);
+        *ready = true;
+    }
+    if (rc == DST_ETIMEDOUT)
+        return;
+    if (rc) {
+        dst_warn("queue: %s; retrying", dst_strerror(rc));
+        dst_sig_wait(1000);
+        return;
+    }
+    if (handle(l, &m)) {
+        rc = dst_queue_ack(l->q, REQUESTS_TOPIC, l->lo.group, m.id);
+        if (rc)
+            dst_warn("request %s: ack failed (%s): it may run again", m.id, dst_strerror(rc));
+    }
+    dst_queue_msg_release(&m);
 }
 
 static void *loop(void *arg)
 {
     struct logger *l = arg;
-    struct dst_queue_msg m;
     int64_t next_beat = 0;
+    bool ready = false;
 
     while (!atomic_load(&l->stop)) {
         if (dst_monotonic_ms() >= next_beat) {
-            probe_heartbeat(&l->o, l->hc, "idle", NULL, NULL, NAN);
+            heartbeat(l, "idle", NULL);
             next_beat = dst_monotonic_ms() + HEARTBEAT_MS;
         }
-        int rc =
-            dst_queue_consume(l->q, REQUESTS_TOPIC, l->o.agent, l->consumer, 500, CLAIM_MS, &m);
-        if (rc == DST_ETIMEDOUT)
-            continue;
-        if (rc) {
-            dst_warn("queue: %s; retrying", dst_strerror(rc));
-            dst_sig_wait(1000);
-            continue;
-        }
-        handle(l, &m);
-        dst_queue_ack(l->q, REQUESTS_TOPIC, l->o.agent, m.id);
-        dst_queue_msg_release(&m);
+        if (l->ob && l->o.upload)
+            probe_outbox_flush(l->ob, dst_monotonic_ms(), outbox_send, l);
+        consume_one(l, &ready);
     }
     return NULL;
 }
 
-int logger_start(const struct probe_opts *o, struct dst_queue *q, struct logger **out)
+int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struct dst_queue *q,
+                 struct logger **out)
 {
     struct logger *l = dst_xnew(struct logger);
+    int rc = 0;
+
     l->o = *o;
+    l->lo = lo ? *lo : (struct logger_opts){0};
+    l->lo.group = given(l->lo.group) ? l->lo.group : o->agent;
+    l->lo.consumer = given(l->lo.consumer) ? l->lo.consumer : o->agent;
     l->q = q;
-    snprintf(l->consumer, sizeof(l->consumer), "%s-%ld", o->agent, (long)getpid());
-    int rc = o->sink ? 0 : dst_http_client_new(&l->hc); /* a sink needs no HTTP */
+    if (given(l->lo.outbox))
+        rc = probe_outbox_open(l->lo.outbox, &l->ob);
+    if (rc == 0 && !o->sink)
+        rc = dst_http_client_new(&l->hc); /* a sink needs no HTTP */
     if (rc == 0 && pthread_create(&l->thread, NULL, loop, l) != 0)
         rc = DST_EDEP;
     if (rc) {
         dst_http_client_free(l->hc);
+        probe_outbox_free(l->ob);
         free(l);
         return rc;
     }
@@ -123,6 +246,7 @@ void logger_stop(struct logger *l)
     atomic_store(&l->stop, true);
     pthread_join(l->thread, NULL);
     dst_http_client_free(l->hc);
+    probe_outbox_free(l->ob);
     free(l);
 }
 
@@ -130,7 +254,8 @@ void logger_stop(struct logger *l)
 
 struct logger_cfg {
     const char *target, *api, *token, *agent, *location, *user, *queue;
-    long device, timeout;
+    const char *group, *consumer, *outbox, *before, *after;
+    long device, timeout, hook_timeout;
     bool once, upload, dummy;
 };
 
@@ -139,15 +264,60 @@ static int check_target(const char *v, char *err, size_t errlen)
     return engine_check_target(v, err, errlen);
 }
 
-/* Runs one test now and uploads it; exit status 0 when the result was stored. */
-static int run_once(const struct probe_opts *o)
+static int check_queue(const char *v, char *err, size_t errlen)
 {
+    return dst_queue_url_check(v, err, errlen);
+}
+
+/* An empty value means "the default" (the agent name); anything else is checked like one. */
+static int check_name(const char *v, char *err, size_t errlen)
+{
+    return *v ? logger_check_agent(v, err, errlen) : 0;
+}
+
+/*
+ * --once: one test now, uploaded, with the original's lines; exit status 0 when the result was
+ * stored. A result the API did not take goes to the outbox only when --outbox was given (a
+ * later daemon run sends it); the exit status is 1 all the same.
+ */
+static int run_once(const struct probe_opts *o, const struct logger_opts *lo)
+{
+    struct probe_outbox *ob = NULL;
     struct dst_result r;
+    char err[1024];
+
     dst_result_init(&r);
-    int rc = probe_measure(o, NULL, NULL, stdout, &r);
-    if (rc == 0)
-        rc = probe_upload(o, NULL, &r, stdout);
+    run_test(o, lo, NULL, NULL, &r);
+    int rc = probe_upload(o, NULL, &r, stdout, err, sizeof(err));
+    if (rc && rc != DST_EINVAL && given(lo->outbox) && probe_outbox_open(lo->outbox, &ob) == 0) {
+        if (probe_outbox_put(ob, &r, err, sizeof(err)) == 0)
+            dst_warn("result %s kept in the outbox %s until a daemon sends it", r.id, lo->outbox);
+        else
+            dst_error("result %s lost: the outbox failed: %s", r.id, err);
+    }
+    probe_outbox_free(ob);
     dst_result_release(&r);
+    return rc ? 1 : 0;
+}
+
+/* The daemon: consumes requests until SIGTERM/SIGINT. */
+static int run_daemon(const struct probe_opts *o, const struct logger_opts *lo, const char *url)
+{
+    struct dst_queue *q = NULL;
+    struct logger *l = NULL;
+
+    int rc = dst_queue_open(url, &q);
+    rc = rc ? rc : logger_start(o, lo, q, &l);
+    if (rc == 0) {
+        dst_info("probe '%s' testing %s, results to %s, outbox %s", o->agent, o->target, o->api,
+                 lo->outbox);
+        dst_sig_wait(-1);
+        dst_info("stopping (signal %d)", dst_sig_last());
+    } else {
+        dst_error("cannot start: %s", dst_strerror(rc));
+    }
+    logger_stop(l);
+    dst_queue_free(q);
     return rc ? 1 : 0;
 }
 
@@ -176,7 +346,24 @@ int logger_main(int argc, char **argv)
         {"device", DST_CFG_INT, &c.device, "1", "the original's loggerId", "N", 0, 2147483647,
          "loggerId"},
         {"timeout", DST_CFG_INT, &c.timeout, "60", "limit per test", "SECONDS", 1, 3600},
-        {"queue", DST_CFG_STR, &c.queue, "mem:", "queue to take test requests from", "URL"},
+        {"queue", DST_CFG_STR, &c.queue, "mem:", "queue to take test requests from", "URL",
+         .check = check_queue},
+        {"group", DST_CFG_STR, &c.group, "",
+         "consumer group (default: the agent, so every probe runs every request; probes sharing "
+         "a group split the work)",
+         "NAME", .check = check_name},
+        {"consumer", DST_CFG_STR, &c.consumer, "",
+         "consumer name in the group (default: the agent; keep it stable so a restarted probe "
+         "resumes its own unfinished requests)",
+         "NAME", .check = check_name},
+        {"outbox", DST_CFG_STR, &c.outbox, "",
+         "directory of results the API did not take yet, retried until stored (default for the "
+         "daemon: " DEFAULT_OUTBOX "; --once uses one only when given)",
+         "DIR"},
+        {"before", DST_CFG_STR, &c.before, "", "shell command run before each test", "CMD"},
+        {"after", DST_CFG_STR, &c.after, "", "shell command run after each test", "CMD"},
+        {"hook-timeout", DST_CFG_INT, &c.hook_timeout, "60", "limit of --before and --after",
+         "SECONDS", 1, 3600},
     };
     struct dst_cfg cfg = {"logger", "the probe: runs speed tests and posts the results", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
@@ -205,9 +392,17 @@ int logger_main(int argc, char **argv)
                            .device = c.device,
                            .timeout_s = (int)c.timeout,
                            .upload = c.upload};
+    struct logger_opts lo = {.group = c.group,
+                             .consumer = c.consumer,
+                             .outbox = given(c.outbox) || c.once ? c.outbox : DEFAULT_OUTBOX,
+                             .before = c.before,
+                             .after = c.after,
+                             .hook_timeout_s = (int)c.hook_timeout};
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!c.once)
+        return run_daemon(&o, &lo, c.queue);
     puts("Starting SpeedTestLogger");
-    rc = run_once(&o);
+    rc = run_once(&o, &lo);
     puts("SpeedTestLogger stopped");
     return rc;
 }

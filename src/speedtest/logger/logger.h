@@ -7,14 +7,29 @@
 struct dst_queue;
 struct logger;
 
+/* How the daemon reads the queue and what it runs around each test; all strings borrowed. */
+struct logger_opts {
+    const char *group;    /* consumer group; NULL/"": the agent (every probe runs every request) */
+    const char *consumer; /* consumer name in it; NULL/"": the agent (stable across restarts) */
+    const char *outbox;   /* outbox directory; NULL/"": none (a result not stored stays unacked) */
+    const char *before;   /* shell command before each test; NULL/"": none */
+    const char *after;    /* shell command after each test; NULL/"": none */
+    int hook_timeout_s;   /* limit of each of those; 0 → 60 */
+};
+
 /*
- * Starts a thread that consumes test requests from q (borrowed; topic API_REQUESTS_TOPIC, the
- * consumer group named after the agent, so every probe runs every request), runs each with the
- * engine of its target (or o->target), posts the result, then acks the request. A request that
- * names another probe is acked and skipped. Heartbeats go to the API while idle and running.
- * o's strings are borrowed and must outlive the logger. Console lines go to stdout.
+ * Starts a thread that consumes test requests from q (borrowed; topic API_REQUESTS_TOPIC, in
+ * lo's group as lo's consumer; lo may be NULL for the defaults), runs each with the engine of its
+ * target (or o->target), posts the result, then acks the request. The ack comes only once the
+ * result is stored, rejected by the API for good (logged with the reason), or safely in the
+ * outbox; otherwise the request stays pending and is delivered again. The outbox is retried with
+ * back-off between requests. A request that names another probe is acked and skipped.
+ * Heartbeats (with the last stored result) go to the API while idle and running. o's and lo's
+ * strings are borrowed and must outlive the logger. Console lines go to stdout. DST_EIO if the
+ * outbox cannot be opened.
  */
-int logger_start(const struct probe_opts *o, struct dst_queue *q, struct logger **out);
+int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struct dst_queue *q,
+                 struct logger **out);
 /* Stops the thread (after the test in progress, if any) and frees the logger; NULL is fine. */
 void logger_stop(struct logger *l);
 

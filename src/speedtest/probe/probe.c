@@ -11,6 +11,7 @@
 #include "core/http_client.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/uuid.h"
 #include "speedtest/engines/engine.h"
 
@@ -18,6 +19,37 @@ void probe_format_mbps(double bps, char *out, size_t outlen)
 {
     double mbps = isfinite(bps) ? round(bps / 1e6 * 100) / 100 : 0;
     snprintf(out, outlen, "%.15g", mbps);
+}
+
+/* The id, time and probe identity of a result. */
+static void identify(const struct probe_opts *o, const char *request_id, struct dst_result *r)
+{
+    if (request_id) {
+        char *name = dst_xasprintf("%s/%s", request_id, o->agent);
+        dst_uuid_from_name(name, r->id);
+        free(name);
+    } else {
+        dst_uuid_new(r->id);
+    }
+    r->time_ms = dst_datetime_now_ms();
+    dst_result_set(&r->probe, o->agent);
+    dst_result_set(&r->location, o->location);
+    dst_result_set(&r->user, o->user);
+    r->device = o->device;
+    dst_result_set(&r->request_id, request_id);
+}
+
+void probe_fail(const struct probe_opts *o, const char *target, const char *request_id,
+                const char *reason, FILE *out, struct dst_result *r)
+{
+    identify(o, request_id, r);
+    dst_result_set(&r->target, target ? target : o->target);
+    r->status = DST_RESULT_FAILED;
+    dst_result_set(&r->error, reason);
+    if (out) {
+        fprintf(out, "Test failed: %s\n", reason);
+        fflush(out);
+    }
 }
 
 int probe_measure(const struct probe_opts *o, const char *target, const char *request_id, FILE *out,
@@ -30,13 +62,7 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
                              .ud = o->progress_ud};
     char down[32], up[32];
 
-    dst_uuid_new(r->id);
-    r->time_ms = dst_datetime_now_ms();
-    dst_result_set(&r->probe, o->agent);
-    dst_result_set(&r->location, o->location);
-    dst_result_set(&r->user, o->user);
-    r->device = o->device;
-    dst_result_set(&r->request_id, request_id);
+    identify(o, request_id, r);
     int64_t t0 = dst_monotonic_ms();
     int rc = engine_run(&ctx, r);
     if (rc)
@@ -94,7 +120,8 @@ static int upload_http(const struct probe_opts *o, struct dst_http_client *hc,
     json_decref(j);
     if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
         snprintf(err, errlen, "Failure response: %s", resp.body ? resp.body : "");
-        rc = resp.status >= 400 && resp.status < 500 ? DST_EINVAL : DST_EDEP;
+        /* only a verdict on the result itself is final; 401, 404, 429, 5xx... may pass later */
+        rc = resp.status == 400 || resp.status == 413 || resp.status == 422 ? DST_EINVAL : DST_EDEP;
     } else if (rc) {
         snprintf(err, errlen, "%s", resp.err[0] ? resp.err : dst_strerror(rc));
     }
@@ -102,8 +129,15 @@ static int upload_http(const struct probe_opts *o, struct dst_http_client *hc,
     return rc;
 }
 
+int probe_post(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
+               char *err, size_t errlen)
+{
+    return o->sink ? o->sink->post(o->sink->ud, r, err, errlen)
+                   : upload_http(o, hc, r, err, errlen);
+}
+
 int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
-                 FILE *out)
+                 FILE *out, char *err_out, size_t errlen)
 {
     char err[1024] = "";
 
@@ -114,8 +148,9 @@ int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct 
     }
     if (out)
         fputs("Uploading data to speedtest API\n", out);
-    int rc = o->sink ? o->sink->post(o->sink->ud, r, err, sizeof(err))
-                     : upload_http(o, hc, r, err, sizeof(err));
+    int rc = probe_post(o, hc, r, err, sizeof(err));
+    if (rc && err_out)
+        snprintf(err_out, errlen, "%s", err);
     if (out) {
         if (rc)
             fprintf(out, "Upload failed! %s\n", err);
@@ -125,8 +160,35 @@ int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct 
     return rc;
 }
 
-int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, const char *state,
-                    const char *request_id, const char *phase, double bps)
+/* Sets key to s when s says something. */
+static void set_if(json_t *j, const char *key, const char *s)
+{
+    if (s && *s)
+        json_object_set_new(j, key, json_string(s));
+}
+
+/* The heartbeat's JSON body. */
+static json_t *beat_json(const struct probe_opts *o, const struct probe_beat *b)
+{
+    char ts[DST_DATETIME_LEN];
+    json_t *j = json_pack("{s:s}", "state", b->state ? b->state : "idle");
+
+    dst_json_set_str(j, "location", o->location);
+    dst_json_set_str(j, "target", o->target);
+    set_if(j, "request_id", b->request_id);
+    set_if(j, "phase", b->phase);
+    if (isfinite(b->bps))
+        json_object_set_new(j, "bps", json_real(b->bps));
+    set_if(j, "last_result_id", b->last_id);
+    if (b->last_ms > 0) {
+        dst_datetime_format_utc(b->last_ms, ts);
+        json_object_set_new(j, "last_result_time", json_string(ts));
+    }
+    return j;
+}
+
+int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
+                    const struct probe_beat *b)
 {
     struct dst_http_resp resp = {0};
     char path[300];
@@ -134,15 +196,7 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, cons
     if (!o->sink && (!o->api || !*o->api))
         return 0;
     snprintf(path, sizeof(path), "/api/v1/probes/%s/heartbeat", o->agent);
-    json_t *j = json_pack("{s:s}", "state", state);
-    dst_json_set_str(j, "location", o->location);
-    dst_json_set_str(j, "target", o->target);
-    if (request_id)
-        json_object_set_new(j, "request_id", json_string(request_id));
-    if (phase)
-        json_object_set_new(j, "phase", json_string(phase));
-    if (isfinite(bps))
-        json_object_set_new(j, "bps", json_real(bps));
+    json_t *j = beat_json(o, b);
     if (o->sink) {
         o->sink->heartbeat(o->sink->ud, o->agent, j);
         json_decref(j);

@@ -3,6 +3,7 @@
 #define DST_PROBE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/result.h"
@@ -36,8 +37,10 @@ struct probe_opts {
 };
 
 /*
- * Runs one test against target (NULL: o->target) and fills r (initialised by the caller) with a
- * new id, the time, the probe's identity and the engine's measurement. Prints the original
+ * Runs one test against target (NULL: o->target) and fills r (initialised by the caller) with
+ * its id, the time, the probe's identity and the engine's measurement. The id is random, or,
+ * for a queue request (request_id given), the name-based UUID of "REQUEST_ID/AGENT": a request
+ * redelivered after a crash gives the same id, and the API's idempotent ingest keeps one. Prints the original
  * logger's lines to out ("Finding best test servers" ..., "Got download: X Mbps and upload: Y
  * Mbps"; for a failed test "Test failed: REASON"). A failed test is a result too: returns 0
  * unless the target names no engine (DST_EINVAL).
@@ -46,21 +49,48 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
                   struct dst_result *r);
 
 /*
+ * Fills r like probe_measure, without running a test: a failed result whose error is reason
+ * (e.g. the --before command failed), printing "Test failed: REASON" to out (may be NULL).
+ */
+void probe_fail(const struct probe_opts *o, const char *target, const char *request_id,
+                const char *reason, FILE *out, struct dst_result *r);
+
+/*
+ * Posts r to the API (or the sink) quietly. 0 when stored (or the API had it already);
+ * DST_EINVAL when the API rejected it for good (400, 413, 422: retrying cannot help); another
+ * code (DST_EDEP: refused, 5xx, other statuses; DST_ETIMEDOUT) for a failure worth retrying.
+ * The reason goes to err.
+ */
+int probe_post(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
+               char *err, size_t errlen);
+
+/*
  * Posts r to the API (unless !o->upload: "Skipping data upload to speedtest API"), printing
  * "Uploading data to speedtest API" then "Speedtest complete!" or the original's failure lines
  * ("Upload failed! Failure response: BODY" / "Upload failed! MESSAGE", then "Speedtest
- * failed!"). Returns 0 when stored (or skipped), DST_EDEP/DST_ETIMEDOUT/DST_EINVAL otherwise.
+ * failed!"). Returns 0 when stored (or skipped), else probe_post's code, with the reason in err
+ * (may be NULL).
  */
 int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
-                 FILE *out);
+                 FILE *out, char *err, size_t errlen);
+
+/* What a heartbeat says besides "alive": all optional (NULL, NAN, 0: not said). */
+struct probe_beat {
+    const char *state;      /* "idle", "running" */
+    const char *request_id; /* the request being run */
+    const char *phase;      /* "download" ... */
+    double bps;             /* current rate */
+    const char *last_id;    /* the last result the API stored */
+    int64_t last_ms;        /* its test time */
+};
 
 /*
- * Tells the API this probe is alive: POST /api/v1/probes/NAME/heartbeat with state ("idle",
- * "running"), and optionally the request id, phase and current bit/s (NAN: none). Quiet; a
- * failure is only logged at debug level.
+ * Tells the API this probe is alive: POST /api/v1/probes/NAME/heartbeat with b's fields
+ * (state, request_id, phase, bps, last_result_id, last_result_time). Quiet; a failure is only
+ * logged at debug level.
  */
-int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc, const char *state,
-                    const char *request_id, const char *phase, double bps);
+int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
+                    const struct probe_beat *b);
 
 /* Mbps as the original prints it: bit/s ÷ 10⁶ rounded to 2 decimals, shortest form. */
 void probe_format_mbps(double bps, char *out, size_t outlen);

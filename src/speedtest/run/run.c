@@ -131,7 +131,7 @@ static int run_test(const struct run_cfg *c, FILE *lines, struct dst_result *r)
                            .progress_ud = stdout};
     int rc = probe_measure(&o, NULL, NULL, lines, r);
     if (rc == 0 && o.upload)
-        rc = probe_upload(&o, NULL, r, lines);
+        rc = probe_upload(&o, NULL, r, lines, NULL, 0);
     return rc;
 }
 

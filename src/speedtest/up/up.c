@@ -69,7 +69,7 @@ static int up_run(const struct up_cfg *c)
                                 .user = c->agent,
                                 .device = 1,
                                 .upload = true};
-        rc = logger_start(&po, queue, &lg);
+        rc = logger_start(&po, NULL, queue, &lg);
         if (rc == 0) {
             dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
                      c->agent, c->target);

@@ -1,6 +1,6 @@
 /* queue_contract.h - the queue semantics every backend keeps: cmocka cases shared by the
  * tests of queue_mem.c and queue_redis.c. The includer runs QUEUE_CONTRACT_TESTS with a setup
- * that opens an empty queue into *state. */
+ * that opens an empty queue into *state, and defines contract_restart(). */
 #ifndef QUEUE_CONTRACT_H
 #define QUEUE_CONTRACT_H
 
@@ -23,6 +23,13 @@
 #include "core/queue.h"
 
 #define TOPIC "speedtest.requests"
+
+/*
+ * Defined by the includer: the queue as a process restarted with the queue's contents kept
+ * would open it (redis: a new handle on the same server; mem: dst_queue_mem_restart). May free
+ * q and return another handle.
+ */
+static struct dst_queue *contract_restart(struct dst_queue *q);
 
 static void publish_i(struct dst_queue *q, const char *topic, int i, char id[DST_QUEUE_ID_LEN])
 {
@@ -226,6 +233,40 @@ static void redelivery_comes_first(void **state)
     assert_int_equal(dst_queue_consume(q, TOPIC, "g", "c", 0, 20, &r), 0);
     assert_int_equal(body_i(&r), 2);
     assert_int_equal(r.deliveries, 1);
+    dst_queue_msg_release(&r);
+    dst_queue_msg_release(&m);
+}
+
+static void own_pending_first_after_restart(void **state)
+{
+    struct dst_queue *q = *state;
+    struct dst_queue_msg m, other, r;
+    char id1[DST_QUEUE_ID_LEN];
+
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "c", 0, 0, &m), DST_ETIMEDOUT);
+    publish_i(q, TOPIC, 1, id1);
+    publish_i(q, TOPIC, 2, NULL);
+    /* c takes message 1 and "crashes" before the ack; another consumer takes and acks 2. */
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "c", 0, 60000, &m), 0);
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "other", 0, 60000, &other), 0);
+    assert_int_equal(body_i(&other), 2);
+    assert_int_equal(dst_queue_ack(q, TOPIC, "g", other.id), 0);
+    dst_queue_msg_release(&other);
+    publish_i(q, TOPIC, 3, NULL);
+    q = *state = contract_restart(q);
+    /* Restarted, c gets its own message back first: no waiting for the claim time. */
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "c", 0, 60000, &r), 0);
+    assert_string_equal(r.id, id1);
+    assert_int_equal(body_i(&r), 1);
+    assert_true(r.deliveries >= 2);
+    /* Not to anyone else, */
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "other", 0, 60000, &other), 0);
+    assert_int_equal(body_i(&other), 3);
+    assert_int_equal(dst_queue_ack(q, TOPIC, "g", other.id), 0);
+    dst_queue_msg_release(&other);
+    /* and once: unacked, it waits for the claim time like any other pending message. */
+    assert_int_equal(dst_queue_consume(q, TOPIC, "g", "c", 0, 60000, &other), DST_ETIMEDOUT);
+    assert_int_equal(dst_queue_ack(q, TOPIC, "g", r.id), 0);
     dst_queue_msg_release(&r);
     dst_queue_msg_release(&m);
 }
@@ -437,6 +478,7 @@ static void concurrent_exactly_once(void **state)
         cmocka_unit_test_setup_teardown(bodies_are_copies, setup, teardown),               \
         cmocka_unit_test_setup_teardown(pending_redelivered_after_claim, setup, teardown), \
         cmocka_unit_test_setup_teardown(redelivery_comes_first, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(own_pending_first_after_restart, setup, teardown), \
         cmocka_unit_test_setup_teardown(default_claim_is_long, setup, teardown),           \
         cmocka_unit_test_setup_teardown(ack_unknown, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(consume_times_out, setup, teardown),               \

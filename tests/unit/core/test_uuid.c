@@ -1,4 +1,4 @@
-/* test_uuid.c - unit tests of random UUIDs (src/core/uuid.c) */
+/* test_uuid.c - unit tests of random and name-based UUIDs (src/core/uuid.c) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +25,24 @@ static void new_is_v4_lower(void **state)
         assert_false(isupper((unsigned char)a[i]));
     assert_int_equal(a[14], '4');           /* version 4 */
     assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
+}
+
+static void from_name_is_stable_v5(void **state)
+{
+    char a[DST_UUID_LEN + 1], b[DST_UUID_LEN + 1], c[DST_UUID_LEN + 1];
+
+    (void)state;
+    dst_uuid_from_name("req-1/probe-a", a);
+    dst_uuid_from_name("req-1/probe-a", b);
+    dst_uuid_from_name("req-1/probe-b", c);
+    assert_string_equal(a, b);     /* same name, same id */
+    assert_string_not_equal(a, c); /* another probe, another id */
+    /* RFC 4122 v5: Python's uuid.uuid5(UUID(namespace), "req-1/probe-a") gives the same. */
+    assert_string_equal(a, "3094138c-f080-5cf1-aae4-75eb9dffdd9e");
+    assert_true(dst_uuid_valid(a));
+    dst_uuid_from_name("", c); /* an empty name is still a name */
+    assert_true(dst_uuid_valid(c));
+    assert_int_equal(c[14], '5');
 }
 
 static void valid(void **state)
@@ -60,6 +78,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(new_is_v4_lower),
+        cmocka_unit_test(from_name_is_stable_v5),
         cmocka_unit_test(valid),
         cmocka_unit_test(normalize),
     };
