@@ -332,12 +332,19 @@ def bench_memory():
     with tempfile.TemporaryDirectory() as tmp:
         port, ng_port = free_port(), free_port()
         up = Proc([BIN, "up", "--listen", f"127.0.0.1:{port}", "--db", f"sqlite:{tmp}/up.db",
+                   "--target", "dummy:", "--server-http", "127.0.0.1:0", "--server-iperf3",
+                   "127.0.0.1:0",
                    "--log-level", "warn"], wait_port=port, stdout=subprocess.DEVNULL)
         os.makedirs(f"{tmp}/www")
         ng = nginx(f"{tmp}/www", ng_port, tmp)
         try:
             http_get(f"http://127.0.0.1:{port}/")  # the UI served once
             http_get(f"http://127.0.0.1:{port}/api/v1/series")
+            end = time.monotonic() + 20  # the probe is up (its first heartbeat)
+            while not json.loads(http_get(f"http://127.0.0.1:{port}/api/v1/probes"))["probes"]:
+                if time.monotonic() > end:
+                    raise RuntimeError("no probe")
+                time.sleep(0.1)
             run = http_post(f"http://127.0.0.1:{port}/api/v1/run", {})
             end = time.monotonic() + 20  # one test run by the probe and stored
             while not [r for r in json.loads(http_get(f"http://127.0.0.1:{port}/api/v1/results"))

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
 
 const up = new Service(['up', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:',
+  '--target', 'dummy:', '--server-http', 'off', '--server-iperf3', 'off',
   '--seed-demo', '--agent', 'e2e-box', '--location', 'test rack']);
 
 async function main(launch) {

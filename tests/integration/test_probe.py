@@ -149,7 +149,8 @@ class WebTest(TestCase):
 class UpTest(TestCase):
     def test_up_runs_a_test_on_request(self):
         with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
-                     "--agent", "box") as up:
+                     "--agent", "box", "--target", "dummy:", "--server-http", "off",
+                     "--server-iperf3", "off") as up:
             c = Client(up)
             self.assertIn("Download vs. Upload", c.get("/").text + c.get("/app.js").text)
             wait_for(lambda: any(p["name"] == "box" and p["state"] == "idle"
@@ -179,5 +180,36 @@ class UpTest(TestCase):
             # the in-process probe hands results to the API directly: libcurl is never loaded
             with open(f"/proc/{up.proc.pid}/maps") as f:
                 self.assertNotIn("libcurl", f.read())
+            c.close()
+            self.assertEqual(up.stop(), 0)
+
+    def test_up_schedules_serves_and_stores_a_failure(self):
+        """The defaults: a 15-minute schedule, speedtest://auto (no internet here: a failed
+        result with its reason), and the test server beside the UI."""
+        with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:", "--agent",
+                     "box", "--server-http", "127.0.0.1:0", "--server-iperf3", "127.0.0.1:0",
+                     env={"TZ": "UTC"}) as up:
+            (s1, _, ui), (s2, _, http), (s3, _, ip3) = up.listeners(3)
+            self.assertEqual((s1, s2, s3), ("http", "http", "tcp"))
+            line = up.wait_line("next run at")
+            minute = int(line.split("next run at ")[1][14:16])
+            self.assertEqual(minute % 15, 0, line)  # */15 * * * *
+            latency = Client(f"http://127.0.0.1:{http}").get("/speedtest/latency.txt")
+            self.assertEqual(latency.text.strip(), "test=test")
+            c = Client(up)
+            wait_for(lambda: c.get("/api/v1/probes").json()["probes"], what="a heartbeat")
+            rid = c.post("/api/v1/run", json_body={}).json()["request_id"]
+            got = wait_for(lambda: [r for r in c.get("/api/v1/results?status=failed").json()
+                                    ["results"] if r["request_id"] == rid],
+                           deadline=30, what="the failed result")
+            self.assertEqual(got[0]["engine"], "speedtest")
+            self.assertIn("speedtest.net", got[0]["error"])  # the reason: config not reachable
+            # and the probe can test against the server beside it
+            rid = c.post("/api/v1/run", json_body={
+                "target": f"iperf3://127.0.0.1:{ip3}?duration=1"}).json()["request_id"]
+            ok = wait_for(lambda: [r for r in c.get("/api/v1/results?status=ok").json()
+                                   ["results"] if r["request_id"] == rid],
+                          deadline=30, what="the iperf3 result")
+            self.assertGreater(ok[0]["download_bps"], 0)
             c.close()
             self.assertEqual(up.stop(), 0)

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "core/err.h"
+#include "core/http_server.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "speedtest/server/server_priv.h"
@@ -37,24 +38,43 @@ static int fill_random(unsigned char *buf, size_t len)
     return 0;
 }
 
-int server_payload_acquire(const unsigned char **out)
+void server_payload_acquire(void)
 {
-    int rc = 0;
-
     pthread_mutex_lock(&payload_mu);
-    if (!payload) {
+    payload_refs++;
+    pthread_mutex_unlock(&payload_mu);
+}
+
+const unsigned char *server_payload(void)
+{
+    pthread_mutex_lock(&payload_mu);
+    if (!payload && payload_refs > 0) {
         payload = dst_xmalloc(SERVER_PAYLOAD_SIZE);
-        rc = fill_random(payload, SERVER_PAYLOAD_SIZE);
-        if (rc) {
+        if (fill_random(payload, SERVER_PAYLOAD_SIZE) != 0) {
             free(payload);
             payload = NULL;
         }
     }
-    if (rc == 0) {
-        payload_refs++;
-        *out = payload;
-    }
+    const unsigned char *p = payload;
     pthread_mutex_unlock(&payload_mu);
+    return p;
+}
+
+int server_payload_reply(struct dst_http_req *req, const char *ctype, size_t size)
+{
+    const unsigned char *buf = server_payload();
+    if (!buf)
+        return dst_http_reply_error(req, 503, "no random bytes from the kernel for the payload");
+    size_t n = (size + SERVER_PAYLOAD_SIZE - 1) / SERVER_PAYLOAD_SIZE;
+    struct dst_http_iov *iov = dst_xmalloc((n ? n : 1) * sizeof(*iov));
+
+    for (size_t i = 0; i < n; i++) {
+        size_t left = size - i * SERVER_PAYLOAD_SIZE;
+        iov[i] =
+            (struct dst_http_iov){buf, left < SERVER_PAYLOAD_SIZE ? left : SERVER_PAYLOAD_SIZE};
+    }
+    int rc = dst_http_reply_iovec(req, 200, ctype, iov, (unsigned)n);
+    free(iov);
     return rc;
 }
 

@@ -10,18 +10,29 @@
 struct server;
 
 /*
- * The random payload: SERVER_PAYLOAD_SIZE incompressible bytes (the largest legacy file,
- * random4000x4000.jpg), made once and shared by every download of both protocols, which
- * reply with slices of it (no copy per request).
+ * The random payload: SERVER_PAYLOAD_SIZE incompressible bytes, made once and shared by every
+ * download of both protocols, which reply with slices of it, repeated for larger bodies (no
+ * copy per request). 1 MiB: a repeat is far beyond any HTTP compressor's window, and the test
+ * server inside `dstmc up` stays small (the whole 31.6 MB random4000x4000.jpg took 32 MiB).
  */
-#define SERVER_PAYLOAD_SIZE ((size_t)31625365)
+#define SERVER_PAYLOAD_SIZE ((size_t)1 << 20)
+
+struct dst_http_req;
 
 /*
- * Points *out at the payload, making it on the first call (from the kernel's random source,
- * about 30 ms). Each successful call is paired with one server_payload_release, which frees it
- * after the last. DST_EIO if the kernel gives no random bytes (logged). Thread-safe.
+ * Replies 200 with size bytes of the payload, repeated as needed (no copy); 503 if the kernel
+ * gave no random bytes for it (logged).
  */
-int server_payload_acquire(const unsigned char **out);
+int server_payload_reply(struct dst_http_req *req, const char *ctype, size_t size);
+
+/*
+ * The payload is made on its first use (from the kernel's random source, a few ms), so a test
+ * server that serves no download (inside `dstmc up`, mostly) never holds it. Each protocol that
+ * serves it takes a reference when mounted and drops it when freed; the last drop frees it.
+ */
+void server_payload_acquire(void);
+/* The payload (made now if needed); NULL if the kernel gave no random bytes. Thread-safe. */
+const unsigned char *server_payload(void);
 /* Drops one reference; the argument is ignored (it fits dst_http_server_on_free). */
 void server_payload_release(void *unused);
 

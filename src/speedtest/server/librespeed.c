@@ -42,12 +42,10 @@
 #define MIB        ((size_t)1 << 20)
 #define CK_DEFAULT 4
 #define CK_MAX     1024
-#define CK_SLICES  (SERVER_PAYLOAD_SIZE / MIB) /* distinct 1 MiB slices of the payload */
 
 /* The protocol's state, the proto of its routes; freed with the HTTP server. */
 struct librespeed {
     const struct server_cfg *cfg;
-    const unsigned char *payload;
     long max_chunks; /* --max-bytes in MiB */
     struct server_route download, upload, ping, ip;
 };
@@ -93,7 +91,6 @@ static void get_garbage(struct dst_http_req *req, void *ud)
 {
     const struct librespeed *ls = state(ud);
     long n = chunks_wanted(dst_http_req_query(req, "ckSize"));
-    struct dst_http_iov *iov = NULL;
 
     common_headers(req);
     if (n < 0) {
@@ -102,14 +99,10 @@ static void get_garbage(struct dst_http_req *req, void *ud)
     }
     if (n > ls->max_chunks)
         n = ls->max_chunks;
-    iov = dst_xmalloc((size_t)n * sizeof(*iov));
-    for (long i = 0; i < n; i++)
-        iov[i] = (struct dst_http_iov){ls->payload + (size_t)(i % (long)CK_SLICES) * MIB, MIB};
     dst_http_add_header(req, "Content-Description", "File Transfer");
     dst_http_add_header(req, "Content-Disposition", "attachment; filename=random.dat");
     dst_http_add_header(req, "Content-Transfer-Encoding", "binary");
-    dst_http_reply_iovec(req, 200, "application/octet-stream", iov, (unsigned)n);
-    free(iov);
+    server_payload_reply(req, "application/octet-stream", (size_t)n * MIB);
 }
 
 /* The body, if any, was read and dropped (DST_HTTP_BODY_DISCARD). */
@@ -238,12 +231,9 @@ int server_librespeed_mount(struct server *s, struct dst_http_server *http)
 {
     struct librespeed *ls = dst_xcalloc(1, sizeof(*ls));
     size_t cap = (size_t)s->cfg.max_bytes;
-    int rc = server_payload_acquire(&ls->payload);
+    int rc = 0;
 
-    if (rc) {
-        free(ls);
-        return rc;
-    }
+    server_payload_acquire();
     ls->cfg = &s->cfg;
     ls->max_chunks = s->cfg.max_bytes / (long)MIB > 0 ? s->cfg.max_bytes / (long)MIB : 1;
     dst_http_server_on_free(http, librespeed_free, ls);

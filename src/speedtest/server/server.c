@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/sig.h"
 #include "speedtest/server/server_priv.h"
 #include "speedtest/services.h"
@@ -68,10 +69,10 @@ static bool enabled(const char *listen)
     return listen && *listen && strcmp(listen, "off") != 0;
 }
 
-/* Starts the HTTP listener with both HTTP protocols, /metrics and /ping. */
 /* Per HTTP connection: uploads are read in pieces of up to about this size. */
 #define CONN_MEMORY (256 * 1024)
 
+/* Starts the HTTP listener with both HTTP protocols, /metrics and /ping. */
 static int start_http(struct server *s, struct dst_http_server **out)
 {
     struct dst_http_server_opts o = {.listen = s->cfg.http,
@@ -133,30 +134,6 @@ static void wait_until_done(struct server *s)
     dst_info("stopping (signal %d)", dst_sig_last());
 }
 
-static int serve(struct server *s)
-{
-    struct dst_http_server *http = NULL;
-    struct server_ookla *ookla = NULL;
-    struct server_iperf3 *iperf3 = NULL;
-    int rc = 0;
-
-    atomic_store(&s->last_ms, dst_monotonic_ms());
-    if (enabled(s->cfg.http))
-        rc = start_http(s, &http);
-    if (rc == 0 && enabled(s->cfg.ookla))
-        rc = server_ookla_start(s, &ookla);
-    if (rc == 0 && enabled(s->cfg.iperf3))
-        rc = server_iperf3_start(s, &iperf3);
-    if (rc == 0)
-        wait_until_done(s);
-    else
-        dst_error("cannot start: %s", dst_strerror(rc));
-    server_iperf3_stop(iperf3);
-    server_ookla_stop(ookla);
-    dst_http_server_free(http);
-    return rc ? 1 : 0;
-}
-
 static const struct {
     const char *name;
     enum dst_metric_type type;
@@ -166,6 +143,65 @@ static const struct {
     {"dstmc_server_requests_total", DST_METRIC_COUNTER, "Requests and commands, by protocol."},
     {"dstmc_server_tests_active", DST_METRIC_GAUGE, "Transfers or tests in progress."},
 };
+
+void server_cfg_init(struct server_cfg *c)
+{
+    *c = (struct server_cfg){.http = "0.0.0.0:8081",
+                             .ookla = "0.0.0.0:8080",
+                             .iperf3 = "0.0.0.0:5201",
+                             .on_idle = "",
+                             .name = "dstmc",
+                             .sponsor = "dstmc",
+                             .country = "Norway",
+                             .cc = "NO",
+                             .public_url = "",
+                             .isp = "dstmc test network",
+                             .log_level = "info",
+                             .lat = 59.9139,
+                             .lon = 10.7522,
+                             .client_lat = 59.9139,
+                             .client_lon = 10.7522,
+                             .id = 1,
+                             .max_streams = 64,
+                             .max_bytes = 1073741824,
+                             .threads = 4};
+}
+
+int server_start(const struct server_cfg *c, struct server **out)
+{
+    struct server *s = dst_xnew(struct server);
+    int rc = 0;
+
+    s->cfg = *c;
+    s->metrics = dst_metrics_new();
+    for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++)
+        dst_metrics_declare(s->metrics, metric_defs[i].name, metric_defs[i].type,
+                            metric_defs[i].help);
+    atomic_store(&s->last_ms, dst_monotonic_ms());
+    if (enabled(c->http))
+        rc = start_http(s, &s->http);
+    if (rc == 0 && enabled(c->ookla))
+        rc = server_ookla_start(s, &s->ookla);
+    if (rc == 0 && enabled(c->iperf3))
+        rc = server_iperf3_start(s, &s->iperf3);
+    if (rc) {
+        server_stop(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void server_stop(struct server *s)
+{
+    if (!s)
+        return;
+    server_iperf3_stop(s->iperf3);
+    server_ookla_stop(s->ookla);
+    dst_http_server_free(s->http);
+    dst_metrics_free(s->metrics);
+    free(s);
+}
 
 /* Checks the listen addresses (each one, unless "off"). */
 static int check_listeners(const struct dst_cfg *cfg, const struct server_cfg *c)
@@ -185,8 +221,8 @@ static int check_listeners(const struct dst_cfg *cfg, const struct server_cfg *c
 
 int server_main(int argc, char **argv)
 {
-    struct server s = {0};
-    struct server_cfg *c = &s.cfg;
+    struct server_cfg cfgv = {0}, *c = &cfgv;
+    struct server *s = NULL;
     enum dst_log_level lvl;
     struct dst_cfg_opt opts[] = {
         {"http", DST_CFG_STR, &c->http, "0.0.0.0:8081",
@@ -241,11 +277,12 @@ int server_main(int argc, char **argv)
         return 0;
     }
     dst_log_set_level(lvl);
-    s.metrics = dst_metrics_new();
-    for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++)
-        dst_metrics_declare(s.metrics, metric_defs[i].name, metric_defs[i].type,
-                            metric_defs[i].help);
-    rc = serve(&s);
-    dst_metrics_free(s.metrics);
-    return rc;
+    rc = server_start(c, &s);
+    if (rc) {
+        dst_error("cannot start: %s", dst_strerror(rc));
+        return 1;
+    }
+    wait_until_done(s);
+    server_stop(s);
+    return 0;
 }

@@ -7,27 +7,19 @@
 #include <stdint.h>
 
 #include "core/metrics.h"
+#include "speedtest/server/server.h"
 
 struct dst_http_server;
 
-/* The options of `dstmc server` (see server.c for their flags and defaults). */
-struct server_cfg {
-    const char *http, *ookla, *iperf3; /* HOST:PORT of each listener, or "off" */
-    const char *on_idle;               /* shell command run before an idle exit; "" = none */
-    const char *name, *sponsor, *country, *cc, *public_url, *isp, *log_level;
-    double lat, lon;               /* where this server says it is */
-    double client_lat, client_lon; /* what speedtest-config.php tells clients about themselves */
-    long idle_exit;                /* seconds without a test before exiting; 0 = never */
-    long id;                       /* this server's id in the server list */
-    long max_streams;              /* concurrent connections per raw protocol */
-    long max_bytes;                /* cap on one download or upload (request or command) */
-    long threads;                  /* HTTP worker threads */
-    bool access_log;
-};
+struct server_ookla;
+struct server_iperf3;
 
 struct server {
     struct server_cfg cfg;
     struct dst_metrics *metrics;
+    struct dst_http_server *http;
+    struct server_ookla *ookla;
+    struct server_iperf3 *iperf3;
     int http_port;                /* the bound HTTP port (0 when off) */
     atomic_int_least64_t last_ms; /* monotonic ms of the last activity */
     atomic_int active;            /* transfers or tests in progress */

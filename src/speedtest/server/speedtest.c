@@ -70,7 +70,6 @@ static const char page_html[] =
 /* The protocol's state, the proto of its routes; freed with the HTTP server. */
 struct speedtest {
     const struct server_cfg *cfg;
-    const unsigned char *payload;
     struct server_route page, latency, download, upload, probe, config, servers;
 };
 
@@ -106,13 +105,14 @@ static size_t file_size(const char *name)
 
 static void get_random(struct dst_http_req *req, void *ud)
 {
+    (void)ud;
     size_t size = file_size(dst_http_req_param(req, "file"));
 
     if (!size) {
         dst_http_reply_error(req, 404, "no such resource: %s", dst_http_req_path(req));
         return;
     }
-    dst_http_reply_static(req, 200, "image/jpeg", state(ud)->payload, size);
+    server_payload_reply(req, "image/jpeg", size);
 }
 
 /* The body was read and dropped (DST_HTTP_BODY_DISCARD); tell how much there was. */
@@ -307,12 +307,9 @@ int server_speedtest_mount(struct server *s, struct dst_http_server *http)
     static const char *const pages[] = {"/", "/index.html", "/mini", "/mini/", "/mini/index.html"};
     struct speedtest *st = dst_xcalloc(1, sizeof(*st));
     size_t cap = (size_t)s->cfg.max_bytes;
-    int rc = server_payload_acquire(&st->payload);
+    int rc = 0;
 
-    if (rc) {
-        free(st);
-        return rc;
-    }
+    server_payload_acquire();
     st->cfg = &s->cfg;
     dst_http_server_on_free(http, speedtest_free, st);
     route_init(&st->page, s, st, "page", SERVER_BYTES_NONE);

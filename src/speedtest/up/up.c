@@ -1,4 +1,5 @@
-/* up.c - `dstmc up`: the whole speed test system in one process (api, web UI, probe) */
+/* up.c - `dstmc up`: the whole speed test system in one process */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,17 +14,77 @@
 #include "speedtest/api/api.h"
 #include "speedtest/engines/engine.h"
 #include "speedtest/logger/logger.h"
+#include "speedtest/scheduler/schedule.h"
+#include "speedtest/server/server.h"
 #include "speedtest/services.h"
 
 /*
  * `up` is the composition root, like main.c: the one place that starts several services in one
- * process. They share the store and an in-process queue; the probe hands its results and
- * heartbeats to the API directly (a remote probe posts the same over HTTP).
+ * process: api + web UI, the scheduler, a probe and the test server. They share the store and an
+ * in-process queue; the probe hands its results and heartbeats to the API directly (a remote
+ * probe posts the same over HTTP).
  */
 struct up_cfg {
     const char *listen, *db, *target, *agent, *location, *token, *log_level;
+    const char *server_http, *server_ookla, *server_iperf3;
+    struct dst_cfg_list schedule;
+    long jitter;
     bool seed_demo, access_log;
 };
+
+struct sched_thread {
+    struct sched *s;
+    struct dst_queue *q;
+    pthread_t t;
+    bool running;
+};
+
+static void *sched_main(void *arg)
+{
+    struct sched_thread *st = arg;
+    sched_run(st->s, st->q);
+    return NULL;
+}
+
+/* The scheduler with every --schedule, on its own thread until a stop signal. */
+static int sched_start(const struct up_cfg *c, struct dst_queue *q, struct sched_thread *st)
+{
+    struct sched_opts so = {.jitter_s = c->jitter};
+    char err[512];
+
+    st->s = sched_new(&so);
+    st->q = q;
+    for (int i = 0; i < c->schedule.n; i++) {
+        if (sched_add(st->s, c->schedule.v[i], err, sizeof(err)) != 0)
+            return dst_error("schedule: %s", err), DST_EINVAL;
+    }
+    if (pthread_create(&st->t, NULL, sched_main, st) != 0)
+        return DST_ENOMEM;
+    st->running = true;
+    return 0;
+}
+
+static void sched_stop(struct sched_thread *st)
+{
+    if (st->running) {
+        dst_sig_request_stop(); /* sched_run ends on it */
+        pthread_join(st->t, NULL);
+    }
+    sched_free(st->s);
+}
+
+/* The test server of this host, on the --server-* listeners that are not "off". */
+static int test_server_start(const struct up_cfg *c, struct server **out)
+{
+    struct server_cfg sc;
+
+    server_cfg_init(&sc);
+    sc.http = c->server_http;
+    sc.ookla = c->server_ookla;
+    sc.iperf3 = c->server_iperf3;
+    sc.threads = 2;
+    return server_start(&sc, out);
+}
 
 static int check_target(const char *v, char *err, size_t errlen)
 {
@@ -48,6 +109,8 @@ static int up_run(const struct up_cfg *c)
     struct api *a = NULL;
     struct dst_http_server *srv = NULL;
     struct logger *lg = NULL;
+    struct server *ts = NULL;
+    struct sched_thread st = {0};
 
     int rc = dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
@@ -60,6 +123,7 @@ static int up_run(const struct up_cfg *c)
     rc = rc ? rc : dst_http_server_new(&so, &srv);
     rc = rc ? rc : api_mount(a, srv);
     rc = rc ? rc : dst_http_server_start(srv);
+    rc = rc ? rc : test_server_start(c, &ts);
     if (rc == 0) {
         struct probe_sink sink = {.post = sink_post, .heartbeat = sink_heartbeat, .ud = a};
         struct probe_opts po = {.target = c->target,
@@ -70,17 +134,20 @@ static int up_run(const struct up_cfg *c)
                                 .device = 1,
                                 .upload = true};
         rc = logger_start(&po, NULL, queue, &lg);
+        rc = rc ? rc : sched_start(c, queue, &st);
         if (rc == 0) {
             dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
                      c->agent, c->target);
             dst_sig_wait(-1);
             dst_info("stopping (signal %d)", dst_sig_last());
         }
+        sched_stop(&st);
         logger_stop(lg); /* po lives until here */
     }
     if (rc)
         dst_error("cannot start: %s", dst_strerror(rc));
     api_shutdown(a);
+    server_stop(ts);
     dst_http_server_free(srv);
     api_free(a);
     dst_queue_free(queue);
@@ -99,8 +166,19 @@ int up_main(int argc, char **argv)
         {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address of the API and web UI",
          "HOST:PORT"},
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
-        {"target", DST_CFG_STR, &c.target, "dummy:", "what the probe tests against", "URL",
-         .check = check_target},
+        {"target", DST_CFG_STR, &c.target, "speedtest://auto",
+         "what the probe tests against (dummy: for canned values)", "URL", .check = check_target},
+        {"schedule", DST_CFG_LIST, &c.schedule, "*/15 * * * *",
+         "when to test, and what: \"CRON [TARGET [PROBE]]\" (repeatable; see dstmc scheduler)",
+         "SPEC"},
+        {"jitter", DST_CFG_INT, &c.jitter, "0",
+         "start each scheduled test a random 0..S seconds late", "S", 0, 86400},
+        {"server-http", DST_CFG_STR, &c.server_http, "0.0.0.0:8081",
+         "test server: speedtest.net/Mini and LibreSpeed over HTTP (\"off\": none)", "HOST:PORT"},
+        {"server-ookla", DST_CFG_STR, &c.server_ookla, "off",
+         "test server: Ookla TCP (its usual 8080 is the UI's here)", "HOST:PORT"},
+        {"server-iperf3", DST_CFG_STR, &c.server_iperf3, "0.0.0.0:5201",
+         "test server: iperf3 (\"off\": none)", "HOST:PORT"},
         {"agent", DST_CFG_STR, &c.agent, host, "the probe's name", "NAME",
          .check = logger_check_agent},
         {"location", DST_CFG_STR, &c.location, "", "the probe's location label", "LABEL"},
