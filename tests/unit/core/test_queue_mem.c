@@ -1,6 +1,14 @@
 /* test_queue_mem.c - unit tests of the queue interface on its in-process backend (queue_mem.c) */
 #include "queue_contract.h"
 
+#include "core/queue_backend.h"
+
+static struct dst_queue *contract_restart(struct dst_queue *q)
+{
+    dst_queue_mem_restart(q);
+    return q;
+}
+
 static int setup(void **state)
 {
     struct dst_queue *q = NULL;

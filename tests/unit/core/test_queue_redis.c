@@ -178,6 +178,12 @@ static struct dst_queue *open_port(int port)
     return q;
 }
 
+static struct dst_queue *contract_restart(struct dst_queue *q)
+{
+    dst_queue_free(q);
+    return open_port(shared.port);
+}
+
 /* An empty Redis and a queue on it. */
 static int setup(void **state)
 {
