@@ -78,6 +78,35 @@ static bool server_pongs(int port)
            strcmp(reply, "+PONG") == 0;
 }
 
+/*
+ * Every redis-server this test started and has not stopped: killed at exit, so a failed
+ * assertion (cmocka jumps out of the test, past its server_stop) leaves none behind.
+ */
+static pid_t started[8];
+
+static void kill_started(void)
+{
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++) {
+        if (started[i] > 0) {
+            kill(started[i], SIGKILL);
+            waitpid(started[i], NULL, 0);
+        }
+    }
+}
+
+static void track(pid_t pid, pid_t replace)
+{
+    static bool registered;
+    if (!registered)
+        registered = atexit(kill_started) == 0;
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++) {
+        if (started[i] == replace) {
+            started[i] = pid;
+            return;
+        }
+    }
+}
+
 /* Starts redis-server on s->port (its files in s->dir) and waits until it answers PING. */
 static void server_start(struct server *s)
 {
@@ -94,8 +123,10 @@ static void server_start(struct server *s)
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     assert_int_equal(posix_spawn(&s->pid, REDIS_SERVER, &fa, NULL, (char **)argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
+    track(s->pid, 0);
     while (!server_pongs(s->port)) {
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            track(0, s->pid);
             s->pid = -1;
             fail_msg("redis-server exited at start; see %s", log);
         }
@@ -123,6 +154,7 @@ static void server_stop(struct server *s)
         }
         nap_ms(10);
     }
+    track(0, s->pid);
     s->pid = -1;
 }
 
