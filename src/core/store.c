@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/datetime.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/store_backend.h"
 
@@ -151,6 +153,37 @@ void dst_store_probes_free(struct dst_probe_info *p, size_t n)
         dst_result_release(&p[i].last);
     }
     free(p);
+}
+
+#define SETTING_KEY_MAX 128
+
+int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out)
+{
+    char *text = NULL, err[160];
+
+    if (!key || !*key || strlen(key) > SETTING_KEY_MAX)
+        return DST_EINVAL;
+    int rc = s->ops->setting_get(s, key, &text);
+    if (rc)
+        return rc;
+    json_t *j = dst_json_parse(text, strlen(text), err, sizeof(err));
+    free(text);
+    if (!j) {
+        dst_error("store: setting '%s' is not JSON: %s", key, err);
+        return DST_EDEP;
+    }
+    *out = j;
+    return 0;
+}
+
+int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value)
+{
+    if (!key || !*key || strlen(key) > SETTING_KEY_MAX || !value)
+        return DST_EINVAL;
+    char *text = dst_json_dumps(value, NULL);
+    int rc = s->ops->setting_put(s, key, text, dst_datetime_now_ms());
+    free(text);
+    return rc;
 }
 
 int dst_store_ping(struct dst_store *s)

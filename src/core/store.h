@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "result.h"
 
 struct dst_store;
@@ -161,6 +163,18 @@ struct dst_probe_info {
 /* Lists the probes seen in results, by name; caller frees with dst_store_probes_free. */
 int dst_store_probes(struct dst_store *s, struct dst_probe_info **out, size_t *n);
 void dst_store_probes_free(struct dst_probe_info *p, size_t n);
+
+/* ---- settings ---- */
+
+/*
+ * Small named JSON documents kept beside the results (the schedules, say): one value per key.
+ * dst_store_setting_get sets *out to a new reference (caller decrefs) only on success;
+ * DST_ENOTFOUND if the key was never put, DST_EDEP if the stored text is not JSON (logged).
+ * dst_store_setting_put replaces the key's value (any JSON value, borrowed) atomically.
+ * Keys are 1 to 128 bytes: DST_EINVAL otherwise.
+ */
+int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out);
+int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value);
 
 /* Cheap liveness check of the backend (for /readyz). */
 int dst_store_ping(struct dst_store *s);

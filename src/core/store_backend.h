@@ -19,6 +19,9 @@ struct dst_store_ops {
                   struct dst_series_bucket **out, size_t *n);
     int (*probes)(struct dst_store *s, struct dst_probe_info **out, size_t *n);
     int (*ping)(struct dst_store *s);
+    /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND), and its put */
+    int (*setting_get)(struct dst_store *s, const char *key, char **out);
+    int (*setting_put)(struct dst_store *s, const char *key, const char *json, int64_t now_ms);
 };
 
 /* Every backend's struct starts with this. */

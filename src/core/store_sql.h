@@ -80,6 +80,12 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
     "SELECT (coalesce((SELECT max(seq) FROM results), 0) << 24)" \
     " + coalesce((SELECT value FROM meta WHERE key = 'deletes'), 0)"
 
+/* A setting's value by key (binds key), and its upsert (binds key, value, updated_ms). */
+#define DST_STORE_SQL_SETTING_GET "SELECT value FROM settings WHERE key = ?"
+#define DST_STORE_SQL_SETTING_PUT                                                      \
+    "INSERT INTO settings (key, value, updated_ms) VALUES (?, ?, ?) ON CONFLICT (key)" \
+    " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
+
 /* ---- rows ---- */
 
 /* The results columns after seq, in SELECT and INSERT order. */

@@ -1,0 +1,83 @@
+/* store_sqlite_priv.h - what the SQLite store (store_sqlite.c) and its connections share */
+#ifndef DST_STORE_SQLITE_PRIV_H
+#define DST_STORE_SQLITE_PRIV_H
+
+/*
+ * Private to the module: only store_sqlite.c (the writes and reads) and store_sqlite_conn.c
+ * (the schema, the connections and their statement caches, open and close) include this.
+ * It includes <sqlite3.h> because the structs hold sqlite3 and sqlite3_stmt handles; these two
+ * files are the only ones that see SQLite.
+ */
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/store_backend.h"
+
+#define STMT_CACHE 32 /* prepared statements kept per connection (least recently used goes) */
+
+struct sqlite_store_cached {
+    char *sql;
+    size_t len;
+    uint64_t hash;
+    sqlite3_stmt *st;
+    bool busy;     /* handed out; a nested user of the same SQL gets a fresh statement */
+    uint64_t used; /* for least-recently-used eviction */
+};
+
+struct sqlite_store_conn {
+    sqlite3 *db;
+    struct sqlite_store_conn *next; /* in the idle list */
+    uint64_t tick;
+    struct sqlite_store_cached cache[STMT_CACHE];
+};
+
+struct sqlite_store {
+    struct dst_store base;
+    char *path;
+    bool memory;           /* ":memory:": the writer serves reads too, under wlock */
+    pthread_mutex_t wlock; /* the writer connection (recursive: row callbacks may re-enter) */
+    struct sqlite_store_conn *writer;
+    pthread_mutex_t plock; /* the idle readers */
+    struct sqlite_store_conn *idle;
+    int nidle;
+    int schema_version;
+};
+
+/* ---- connections and their statement caches ---- */
+
+/* Logs what failed with SQLite's message; returns DST_EDEP. */
+int sqlite_store_fail(struct sqlite_store_conn *c, const char *what);
+
+/*
+ * A reset statement for sql: the cached one, else a new one that is cached in the least
+ * recently used free slot. A statement of the same text still in use (a call from inside a
+ * row callback) gets an uncached copy. Give it back with sqlite_store_stmt_put.
+ */
+int sqlite_store_stmt_get(struct sqlite_store_conn *c, const char *sql, sqlite3_stmt **out);
+
+/* Resets a cached st for its next user, or finalizes an uncached one; accepts NULL. */
+void sqlite_store_stmt_put(struct sqlite_store_conn *c, sqlite3_stmt *st);
+
+/* Runs one statement without results (BEGIN, COMMIT, ...) from the cache. */
+int sqlite_store_exec_cached(struct sqlite_store_conn *c, const char *sql);
+
+/* Rolls back the open transaction, if a failed statement has not ended it already. */
+void sqlite_store_rollback(struct sqlite_store_conn *c);
+
+/* A connection for reading: an idle reader, a new one, or (":memory:") the locked writer. */
+int sqlite_store_reader_get(struct sqlite_store *s, struct sqlite_store_conn **out);
+
+/* Gives back what sqlite_store_reader_get handed out (idles or closes it); accepts NULL. */
+void sqlite_store_reader_put(struct sqlite_store *s, struct sqlite_store_conn *c);
+
+/* ---- open, migrate, close: the ops of the same names ---- */
+
+int sqlite_store_open(const char *rest, struct dst_store **out);
+void sqlite_store_close(struct dst_store *base);
+int sqlite_store_schema_version(struct dst_store *base);
+
+#endif
