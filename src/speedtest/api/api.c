@@ -53,6 +53,7 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
     a->queue = queue;
     a->started_ms = dst_datetime_now_ms();
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->sched_lock, NULL);
     a->metrics = dst_metrics_new();
     for (size_t i = 0; i < sizeof(metric_defs) / sizeof(metric_defs[0]); i++)
         dst_metrics_declare(a->metrics, metric_defs[i].name, metric_defs[i].type,
@@ -92,6 +93,7 @@ void api_free(struct api *a)
         free(p);
     }
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->sched_lock);
     free(a);
 }
 
@@ -212,6 +214,7 @@ int api_mount(struct api *a, struct dst_http_server *s)
     rc = rc ? rc : api_results_mount(a, s);
     rc = rc ? rc : api_series_mount(a, s);
     rc = rc ? rc : api_probes_mount(a, s);
+    rc = rc ? rc : api_schedules_mount(a, s);
     if (rc == 0 && a->opts.web) {
         json_t *conf = json_pack("{s:s}", "speedTestApiBase",
                                  a->opts.web_api_base ? a->opts.web_api_base : "");

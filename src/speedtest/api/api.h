@@ -18,6 +18,13 @@ struct api_opts {
     const char *token;        /* bearer token required for writes; NULL/"" = open */
     bool web;                 /* serve the embedded web UI and Swagger UI */
     const char *web_api_base; /* configuration.json's speedTestApiBase ("" = same origin) */
+    /*
+     * Called with the schedules document (borrowed; see api_schedules_load) after every change
+     * through the API and by api_schedules_load, one call at a time, on an HTTP thread or the
+     * caller's. NULL: nothing in this process follows the schedules.
+     */
+    void (*schedules_changed)(void *ud, const json_t *doc);
+    void *schedules_ud;
 };
 
 /*
@@ -39,6 +46,15 @@ void api_free(struct api *a);
  */
 int api_ingest(struct api *a, struct dst_result *r, char *err, size_t errlen);
 void api_heartbeat(struct api *a, const char *name, const json_t *state);
+
+/*
+ * The schedules live in the store as one document, {"paused": bool, "schedules": [{"cron":
+ * "0 9 * * 1-5", "target": "URL" | null, "probe": "NAME" | null, "enabled": bool}]}, edited
+ * through /api/v1/schedules. If the store holds none yet, stores {"paused": false, "schedules":
+ * seed} (seed: an array of such items, checked as a PUT is). Then calls opts.schedules_changed
+ * with the stored document. DST_EINVAL (a bad seed) or the store's error, with a reason in err.
+ */
+int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errlen);
 
 /* Fills the store with the original's Development-mode demo data (1345 rows) if it is empty. */
 int api_seed_demo(struct dst_store *store);

@@ -31,6 +31,7 @@ struct api {
     int64_t started_ms;
     pthread_mutex_t lock; /* guards probes */
     struct api_probe *probes;
+    pthread_mutex_t sched_lock; /* one change of the schedules at a time */
 };
 
 /* A heartbeat older than this means the probe is offline. */
@@ -48,6 +49,7 @@ int api_compat_mount(struct api *a, struct dst_http_server *s);
 int api_results_mount(struct api *a, struct dst_http_server *s);
 int api_series_mount(struct api *a, struct dst_http_server *s);
 int api_probes_mount(struct api *a, struct dst_http_server *s);
+int api_schedules_mount(struct api *a, struct dst_http_server *s);
 
 /* The series' bucket width for a span when the client names none (at most ~400 buckets). */
 int64_t api_series_auto_step(int64_t span_ms);

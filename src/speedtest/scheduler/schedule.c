@@ -2,6 +2,7 @@
 #include "speedtest/scheduler/schedule.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,29 +21,40 @@
 #define MAX_ENTRIES  64
 #define MAX_WAIT_MS  60000 /* wake at least this often to notice a clock set back */
 #define CLOCK_BACK_S 5     /* a clock read this much earlier than the last one went back */
+#define LIVE_POLL_MS 1000  /* with opts.live: how often sched_run looks for a change */
 
 struct sched {
     struct sched_opts o;
+    pthread_mutex_t lock; /* guards everything below */
     struct sched_entry e[MAX_ENTRIES];
     int n;
+    bool paused;
+    bool changed; /* replaced or paused/resumed since sched_run last looked */
 };
 
 struct sched *sched_new(const struct sched_opts *o)
 {
     struct sched *s = dst_xnew(struct sched);
     s->o = *o;
+    pthread_mutex_init(&s->lock, NULL);
     return s;
+}
+
+static void entry_release(struct sched_entry *e)
+{
+    free(e->spec);
+    free(e->expr);
+    free(e->target);
+    free(e->probe);
 }
 
 void sched_free(struct sched *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < s->n; i++) {
-        free(s->e[i].spec);
-        free(s->e[i].target);
-        free(s->e[i].probe);
-    }
+    for (int i = 0; i < s->n; i++)
+        entry_release(&s->e[i]);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -109,9 +121,8 @@ static int parse_spec(struct sched_entry *e, const char *spec, char *why, size_t
 
     if (n < cron_words) /* too short: let the cron parser say what is missing */
         return dst_cron_parse(spec, &e->cron, why, whylen);
-    char *cron = dst_xstrndup(spec, off[cron_words - 1] + len[cron_words - 1]);
-    int rc = dst_cron_parse(cron, &e->cron, why, whylen);
-    free(cron);
+    e->expr = dst_xstrndup(spec + off[0], off[cron_words - 1] + len[cron_words - 1] - off[0]);
+    int rc = dst_cron_parse(e->expr, &e->cron, why, whylen);
     rc = rc ? rc : parse_rest(e, spec, n < 8 ? n : 8, off, len, cron_words, why, whylen);
     if (rc == 0 && dst_cron_next(&e->cron, dst_datetime_now_ms() / 1000, &t) != 0) {
         snprintf(why, whylen, "never fires (no such date in the next 8 years)");
@@ -132,11 +143,57 @@ int sched_add(struct sched *s, const char *spec, char *err, size_t errlen)
     int rc = parse_spec(&e, spec, why, sizeof(why));
     if (rc) {
         snprintf(err, errlen, "'%s': %s", spec, why);
-        free(e.target);
-        free(e.probe);
+        entry_release(&e);
         return rc;
     }
     e.spec = dst_xstrdup(spec);
+    s->e[s->n++] = e;
+    return 0;
+}
+
+/* "CRON [TARGET] [probe=PROBE]", for the logs. */
+static char *parts_spec(const char *cron, const char *target, const char *probe)
+{
+    size_t n = strlen(cron) + (target ? strlen(target) : 0) + (probe ? strlen(probe) : 0) + 16;
+    char *spec = dst_xmalloc(n);
+    snprintf(spec, n, "%s%s%s%s%s", cron, target ? " " : "", target ? target : "",
+             probe ? " probe=" : "", probe ? probe : "");
+    return spec;
+}
+
+int sched_add_parts(struct sched *s, const char *cron, const char *target, const char *probe,
+                    char *err, size_t errlen)
+{
+    struct sched_entry e = {0};
+    char why[256] = "";
+    const char *part = "cron: ";
+    int64_t t;
+
+    if (s->n == MAX_ENTRIES) {
+        snprintf(err, errlen, "more than %d schedules", MAX_ENTRIES);
+        return DST_EINVAL;
+    }
+    int rc = dst_cron_parse(cron ? cron : "", &e.cron, why, sizeof(why));
+    if (rc == 0 && dst_cron_next(&e.cron, dst_datetime_now_ms() / 1000, &t) != 0) {
+        snprintf(why, sizeof(why), "never fires (no such date in the next 8 years)");
+        rc = DST_EINVAL;
+    }
+    if (rc == 0 && target) {
+        part = "target: ";
+        rc = engine_check_target(target, why, sizeof(why));
+    }
+    if (rc == 0 && probe) {
+        part = ""; /* check_probe names it */
+        rc = check_probe(probe, why, sizeof(why));
+    }
+    if (rc) {
+        snprintf(err, errlen, "%s%s", part, why);
+        return rc;
+    }
+    e.expr = dst_xstrdup(cron);
+    e.target = target ? dst_xstrdup(target) : NULL;
+    e.probe = probe ? dst_xstrdup(probe) : NULL;
+    e.spec = parts_spec(cron, target, probe);
     s->e[s->n++] = e;
     return 0;
 }
@@ -172,20 +229,81 @@ static void plan_entry(struct sched *s, struct sched_entry *e, int64_t after_s)
     e->due_s = e->cron_s + jitter(s);
 }
 
-void sched_plan(struct sched *s, int64_t now_s)
+/* Plans every schedule after now_s; called with the lock held. */
+static void plan_all(struct sched *s, int64_t now_s)
 {
     for (int i = 0; i < s->n; i++)
         plan_entry(s, &s->e[i], now_s);
 }
 
-int64_t sched_next(const struct sched *s)
+void sched_plan(struct sched *s, int64_t now_s)
+{
+    pthread_mutex_lock(&s->lock);
+    plan_all(s, now_s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void sched_replace_take(struct sched *s, struct sched *from)
+{
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->n; i++)
+        entry_release(&s->e[i]);
+    memcpy(s->e, from->e, (size_t)from->n * sizeof(from->e[0]));
+    s->n = from->n;
+    from->n = 0;
+    plan_all(s, dst_datetime_now_ms() / 1000);
+    s->changed = true;
+    pthread_mutex_unlock(&s->lock);
+    sched_free(from);
+}
+
+void sched_set_paused(struct sched *s, bool paused)
+{
+    pthread_mutex_lock(&s->lock);
+    if (paused != s->paused) {
+        s->paused = paused;
+        if (!paused)
+            plan_all(s, dst_datetime_now_ms() / 1000);
+        s->changed = true;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool sched_paused(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool p = s->paused;
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
+/* True once after each change (for sched_run). */
+static bool take_changed(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool c = s->changed;
+    s->changed = false;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* The earliest due time; called with the lock held. */
+static int64_t next_locked(const struct sched *s)
 {
     int64_t best = -1;
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n && !s->paused; i++) {
         if (s->e[i].due_s > 0 && (best < 0 || s->e[i].due_s < best))
             best = s->e[i].due_s;
     }
     return best;
+}
+
+int64_t sched_next(struct sched *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int64_t next = next_locked(s);
+    pthread_mutex_unlock(&s->lock);
+    return next;
 }
 
 bool sched_enabled(const struct sched *s)
@@ -234,24 +352,30 @@ int sched_fire(struct sched *s, struct dst_queue *q, int64_t now_s)
 {
     int published = 0, err = 0;
 
+    pthread_mutex_lock(&s->lock);
     for (int i = 0; i < s->n; i++) {
         struct sched_entry *e = &s->e[i];
         if (e->due_s <= 0 || e->due_s > now_s)
             continue;
-        int rc = fire_one(s, q, e);
+        int rc = s->paused ? 0 : fire_one(s, q, e);
         if (rc < 0 && err == 0)
             err = rc;
         published += rc > 0;
         plan_entry(s, e, now_s); /* after now: a late firing is one firing */
     }
+    pthread_mutex_unlock(&s->lock);
     return err ? err : published;
 }
 
-static void log_next(const struct sched *s)
+static void log_next(struct sched *s)
 {
     char ts[DST_DATETIME_LEN];
     int64_t next = sched_next(s);
 
+    if (next < 0 && sched_paused(s)) {
+        dst_info("schedules paused: no run planned");
+        return;
+    }
     if (next < 0) {
         dst_warn("no schedule will fire again");
         return;
@@ -264,19 +388,26 @@ int sched_run(struct sched *s, struct dst_queue *q)
 {
     int64_t now_ms = dst_datetime_now_ms(), last_ms = now_ms;
 
-    sched_plan(s, now_ms / 1000);
+    int64_t max_wait = s->o.live ? LIVE_POLL_MS : MAX_WAIT_MS;
+
+    pthread_mutex_lock(&s->lock);
+    plan_all(s, now_ms / 1000);
     for (int i = 0; i < s->n && s->o.fire_at_start; i++)
         s->e[i].due_s = s->e[i].due_s > 0 ? now_ms / 1000 : 0;
+    s->changed = false;
+    pthread_mutex_unlock(&s->lock);
     log_next(s);
     while (!dst_sig_stopping()) {
-        int64_t next = sched_next(s), wait = next < 0 ? MAX_WAIT_MS : next * 1000 - now_ms;
-        if (dst_sig_wait((int)(wait < 0 ? 0 : wait > MAX_WAIT_MS ? MAX_WAIT_MS : wait)))
+        int64_t next = sched_next(s), wait = next < 0 ? max_wait : next * 1000 - now_ms;
+        if (dst_sig_wait((int)(wait < 0 ? 0 : wait > max_wait ? max_wait : wait)))
             break;
         now_ms = dst_datetime_now_ms();
         if (now_ms < last_ms - CLOCK_BACK_S * 1000) {
             dst_warn("the clock went back; planning the schedules again");
             sched_plan(s, now_ms / 1000);
             log_next(s);
+        } else if (take_changed(s)) {
+            log_next(s); /* replaced, paused or resumed: already planned */
         }
         last_ms = now_ms;
         next = sched_next(s);

@@ -7,6 +7,7 @@
 #include "core/cfg.h"
 #include "core/err.h"
 #include "core/http_server.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/queue.h"
 #include "core/sig.h"
@@ -46,18 +47,86 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-/* The scheduler with every --schedule, on its own thread until a stop signal. */
-static int sched_start(const struct up_cfg *c, struct dst_queue *q, struct sched_thread *st)
+/*
+ * The API's schedules_changed hook: the scheduler takes the enabled schedules of the stored
+ * document, and its pause. (The API checked them; one that no longer passes is skipped.)
+ */
+static void sched_follow(void *ud, const json_t *doc)
 {
-    struct sched_opts so = {.jitter_s = c->jitter};
+    struct sched_opts so = {0};
+    struct sched *s = ud, *from = sched_new(&so);
+    bool paused = json_is_true(json_object_get(doc, "paused"));
+    json_t *item;
+    size_t i;
     char err[512];
 
-    st->s = sched_new(&so);
-    st->q = q;
-    for (int i = 0; i < c->schedule.n; i++) {
-        if (sched_add(st->s, c->schedule.v[i], err, sizeof(err)) != 0)
-            return dst_error("schedule: %s", err), DST_EINVAL;
+    json_array_foreach(json_object_get(doc, "schedules"), i, item)
+    {
+        if (json_is_false(json_object_get(item, "enabled")))
+            continue;
+        if (sched_add_parts(from, json_string_value(json_object_get(item, "cron")),
+                            json_string_value(json_object_get(item, "target")),
+                            json_string_value(json_object_get(item, "probe")), err,
+                            sizeof(err)) != 0)
+            dst_warn("schedules[%zu]: %s: skipped", i, err);
     }
+    dst_info("schedules: %d enabled%s", sched_count(from), paused ? ", paused" : "");
+    if (paused)
+        sched_set_paused(s, true); /* before the new ones are planned: none fires */
+    sched_replace_take(s, from);
+    if (!paused)
+        sched_set_paused(s, false);
+}
+
+/* The --schedule flags as the API's schedules (the store's first schedules). */
+static int seed_schedules(const struct up_cfg *c, json_t **out)
+{
+    struct sched_opts so = {0};
+    struct sched *tmp = sched_new(&so);
+    json_t *list = json_array();
+    char err[512];
+    int rc = 0;
+
+    for (int i = 0; rc == 0 && i < c->schedule.n; i++) {
+        rc = sched_add(tmp, c->schedule.v[i], err, sizeof(err));
+        if (rc)
+            dst_error("schedule: %s", err);
+    }
+    for (int i = 0; rc == 0 && i < sched_count(tmp); i++) {
+        const struct sched_entry *e = sched_entry(tmp, i);
+        json_t *item = json_pack("{s:s, s:b}", "cron", e->expr, "enabled", 1);
+        dst_json_set_str(item, "target", e->target);
+        dst_json_set_str(item, "probe", e->probe);
+        json_array_append_new(list, item);
+    }
+    sched_free(tmp);
+    if (rc)
+        json_decref(list);
+    else
+        *out = list;
+    return rc;
+}
+
+/*
+ * The scheduler follows the store's schedules (seeded from --schedule when the store has
+ * none), on its own thread until a stop signal.
+ */
+static int sched_start(struct api *a, const struct up_cfg *c, struct dst_queue *q,
+                       struct sched_thread *st)
+{
+    json_t *seed = NULL;
+    char err[512];
+
+    st->q = q;
+    int rc = seed_schedules(c, &seed);
+    rc = rc ? rc : api_schedules_load(a, seed, err, sizeof(err));
+    json_decref(seed);
+    if (rc == DST_EINVAL)
+        dst_error("schedule: %s", err);
+    else if (rc)
+        dst_error("schedules: %s", err);
+    if (rc)
+        return rc;
     if (pthread_create(&st->t, NULL, sched_main, st) != 0)
         return DST_ENOMEM;
     st->running = true;
@@ -69,8 +138,8 @@ static void sched_stop(struct sched_thread *st)
     if (st->running) {
         dst_sig_request_stop(); /* sched_run ends on it */
         pthread_join(st->t, NULL);
+        st->running = false;
     }
-    sched_free(st->s);
 }
 
 /* The test server of this host, on the --server-* listeners that are not "off". */
@@ -110,13 +179,18 @@ static int up_run(const struct up_cfg *c)
     struct dst_http_server *srv = NULL;
     struct logger *lg = NULL;
     struct server *ts = NULL;
-    struct sched_thread st = {0};
+    struct sched_opts sco = {.jitter_s = c->jitter, .live = true};
+    struct sched_thread st = {.s = sched_new(&sco)};
 
     int rc = dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
         rc = api_seed_demo(store);
     rc = rc ? rc : dst_queue_open("mem:", &queue);
-    struct api_opts ao = {.token = c->token, .web = true, .web_api_base = ""};
+    struct api_opts ao = {.token = c->token,
+                          .web = true,
+                          .web_api_base = "",
+                          .schedules_changed = sched_follow,
+                          .schedules_ud = st.s};
     rc = rc ? rc : api_new(&ao, store, queue, &a);
     struct dst_http_server_opts so = {
         .listen = c->listen, .name = "api", .access_log = c->access_log, .cors = true};
@@ -134,7 +208,7 @@ static int up_run(const struct up_cfg *c)
                                 .device = 1,
                                 .upload = true};
         rc = logger_start(&po, NULL, queue, &lg);
-        rc = rc ? rc : sched_start(c, queue, &st);
+        rc = rc ? rc : sched_start(a, c, queue, &st);
         if (rc == 0) {
             dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
                      c->agent, c->target);
@@ -149,6 +223,7 @@ static int up_run(const struct up_cfg *c)
     api_shutdown(a);
     server_stop(ts);
     dst_http_server_free(srv);
+    sched_free(st.s); /* the API's hook uses it until the HTTP server is gone */
     api_free(a);
     dst_queue_free(queue);
     dst_store_free(store);

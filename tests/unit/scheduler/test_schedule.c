@@ -251,6 +251,107 @@ static void test_jitter_spreads_within_bounds(void **state)
     sched_free(s);
 }
 
+static void test_add_parts(void **state)
+{
+    (void)state;
+    struct sched_opts o = {0};
+    struct sched *s = sched_new(&o);
+    char err[512] = "";
+
+    assert_int_equal(sched_add_parts(s, "*/15 * * * *", NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_add_parts(s, "@daily", "dummy:", "den", err, sizeof(err)), 0);
+    assert_int_equal(sched_add_parts(s, "0 9 * * MON", NULL, "den", err, sizeof(err)), 0);
+    assert_int_equal(sched_count(s), 3);
+    const struct sched_entry *e = sched_entry(s, 0);
+    assert_string_equal(e->expr, "*/15 * * * *");
+    assert_null(e->target);
+    assert_null(e->probe);
+    e = sched_entry(s, 1);
+    assert_string_equal(e->spec, "@daily dummy: probe=den");
+    assert_string_equal(e->target, "dummy:");
+    assert_string_equal(e->probe, "den");
+    assert_string_equal(sched_entry(s, 2)->spec, "0 9 * * MON probe=den");
+    /* each bad part is named, and nothing is added */
+    assert_int_equal(sched_add_parts(s, "61 * * * *", NULL, NULL, err, sizeof(err)), DST_EINVAL);
+    assert_string_equal(err, "cron: minute: '61' is out of 0-59");
+    assert_int_equal(sched_add_parts(s, "0 0 30 2 *", NULL, NULL, err, sizeof(err)), DST_EINVAL);
+    assert_string_equal(err, "cron: never fires (no such date in the next 8 years)");
+    assert_int_equal(sched_add_parts(s, NULL, NULL, NULL, err, sizeof(err)), DST_EINVAL);
+    assert_true(strncmp(err, "cron: ", 6) == 0);
+    assert_int_equal(sched_add_parts(s, "@hourly", "gopher://x", NULL, err, sizeof(err)),
+                     DST_EINVAL);
+    assert_true(strncmp(err, "target: ", 8) == 0);
+    assert_int_equal(sched_add_parts(s, "@hourly", NULL, "a/b", err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "probe 'a/b'"));
+    assert_int_equal(sched_count(s), 3);
+    sched_free(s);
+}
+
+/* The expression of a spec is kept apart from its target and probe (for the store). */
+static void test_add_keeps_the_expression(void **state)
+{
+    (void)state;
+    struct sched *s = with("  */15 * * * *  dummy: den", 0, NULL);
+    char err[256];
+
+    assert_int_equal(sched_add(s, "@weekly", err, sizeof(err)), 0);
+    assert_string_equal(sched_entry(s, 0)->expr, "*/15 * * * *");
+    assert_string_equal(sched_entry(s, 1)->expr, "@weekly");
+    sched_free(s);
+}
+
+static void test_replace(void **state)
+{
+    struct fixture *f = *state;
+    struct sched *s = with("*/15 * * * * dummy: den", 0, NULL);
+    struct sched_opts o = {0};
+    struct sched *from = sched_new(&o);
+    char err[256];
+    int64_t now = dst_datetime_now_ms() / 1000;
+
+    assert_int_equal(sched_add_parts(from, "* * * * *", NULL, "lab", err, sizeof(err)), 0);
+    assert_int_equal(sched_add_parts(from, "@daily", NULL, NULL, err, sizeof(err)), 0);
+    sched_replace_take(s, from); /* from is freed (ASan would see a leak or a double free) */
+    assert_int_equal(sched_count(s), 2);
+    assert_string_equal(sched_entry(s, 0)->expr, "* * * * *");
+    assert_string_equal(sched_entry(s, 0)->probe, "lab");
+    /* planned at once, after now */
+    int64_t next = sched_next(s);
+    assert_true(next > now && next <= now + 61);
+    assert_int_equal(sched_fire(s, f->q, next), 1);
+    json_t *m = take(f, true);
+    assert_string_equal(json_string_value(json_object_get(m, "probe")), "lab");
+    json_decref(m);
+    /* replaced by nothing: nothing fires */
+    sched_replace_take(s, sched_new(&o));
+    assert_int_equal(sched_count(s), 0);
+    assert_int_equal(sched_next(s), -1);
+    sched_free(s);
+}
+
+static void test_pause_and_resume(void **state)
+{
+    struct fixture *f = *state;
+    struct sched *s = with("*/15 * * * *", 0, NULL);
+
+    sched_plan(s, T_1007);
+    assert_false(sched_paused(s));
+    sched_set_paused(s, true);
+    assert_true(sched_paused(s));
+    assert_int_equal(sched_next(s), -1);
+    assert_int_equal(sched_fire(s, f->q, T_1015), 0); /* due, but paused: nothing published */
+    take(f, false);
+    sched_set_paused(s, true); /* twice is once */
+    sched_set_paused(s, false);
+    assert_false(sched_paused(s));
+    /* resuming plans after the real now, not the missed firings */
+    int64_t now = dst_datetime_now_ms() / 1000;
+    assert_true(sched_next(s) > now && sched_next(s) <= now + 900);
+    assert_int_equal(sched_fire(s, f->q, sched_next(s)), 1);
+    json_decref(take(f, true));
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +362,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_firing_publishes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enable_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jitter_spreads_within_bounds, setup, teardown),
+        cmocka_unit_test(test_add_parts),
+        cmocka_unit_test(test_add_keeps_the_expression),
+        cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_and_resume, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,339 @@
+/* schedules.c - the native face's schedules: kept in the store, listed, replaced, paused */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cron.h"
+#include "core/datetime.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/sse.h"
+#include "core/store.h"
+#include "speedtest/api/api_priv.h"
+#include "speedtest/engines/engine.h"
+
+#define SCHEDULES_KEY "schedules" /* the store setting */
+#define MAX_SCHEDULES 32
+#define MAX_CRON      200
+#define MAX_TARGET    500
+#define MAX_PROBE     64 /* as the scheduler's probe names */
+
+/* The stored document, or the empty one if none was stored; *out is a new reference. */
+static int doc_load(struct api *a, json_t **out)
+{
+    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, out);
+    if (rc == DST_ENOTFOUND) {
+        *out = json_pack("{s:b, s:[]}", "paused", 0, "schedules");
+        rc = 0;
+    }
+    return rc;
+}
+
+/* The next fire time of cron after now as ISO 8601 UTC, or null (paused, off, never). */
+static json_t *next_run(const char *cron, bool on)
+{
+    struct dst_cron c;
+    char err[160], ts[DST_DATETIME_LEN];
+    int64_t next;
+
+    if (!on || !cron || dst_cron_parse(cron, &c, err, sizeof(err)) != 0 ||
+        dst_cron_next(&c, dst_datetime_now_ms() / 1000, &next) != 0)
+        return json_null();
+    dst_datetime_format_utc(next * 1000, ts);
+    return json_string(ts);
+}
+
+/* The GET body: the document with each schedule's id and next_run. */
+static json_t *doc_view(const json_t *doc)
+{
+    bool paused = json_is_true(json_object_get(doc, "paused"));
+    json_t *list = json_array(), *item;
+    size_t i;
+    char id[24];
+
+    json_array_foreach(json_object_get(doc, "schedules"), i, item)
+    {
+        json_t *v = json_deep_copy(item);
+        const char *cron = json_string_value(json_object_get(item, "cron"));
+        bool on = !json_is_false(json_object_get(item, "enabled"));
+        snprintf(id, sizeof(id), "%zu", i + 1);
+        json_object_set_new(v, "id", json_string(id));
+        json_object_set_new(v, "next_run", next_run(cron, on && !paused));
+        json_array_append_new(list, v);
+    }
+    return json_pack("{s:b, s:o}", "paused", paused, "schedules", list);
+}
+
+/* Reads an optional string member (NULL when absent or null); false (err set) if bad. */
+static bool opt_str(const json_t *item, const char *key, size_t i, size_t max, const char **out,
+                    char *err, size_t errlen)
+{
+    json_t *v = json_object_get(item, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
+        snprintf(err, errlen, "schedules[%zu].%s: a string of 1 to %zu characters, or null", i, key,
+                 max);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static bool probe_ok(const char *p)
+{
+    for (; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return false;
+    }
+    return true;
+}
+
+/* Checks the cron expression of item i; false (err set) if bad. */
+static bool cron_ok(const json_t *item, size_t i, const char **cron, char *err, size_t errlen)
+{
+    struct dst_cron c;
+    char why[200];
+    int64_t next;
+
+    *cron = json_string_value(json_object_get(item, "cron"));
+    if (!*cron || !**cron || strlen(*cron) > MAX_CRON) {
+        snprintf(err, errlen,
+                 "schedules[%zu].cron: required, a cron expression of 1 to %d characters", i,
+                 MAX_CRON);
+        return false;
+    }
+    if (dst_cron_parse(*cron, &c, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "schedules[%zu].cron: %s", i, why);
+        return false;
+    }
+    if (dst_cron_next(&c, dst_datetime_now_ms() / 1000, &next) != 0) {
+        snprintf(err, errlen, "schedules[%zu].cron: never fires (no such date in the next 8 years)",
+                 i);
+        return false;
+    }
+    return true;
+}
+
+/* Checks schedule i of a PUT; its stored form goes to *out. DST_EINVAL with err naming it. */
+static int item_check(const json_t *item, size_t i, json_t **out, char *err, size_t errlen)
+{
+    const char *k, *cron, *target, *probe;
+    char why[200];
+    json_t *v;
+
+    if (!json_is_object(item))
+        return snprintf(err, errlen, "schedules[%zu]: must be an object", i), DST_EINVAL;
+    json_object_foreach((json_t *)item, k, v)
+    {
+        if (strcmp(k, "cron") && strcmp(k, "target") && strcmp(k, "probe") && strcmp(k, "enabled"))
+            return snprintf(err, errlen, "schedules[%zu].%s: unknown field", i, k), DST_EINVAL;
+    }
+    if (!cron_ok(item, i, &cron, err, errlen) ||
+        !opt_str(item, "target", i, MAX_TARGET, &target, err, errlen) ||
+        !opt_str(item, "probe", i, MAX_PROBE, &probe, err, errlen))
+        return DST_EINVAL;
+    if (target && engine_check_target(target, why, sizeof(why)) != 0)
+        return snprintf(err, errlen, "schedules[%zu].target: %s", i, why), DST_EINVAL;
+    if (probe && !probe_ok(probe))
+        return snprintf(err, errlen,
+                        "schedules[%zu].probe: 1 to %d letters, digits, '.', '_' or '-', or null",
+                        i, MAX_PROBE),
+               DST_EINVAL;
+    v = json_object_get(item, "enabled");
+    if (v && !json_is_boolean(v))
+        return snprintf(err, errlen, "schedules[%zu].enabled: must be true or false", i),
+               DST_EINVAL;
+    *out = json_pack("{s:s, s:o, s:o, s:b}", "cron", cron, "target",
+                     target ? json_string(target) : json_null(), "probe",
+                     probe ? json_string(probe) : json_null(), "enabled", !json_is_false(v));
+    return 0;
+}
+
+/* The stored form of a list of schedules; DST_EINVAL with err naming the first bad field. */
+static int list_check(const json_t *list, json_t **out, char *err, size_t errlen)
+{
+    json_t *res, *item;
+    size_t i;
+
+    if (!json_is_array(list) || json_array_size(list) > MAX_SCHEDULES) {
+        snprintf(err, errlen, "schedules: required, an array of at most %d schedules",
+                 MAX_SCHEDULES);
+        return DST_EINVAL;
+    }
+    res = json_array();
+    json_array_foreach(list, i, item)
+    {
+        json_t *one = NULL;
+        if (item_check(item, i, &one, err, errlen) != 0) {
+            json_decref(res);
+            return DST_EINVAL;
+        }
+        json_array_append_new(res, one);
+    }
+    *out = res;
+    return 0;
+}
+
+/*
+ * The new document from a PUT body and the current document; DST_EINVAL with err naming
+ * the field.
+ */
+static int body_check(const json_t *body, const json_t *cur, json_t **out, char *err, size_t errlen)
+{
+    const char *k;
+    json_t *v, *list = NULL;
+
+    if (!json_is_object(body))
+        return snprintf(err, errlen, "body: must be a JSON object"), DST_EINVAL;
+    json_object_foreach((json_t *)body, k, v)
+    {
+        if (strcmp(k, "schedules") != 0 && strcmp(k, "paused") != 0)
+            return snprintf(err, errlen, "%s: unknown field", k), DST_EINVAL;
+    }
+    v = json_object_get(body, "paused");
+    if (v && !json_is_boolean(v))
+        return snprintf(err, errlen, "paused: must be true or false"), DST_EINVAL;
+    if (list_check(json_object_get(body, "schedules"), &list, err, errlen) != 0)
+        return DST_EINVAL;
+    bool paused = v ? json_is_true(v) : json_is_true(json_object_get(cur, "paused"));
+    *out = json_pack("{s:b, s:o}", "paused", paused, "schedules", list);
+    return 0;
+}
+
+/* Stores doc, tells the event stream and the scheduler hook. Called with sched_lock held. */
+static int doc_store(struct api *a, const json_t *doc)
+{
+    int rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
+    if (rc)
+        return rc;
+    json_t *view = doc_view(doc);
+    char *text = dst_json_dumps(view, NULL);
+    dst_sse_hub_publish(a->hub, "schedules", text);
+    free(text);
+    json_decref(view);
+    if (a->opts.schedules_changed)
+        a->opts.schedules_changed(a->opts.schedules_ud, doc);
+    return 0;
+}
+
+static void reply_view(struct dst_http_req *req, const json_t *doc)
+{
+    json_t *view = doc_view(doc);
+    dst_http_reply_json(req, 200, view);
+    json_decref(view);
+}
+
+/* GET /api/v1/schedules */
+static void get_schedules(struct dst_http_req *req, void *ud)
+{
+    struct api *a = ud;
+    json_t *doc = NULL;
+    int rc = doc_load(a, &doc);
+
+    if (rc)
+        return (void)dst_http_reply_error(req, dst_err_http_status(rc), "store: %s",
+                                          dst_strerror(rc));
+    reply_view(req, doc);
+    json_decref(doc);
+}
+
+/* PUT /api/v1/schedules: replaces the list (and paused, when given). */
+static void put_schedules(struct dst_http_req *req, void *ud)
+{
+    struct api *a = ud;
+    json_t *body = NULL, *cur = NULL, *doc = NULL;
+    char err[512];
+    size_t len = 0;
+
+    if (!api_authorized(a, req))
+        return;
+    const char *text = dst_http_req_body(req, &len);
+    body = dst_json_parse(text ? text : "", len, err, sizeof(err));
+    if (!body) {
+        dst_http_reply_error(req, 400, "%s", err);
+        return;
+    }
+    pthread_mutex_lock(&a->sched_lock);
+    int rc = doc_load(a, &cur);
+    bool bad = rc == 0 && body_check(body, cur, &doc, err, sizeof(err)) != 0;
+    if (rc == 0 && !bad)
+        rc = doc_store(a, doc); /* nothing is stored when any field is bad */
+    pthread_mutex_unlock(&a->sched_lock);
+    if (bad)
+        dst_http_reply_error(req, 400, "%s", err);
+    else if (rc)
+        dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
+    else
+        reply_view(req, doc);
+    json_decref(doc);
+    json_decref(cur);
+    json_decref(body);
+}
+
+/* POST /api/v1/schedules/pause and /resume */
+static void set_paused(struct dst_http_req *req, struct api *a, bool paused)
+{
+    json_t *doc = NULL;
+
+    if (!api_authorized(a, req))
+        return;
+    pthread_mutex_lock(&a->sched_lock);
+    int rc = doc_load(a, &doc);
+    if (rc == 0) {
+        json_object_set_new(doc, "paused", json_boolean(paused));
+        rc = doc_store(a, doc);
+    }
+    pthread_mutex_unlock(&a->sched_lock);
+    if (rc)
+        dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
+    else
+        reply_view(req, doc);
+    json_decref(doc);
+}
+
+static void post_pause(struct dst_http_req *req, void *ud)
+{
+    set_paused(req, ud, true);
+}
+
+static void post_resume(struct dst_http_req *req, void *ud)
+{
+    set_paused(req, ud, false);
+}
+
+int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errlen)
+{
+    json_t *doc = NULL, *list = NULL;
+
+    pthread_mutex_lock(&a->sched_lock);
+    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, &doc);
+    if (rc == DST_ENOTFOUND) {
+        rc = list_check(seed, &list, err, errlen);
+        if (rc == 0) {
+            doc = json_pack("{s:b, s:o}", "paused", 0, "schedules", list);
+            rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
+        }
+    } else if (rc) {
+        snprintf(err, errlen, "store: %s", dst_strerror(rc));
+    }
+    if (rc == 0 && a->opts.schedules_changed)
+        a->opts.schedules_changed(a->opts.schedules_ud, doc);
+    pthread_mutex_unlock(&a->sched_lock);
+    json_decref(doc);
+    return rc;
+}
+
+int api_schedules_mount(struct api *a, struct dst_http_server *s)
+{
+    int rc = dst_http_server_route(s, "GET", "/api/v1/schedules", get_schedules, a, 0, 0);
+    rc = rc ? rc
+            : dst_http_server_route(s, "PUT", "/api/v1/schedules", put_schedules, a, 0, 64 * 1024);
+    rc = rc ? rc
+            : dst_http_server_route(s, "POST", "/api/v1/schedules/pause", post_pause, a, 0, 1024);
+    rc = rc ? rc
+            : dst_http_server_route(s, "POST", "/api/v1/schedules/resume", post_resume, a, 0, 1024);
+    return rc;
+}
