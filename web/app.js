@@ -32,6 +32,9 @@
     run: null,             /* {requestId, timer} while a "Run test now" is pending */
     watchRequest: null,    /* request id whose result we still announce */
     answered: new Map(),   /* request id → its result, the last 50 seen */
+    sched: null,           /* {paused, schedules} once GET /api/v1/schedules answered */
+    schedEdit: null,       /* {i (null: a new one), cron, target, probe} while a row is edited */
+    schedBusy: false, schedTimer: null,
     loadSeq: 0, loaded: false, retryMs: 0, retryTimer: null, refreshTimer: null, events: null,
   };
 
@@ -87,7 +90,7 @@
   async function api(path, opts = {}) {
     const headers = { Accept: 'application/json' };
     if (opts.body) headers['Content-Type'] = 'application/json';
-    if (opts.method === 'POST' && state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (opts.method && opts.method !== 'GET' && state.token) headers.Authorization = `Bearer ${state.token}`;
     let res;
     try {
       res = await fetch(state.base + path, { ...opts, headers, cache: 'no-store' });
@@ -142,7 +145,7 @@
       state.retryMs = 0;
       renderAll();
       dstmc.loads++;
-      if (!state.loaded && state.mode === 'native') { connectEvents(); loadProbes(); }
+      if (!state.loaded && state.mode === 'native') { connectEvents(); loadProbes(); loadSchedules(); }
       state.loaded = true;
       if (!dstmc.isReady) { dstmc.isReady = true; markReady(); }
     } catch (e) {
@@ -495,7 +498,7 @@
     setConn('connecting', 'connecting…');
     es.onopen = () => {
       setConn('live');
-      if (wasDown) scheduleRefresh(200); /* catch up on what the outage hid */
+      if (wasDown) { scheduleRefresh(200); loadSchedules(); } /* catch up on what the outage hid */
       wasDown = false;
       delay = 0;
     };
@@ -514,6 +517,7 @@
     });
     on('result', onResultEvent);
     on('probe', onProbeEvent);
+    on('schedules', applySchedules);
   }
 
   /* A result was stored: show it at once, then reload the charts (debounced). */
@@ -550,6 +554,369 @@
       const speed = isNum(p.bps) ? ` · ${fmtMbps(mbpsOf(p.bps))} Mbps` : '';
       showRunMsg(`Running on ${p.name}${p.phase ? `: ${p.phase}` : ''}${speed}`, 'busy');
     }
+  }
+
+  /* ---------- the schedule (GET/PUT /api/v1/schedules) ---------- */
+
+  /*
+   * The panel stays hidden until GET /api/v1/schedules answers 200: an older dstmc or the
+   * original .NET API answer 404, and then there is simply no schedule panel. Edits replace the
+   * whole list (PUT); the server's answer, or its "schedules" event, is what gets drawn.
+   */
+  const weekdayFmt = dateFmt({ weekday: 'short' });
+  const DOW_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+  const DOW_ABBR = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+  const ordinal = (n) => n + (n % 100 >= 11 && n % 100 <= 13 ? 'th' : ['th', 'st', 'nd', 'rd'][n % 10] || 'th');
+  const andList = (a) => (a.length < 2 ? a.join('') : `${a.slice(0, -1).join(', ')} and ${a.at(-1)}`);
+
+  /* A field as a sorted list of numbers (N, A-B, names, comma lists), or null if it has steps. */
+  function cronList(field, lo, hi, names) {
+    const out = new Set();
+    const num = (s) => {
+      const i = names ? names.indexOf(s) : -1;
+      const v = i >= 0 ? i : /^\d+$/.test(s) ? Number(s) : NaN;
+      return v >= lo && v <= hi ? v : null;
+    };
+    for (const part of field.split(',')) {
+      const [a, b, extra] = part.split('-');
+      const x = num(a), y = b === undefined ? x : num(b);
+      if (extra !== undefined || x === null || y === null || y < x) return null;
+      for (let v = x; v <= y; v++) out.add(v);
+    }
+    return [...out].sort((p, q) => p - q);
+  }
+
+  /*
+   * Common cron expressions in words ("every 15 minutes", "on weekdays at 06:30"), or null when
+   * it is not simple to say; the raw expression is always shown next to it.
+   */
+  function describeCron(expr) {
+    const e = String(expr || '').trim().toLowerCase();
+    const macros = { '@hourly': 'every hour', '@daily': 'every day at 00:00', '@midnight': 'every day at 00:00',
+      '@weekly': 'every Sunday at 00:00', '@monthly': 'on the 1st of every month at 00:00',
+      '@yearly': 'every 1 January at 00:00', '@annually': 'every 1 January at 00:00' };
+    if (e.startsWith('@')) return macros[e] || null;
+    const f = e.split(/\s+/);
+    if (f.length !== 5 || f[3] !== '*') return null;
+    const [mi, h, dom, , dow] = f;
+    const step = (s) => { const m = /^\*\/(\d+)$/.exec(s); return m ? Number(m[1]) : null; };
+
+    let days = null; /* null: every day */
+    if (dom !== '*' && dow !== '*') return null; /* Vixie's either-or rule: not simple to say */
+    if (dow !== '*') {
+      const d = cronList(dow.replace(/\b7\b/g, '0'), 0, 6, DOW_ABBR);
+      if (!d) return null;
+      const key = d.join(',');
+      days = key === '1,2,3,4,5' ? 'on weekdays' : key === '0,6' ? 'at weekends'
+        : key === '0,1,2,3,4,5,6' ? null : `on ${andList(d.map((x) => `${DOW_NAMES[x]}s`))}`;
+    } else if (dom !== '*') {
+      const d = cronList(dom, 1, 31);
+      if (!d) return null;
+      days = `on the ${andList(d.map(ordinal))} of the month`;
+    }
+
+    const mins = cronList(mi, 0, 59), hours = cronList(h, 0, 23);
+    let when;
+    if (h === '*' && (mi === '*' || step(mi) === 1)) when = 'every minute';
+    else if (h === '*' && step(mi)) when = `every ${step(mi)} minutes`;
+    else if (h === '*' && mins) {
+      when = mins.length === 1 && mins[0] === 0 ? 'every hour' : `every hour at ${andList(mins.map((m) => `:${pad2(m)}`))}`;
+    } else if (step(h) && mins && mins.length === 1) {
+      when = `every ${step(h) === 1 ? 'hour' : `${step(h)} hours`} at :${pad2(mins[0])}`;
+    } else if (hours && mins && mins.length === 1 && hours.length <= 6) {
+      const at = `at ${andList(hours.map((x) => `${pad2(x)}:${pad2(mins[0])}`))}`;
+      return days ? `${days} ${at}` : `every day ${at}`;
+    } else {
+      return null;
+    }
+    return days ? `${when} ${days}` : when;
+  }
+
+  /* "in 12 min", "in 3 h 5 min", "in 2 days", "due now" */
+  function fmtIn(ms) {
+    const min = Math.round((ms - Date.now()) / 6e4);
+    if (min <= 0) return ms > Date.now() ? 'in < 1 min' : 'due now';
+    if (min < 60) return `in ${min} min`;
+    if (min < 10 * 60) return `in ${Math.floor(min / 60)} h${min % 60 ? ` ${min % 60} min` : ''}`;
+    if (min < 48 * 60) return `in ${Math.round(min / 60)} h`;
+    return `in ${Math.round(min / 1440)} days`;
+  }
+
+  /* A next run in local time: "09:15" today, "tomorrow 09:15", "Mon 09:15", "2 Dec 09:15". */
+  function fmtWhen(ms) {
+    const d = new Date(ms), today = new Date();
+    if (d.toDateString() === today.toDateString()) return hourFmt.format(d);
+    if (d.toDateString() === new Date(today.getTime() + DAY).toDateString()) return `tomorrow ${hourFmt.format(d)}`;
+    if (ms - Date.now() < 6 * DAY) return `${weekdayFmt.format(d)} ${hourFmt.format(d)}`;
+    return `${dayFmt.format(d)} ${hourFmt.format(d)}`;
+  }
+
+  const nextMs = (s) => (s.next_run ? new Date(s.next_run).getTime() : NaN);
+
+  async function loadSchedules() {
+    try {
+      applySchedules(await api('/api/v1/schedules'));
+    } catch (e) {
+      /* 404: no schedules API here (an older dstmc, the original API): no panel, no fuss */
+      if (e.status === 404 || !state.sched) hideSchedules();
+      else planSchedRefresh(30000); /* transient: keep what is shown, look again later */
+    }
+  }
+
+  function hideSchedules() {
+    state.sched = null;
+    state.schedEdit = null;
+    $('#schedule').hidden = true;
+    $('#sched-pill').hidden = true;
+    clearTimeout(state.schedTimer);
+  }
+
+  function applySchedules(body) {
+    if (!body || !Array.isArray(body.schedules)) return;
+    state.sched = { paused: !!body.paused, schedules: body.schedules };
+    renderSchedules();
+    planSchedRefresh();
+  }
+
+  /* After the soonest next run has passed, ask again: the server has planned the one after. */
+  function planSchedRefresh(delay) {
+    clearTimeout(state.schedTimer);
+    if (delay === undefined) {
+      const next = Math.min(...state.sched.schedules.filter((s) => s.enabled !== false).map(nextMs).filter(isNum));
+      if (!isNum(next)) return;
+      delay = Math.max(5000, next - Date.now() + 3000);
+    }
+    state.schedTimer = setTimeout(loadSchedules, Math.min(delay, 6 * 3600e3));
+  }
+
+  function schedMsg(text, kind) {
+    const el = $('#sched-msg');
+    Object.assign(el, { textContent: text || '', hidden: !text });
+    if (kind) el.dataset.kind = kind;
+  }
+
+  function nextRunCell(s) {
+    if (s.enabled === false) return '<span class="muted">disabled</span>';
+    if (state.sched.paused) return '<span class="muted">paused</span>';
+    const t = nextMs(s);
+    if (!isNum(t)) return '<span class="muted">never</span>';
+    return `<time datetime="${esc(s.next_run)}" title="${esc(fmtTime(t))}">${esc(fmtWhen(t))}</time> ` +
+      `<span class="muted rel" data-t="${t}">${esc(fmtIn(t))}</span>`;
+  }
+
+  function schedRowHtml(s, i) {
+    const words = describeCron(s.cron);
+    const off = s.enabled === false;
+    const label = words || s.cron;
+    return `<tr data-i="${i}" class="${off ? 'off' : ''}">` +
+      `<td title="${esc(words ? `${words}: ${s.cron}` : s.cron)}"><span class="cron-words">${esc(words || 'custom schedule')}</span> <code>${esc(s.cron)}</code></td>` +
+      `<td title="${esc(s.target || '')}">${s.target ? `<code>${esc(s.target)}</code>` : '<span class="muted">probe’s default</span>'}</td>` +
+      `<td>${s.probe ? esc(s.probe) : '<span class="muted">all probes</span>'}</td>` +
+      `<td class="next">${nextRunCell(s)}</td>` +
+      `<td><label class="switch"><input type="checkbox" role="switch" data-act="toggle"${off ? '' : ' checked'}` +
+      ` aria-label="Enabled: ${esc(label)}"><span aria-hidden="true"></span></label></td>` +
+      `<td class="actions"><button type="button" class="btn ghost small" data-act="edit" aria-label="Edit ${esc(label)}">Edit</button>` +
+      `<button type="button" class="btn ghost small danger" data-act="remove" aria-label="Remove ${esc(label)}">Remove</button></td></tr>`;
+  }
+
+  function schedEditHtml(d) {
+    const words = describeCron(d.cron);
+    return `<tr class="editing" data-i="${d.i ?? 'new'}">` +
+      `<td><input data-field="cron" class="mono" value="${esc(d.cron)}" placeholder="*/15 * * * *" ` +
+      'aria-label="Cron expression: minute hour day-of-month month day-of-week" aria-describedby="sched-msg" spellcheck="false" autocomplete="off">' +
+      `<div class="cron-preview muted" aria-live="polite">${esc(words || (d.cron.trim() ? 'custom schedule' : 'minute hour day month weekday'))}</div></td>` +
+      `<td><input data-field="target" class="mono" value="${esc(d.target)}" placeholder="probe’s default" aria-label="Target (empty: the probe’s default)" spellcheck="false" autocomplete="off"></td>` +
+      `<td><input data-field="probe" value="${esc(d.probe)}" placeholder="all probes" list="sched-probes" aria-label="Probe (empty: all probes)" spellcheck="false" autocomplete="off"></td>` +
+      '<td class="next muted">Enter saves · Esc cancels</td><td></td>' +
+      '<td class="actions"><button type="button" class="btn primary small" data-act="save">Save</button>' +
+      '<button type="button" class="btn ghost small" data-act="cancel">Cancel</button></td></tr>';
+  }
+
+  function renderSchedules() {
+    const sc = state.sched;
+    if (!sc) return;
+    const panel = $('#schedule');
+    const focused = panel.contains(document.activeElement) ? document.activeElement : null;
+    const focusKey = focused && (focused.dataset.field || (focused.closest('tr') && focused.dataset.act
+      ? `${focused.closest('tr').dataset.i}:${focused.dataset.act}` : focused.id));
+    panel.hidden = false;
+    const st = $('#sched-state');
+    st.dataset.state = sc.paused ? 'paused' : 'active';
+    st.textContent = sc.paused ? 'paused' : 'active';
+    const pause = $('#sched-pause');
+    pause.textContent = sc.paused ? 'Resume' : 'Pause';
+    pause.classList.toggle('primary', sc.paused);
+    pause.title = sc.paused ? 'Resume the scheduled tests' : 'Stop running scheduled tests until resumed';
+    $('#sched-pill').hidden = !sc.paused;
+    renderSchedSummary();
+
+    const d = state.schedEdit;
+    const rows = sc.schedules.map((s, i) => (d && d.i === i ? schedEditHtml(d) : schedRowHtml(s, i)));
+    if (d && d.i === null) rows.push(schedEditHtml(d));
+    $('#schedules tbody').innerHTML = rows.join('') ||
+      '<tr class="empty"><td colspan="6">No schedules: tests run only on request. Add one below.</td></tr>';
+    $('#sched-add').disabled = !!d;
+    $('#sched-probes').innerHTML = [...state.probes.keys()].sort().map((n) => `<option value="${esc(n)}">`).join('');
+
+    if (focusKey) { /* a redraw (say, a live update) keeps the keyboard where it was */
+      const [i, act] = String(focusKey).split(':');
+      const el = act ? $(`#schedules tr[data-i="${i}"] [data-act="${act}"]`)
+        : $(`#schedules [data-field="${focusKey}"]`) || document.getElementById(focusKey);
+      if (el && el !== document.activeElement) el.focus();
+    }
+  }
+
+  function renderSchedSummary() {
+    const sc = state.sched;
+    const next = Math.min(...sc.schedules.filter((s) => s.enabled !== false).map(nextMs).filter(isNum));
+    $('#sched-summary').textContent = sc.paused ? 'Scheduled tests are paused until you resume them.'
+      : isNum(next) ? `Next test ${fmtWhen(next)} (${fmtIn(next)})`
+      : sc.schedules.length ? 'No test scheduled' : '';
+  }
+
+  /* Keeps the "in 12 min" texts current. */
+  function tickSchedules() {
+    if (!state.sched || $('#schedule').hidden) return;
+    renderSchedSummary();
+    for (const el of document.querySelectorAll('#schedules .rel')) el.textContent = fmtIn(Number(el.dataset.t));
+  }
+
+  /* The body of a PUT: what the user can set, nothing the server computes. */
+  const schedBody = (s) => {
+    const o = { cron: s.cron, enabled: s.enabled !== false };
+    if (s.target) o.target = s.target;
+    if (s.probe) o.probe = s.probe;
+    return o;
+  };
+
+  function schedError(e, what) {
+    const text = e.status === 401 ? `${what}: writes need the API token. Set it under Thresholds.`
+      : `${what}: ${e.message}${e.status && e.status !== 400 ? ` (HTTP ${e.status})` : ''}`;
+    schedMsg(text, 'error');
+  }
+
+  function setSchedBusy(busy) {
+    state.schedBusy = busy;
+    for (const b of document.querySelectorAll('#schedule button, #schedule input')) b.disabled = busy;
+    if (!busy) $('#sched-add').disabled = !!state.schedEdit;
+  }
+
+  /* PUT the whole list; on success the answer is drawn and true returned. */
+  async function putSchedules(list, what) {
+    if (state.schedBusy) return false;
+    setSchedBusy(true);
+    schedMsg('Saving…', 'busy');
+    try {
+      const body = await api('/api/v1/schedules', { method: 'PUT', body: JSON.stringify({ schedules: list.map(schedBody) }) });
+      state.schedEdit = null;
+      schedMsg(what, 'ok');
+      setSchedBusy(false);
+      applySchedules(body);
+      return true;
+    } catch (e) {
+      setSchedBusy(false);
+      schedError(e, 'Not saved');
+      return false;
+    }
+  }
+
+  async function togglePause() {
+    if (state.schedBusy || !state.sched) return;
+    const resume = state.sched.paused;
+    setSchedBusy(true);
+    try {
+      const body = await api(`/api/v1/schedules/${resume ? 'resume' : 'pause'}`, { method: 'POST' });
+      setSchedBusy(false);
+      schedMsg(resume ? 'Scheduled tests resumed.' : 'Scheduled tests paused.', 'ok');
+      applySchedules(body);
+      $('#sched-pause').focus();
+    } catch (e) {
+      setSchedBusy(false);
+      schedError(e, resume ? 'Not resumed' : 'Not paused');
+    }
+  }
+
+  function startEdit(i) {
+    const s = i === null ? { cron: '', target: '', probe: '' } : state.sched.schedules[i];
+    state.schedEdit = { i, cron: s.cron || '', target: s.target || '', probe: s.probe || '' };
+    schedMsg('');
+    renderSchedules();
+    $('#schedules [data-field="cron"]').focus();
+  }
+
+  function cancelEdit() {
+    const i = state.schedEdit?.i;
+    state.schedEdit = null;
+    schedMsg('');
+    renderSchedules();
+    (i != null ? $(`#schedules tr[data-i="${i}"] [data-act="edit"]`) : $('#sched-add'))?.focus();
+  }
+
+  async function saveEdit() {
+    const d = state.schedEdit;
+    if (!d) return;
+    const cron = d.cron.trim().replace(/\s+/g, ' ');
+    if (!cron) {
+      schedMsg('Enter a cron expression, e.g. */15 * * * * (every 15 minutes).', 'error');
+      return $('#schedules [data-field="cron"]').focus();
+    }
+    const edited = { cron, target: d.target.trim() || null, probe: d.probe.trim() || null };
+    const list = state.sched.schedules.slice();
+    if (d.i === null) list.push({ ...edited, enabled: true });
+    else list[d.i] = { ...list[d.i], ...edited };
+    const words = describeCron(cron);
+    const i = d.i === null ? list.length - 1 : d.i;
+    if (await putSchedules(list, `Saved: ${words ? `${words} (${cron})` : cron}.`)) {
+      $(`#schedules tr[data-i="${Math.min(i, state.sched.schedules.length - 1)}"] [data-act="edit"]`)?.focus();
+    } else {
+      $('#schedules [data-field="cron"]')?.focus();
+    }
+  }
+
+  async function removeSchedule(i) {
+    const s = state.sched.schedules[i];
+    const list = state.sched.schedules.filter((x, k) => k !== i);
+    if (await putSchedules(list, `Removed ${describeCron(s.cron) || s.cron} (${s.cron}).`)) $('#sched-add').focus();
+  }
+
+  async function toggleEnabled(i, on) {
+    const list = state.sched.schedules.map((s, k) => (k === i ? { ...s, enabled: on } : s));
+    const s = list[i];
+    if (!(await putSchedules(list, `${on ? 'Enabled' : 'Disabled'} ${describeCron(s.cron) || s.cron}.`))) renderSchedules();
+    $(`#schedules tr[data-i="${i}"] [data-act="toggle"]`)?.focus();
+  }
+
+  function bindSchedules() {
+    const body = $('#schedules tbody');
+    body.addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-act]');
+      if (!b || state.schedBusy) return;
+      const i = Number(b.closest('tr').dataset.i);
+      if (b.dataset.act === 'edit') startEdit(i);
+      else if (b.dataset.act === 'remove') removeSchedule(i);
+      else if (b.dataset.act === 'save') saveEdit();
+      else if (b.dataset.act === 'cancel') cancelEdit();
+    });
+    body.addEventListener('change', (ev) => {
+      if (ev.target.dataset.act === 'toggle') toggleEnabled(Number(ev.target.closest('tr').dataset.i), ev.target.checked);
+    });
+    body.addEventListener('input', (ev) => {
+      const f = ev.target.dataset.field;
+      if (!f || !state.schedEdit) return;
+      state.schedEdit[f] = ev.target.value;
+      if (f === 'cron') {
+        ev.target.closest('td').querySelector('.cron-preview').textContent =
+          describeCron(ev.target.value) || (ev.target.value.trim() ? 'custom schedule' : 'minute hour day month weekday');
+      }
+    });
+    body.addEventListener('keydown', (ev) => {
+      if (!ev.target.dataset.field) return;
+      if (ev.key === 'Enter') { ev.preventDefault(); saveEdit(); }
+      else if (ev.key === 'Escape') { ev.preventDefault(); cancelEdit(); }
+    });
+    $('#sched-add').addEventListener('click', () => startEdit(null));
+    $('#sched-pause').addEventListener('click', togglePause);
+    setInterval(tickSchedules, 20000);
   }
 
   /* ---------- "Run test now" ---------- */
@@ -693,6 +1060,7 @@
     $('#settings').addEventListener('submit', saveSettings);
     $('#settings-clear').addEventListener('click', () => { for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = ''; });
     $('#banner-retry').addEventListener('click', () => { state.retryMs = 0; loadAll(); });
+    bindSchedules();
     new ResizeObserver(resizeCharts).observe($('main'));
   }
 
