@@ -16,6 +16,7 @@
   const RETRY_MAX_MS = 60000;
   const RUN_TIMEOUT_MS = 180000;
   const PROBE_OFFLINE_MS = 90000; /* the API's own notion of an offline probe */
+  const OVERLAY_MAX = 8;           /* probes drawn at once when comparing them */
 
   const state = {
     base: '',              /* API base URL, no trailing slash */
@@ -24,6 +25,8 @@
     custom: null,          /* {from, to} in ms when range is 'custom' */
     view: { from: 0, to: 0 },
     probe: '',             /* '' = all probes */
+    overlay: false,        /* "Compare probes": the charts draw one line per probe */
+    overlaySeries: null,   /* {t, probes: [{name, download, upload, ping}], total} in overlay mode */
     thresholds: readStored('dstmc.thresholds', { download: null, upload: null, ping: null }),
     token: readStored('dstmc.token', ''),
     series: null,          /* the last series answer, as chart columns (see toColumns) */
@@ -140,6 +143,7 @@
       if (seq !== state.loadSeq) return; /* a newer load has started meanwhile */
       state.view = data.view || view;
       state.series = data.series;
+      state.overlaySeries = data.overlay || null;
       state.results = data.results;
       $('#banner').hidden = true;
       state.retryMs = 0;
@@ -160,11 +164,27 @@
 
   async function loadNative(view) {
     const sel = { probe: state.probe };
-    const [series, page] = await Promise.all([
-      api(`/api/v1/series?${query({ from: Math.round(view.from), to: Math.round(view.to), ...sel })}`),
+    const range = { from: Math.round(view.from), to: Math.round(view.to) };
+    const [series, page, overlay] = await Promise.all([
+      api(`/api/v1/series?${query({ ...range, ...sel })}`),
       api(`/api/v1/results?${query({ limit: TABLE_ROWS, ...sel })}`),
+      state.overlay ? loadOverlay(range) : null,
     ]);
-    return { series: toColumns(series), results: page.results || [] };
+    return { series: toColumns(series), results: page.results || [], overlay };
+  }
+
+  /*
+   * "Compare probes": one series request per probe (at most OVERLAY_MAX, the most recently
+   * seen), merged on one time axis. The probe list is asked for each time, so a new probe joins.
+   */
+  async function loadOverlay(range) {
+    const { probes } = await api('/api/v1/probes');
+    const seen = (p) => new Date(p.last_seen).getTime() || 0;
+    const all = (probes || []).filter((p) => p.name);
+    const names = all.sort((a, b) => seen(b) - seen(a)).slice(0, OVERLAY_MAX).map((p) => p.name).sort();
+    const cols = await Promise.all(names.map((probe) =>
+      api(`/api/v1/series?${query({ ...range, probe })}`).then(toColumns)));
+    return { ...mergeProbes(names, cols), total: all.length };
   }
 
   /* The original's own query: the last 30 tests since two days ago, newest first. */
@@ -246,6 +266,23 @@
       for (const k of COLS) out[k].push(BPS_COLS.includes(k) && at(k, i) != null ? at(k, i) / 1e6 : at(k, i));
     }
     return out;
+  }
+
+  /*
+   * Per-probe columns on the union of their times. Where a probe has no bucket the value is
+   * undefined, which uPlot spans (the line goes on); the null rows toColumns put at long gaps
+   * and failed-only buckets stay null and break that probe's line, as in the single view.
+   */
+  function mergeProbes(names, cols) {
+    const t = [...new Set(cols.flatMap((c) => c.t))].sort((a, b) => a - b);
+    const at = new Map(t.map((x, i) => [x, i]));
+    const align = (c, k) => {
+      const out = new Array(t.length).fill(undefined);
+      c.t.forEach((x, i) => { out[at.get(x)] = c[k][i]; });
+      return out;
+    };
+    return { t, probes: names.map((name, i) => ({ name, download: align(cols[i], 'download_avg'),
+      upload: align(cols[i], 'upload_avg'), ping: align(cols[i], 'ping_avg') })) };
   }
 
   /* Averages over the whole range, each bucket weighted by its number of good results. */
@@ -348,8 +385,30 @@
       points: { show: false }, class: 'fail-series', value: (u, v) => (v == null ? '—' : String(v)) });
     data.push(c.failed);
     for (const x of extra) { series.push(x.series); data.push(x.data); }
+    return plot(el, legendEl, height, unit, lines, series, data, bandOpts);
+  }
+
+  /* Dots on a probe's line when it has few values in view (uPlot counts the other probes' too). */
+  const sparse = (u, si, i0, i1) => {
+    let n = 0;
+    for (let i = i0; i <= i1; i++) if (u.data[si][i] != null) n++;
+    return n <= u.bbox.width / uPlot.pxRatio / 12;
+  };
+
+  /* One line per probe (the overlay): lines are [{label, color, dash?, data}] on overlaySeries.t. */
+  function makeOverlayChart(el, legendEl, height, unit, thresholds, lines) {
+    const series = [{ label: 'Time', value: (u, v) => (v == null ? '—' : fmtTime(v)) }];
+    for (const l of lines) {
+      series.push({ label: l.label, stroke: l.color, width: l.dash ? 1.75 : 2, dash: l.dash, value: fmt1,
+        class: l.dash ? 'dashed' : undefined, points: { size: 5, show: sparse } });
+    }
+    return plot(el, legendEl, height, unit, thresholds, series, [state.overlaySeries.t, ...lines.map((l) => l.data)], []);
+  }
+
+  function plot(el, legendEl, height, unit, lines, series, data, bandOpts) {
+    const t = data[0];
     /* Empty rows at both ends of the window: x spans all of it, and zoom-out returns there. */
-    const from = Math.min(state.view.from, c.t[0] ?? Infinity), to = Math.max(state.view.to, c.t.at(-1) ?? 0);
+    const from = Math.min(state.view.from, t[0] ?? Infinity), to = Math.max(state.view.to, t.at(-1) ?? 0);
     const padded = data.map((col, i) => (i ? [null, ...col, null] : [from, ...col, to]));
     return new uPlot({
       width: Math.max(300, el.clientWidth), height, ms: 1, series, bands: bandOpts,
@@ -366,6 +425,16 @@
     const c = state.series, thr = state.thresholds, v = cssVar;
     if (!c || typeof uPlot === 'undefined') return;
     for (const u of Object.values(dstmc.charts)) u?.destroy();
+    const o = state.overlay && state.overlaySeries;
+    for (const id of ['#speed-chart', '#ping-chart']) $(id).closest('.card').classList.toggle('overlay', !!o);
+    $('#speed-hint').textContent = o ? 'Mbps · per probe: download solid, upload dashed (averages)'
+      : 'Mbps · line: average · band: min–max';
+    $('#ping-hint').textContent = o ? 'ms · one line per probe (average)' : 'ms · line: average · band: min–max';
+    const note = $('#overlay-note');
+    note.hidden = !o || !(o.total > o.probes.length || !o.probes.length);
+    if (o) note.textContent = o.probes.length ? `Showing ${o.probes.length} of ${o.total} probes (the most recently seen)`
+      : 'No probe has reported yet';
+    if (o) return renderOverlayCharts(o);
     dstmc.charts.speed = makeChart($('#speed-chart'), $('#speed-legend'), 240, 'Mbps', [
       { label: 'Download speed', col: 'download', color: v('--dl'), fill: v('--dl-band') },
       { label: 'Upload speed', col: 'upload', color: v('--ul'), fill: v('--ul-band') },
@@ -379,6 +448,22 @@
       { label: 'Server ping', col: 'ping', color: v('--ping'), fill: v('--ping-band') },
     ], [{ value: thr.ping, color: v('--fail'), label: `promised max ${thr.ping} ms` }], jitter);
     for (const id of ['#speed-chart', '#ping-chart']) $(id).classList.toggle('no-data', !c.t.length);
+  }
+
+  function renderOverlayCharts(o) {
+    const thr = state.thresholds, v = cssVar;
+    const color = (i) => v(`--p${i + 1}`);
+    dstmc.charts.speed = makeOverlayChart($('#speed-chart'), $('#speed-legend'), 260, 'Mbps', [
+      { value: thr.download, color: v('--dl'), label: `promised ↓ ${thr.download} Mbps` },
+      { value: thr.upload, color: v('--ul'), label: `promised ↑ ${thr.upload} Mbps` },
+    ], o.probes.flatMap((p, i) => [
+      { label: `${p.name} ↓`, color: color(i), data: p.download },
+      { label: `${p.name} ↑`, color: color(i), dash: [5, 4], data: p.upload },
+    ]));
+    dstmc.charts.ping = makeOverlayChart($('#ping-chart'), $('#ping-legend'), 170, 'ms',
+      [{ value: thr.ping, color: v('--fail'), label: `promised max ${thr.ping} ms` }],
+      o.probes.map((p, i) => ({ label: p.name, color: color(i), data: p.ping })));
+    for (const id of ['#speed-chart', '#ping-chart']) $(id).classList.toggle('no-data', !o.t.length);
   }
 
   function resizeCharts() {
@@ -458,7 +543,7 @@
 
   /* Adds newly seen probes to the filter (never removes: the selection must stay valid). */
   function renderProbeOptions() {
-    const sel = $('#probe'), have = new Set([...sel.options].map((o) => o.value));
+    const sel = $('#probe'), have = new Set([...sel.options].filter((o) => o.id !== 'probe-overlay').map((o) => o.value));
     for (const name of [...state.probes.keys()].sort()) if (!have.has(name)) sel.add(new Option(name, name));
   }
 
@@ -1054,7 +1139,12 @@
   function bindControls() {
     for (const b of document.querySelectorAll('#ranges button')) b.addEventListener('click', () => selectRange(b.dataset.range));
     $('#custom-range').addEventListener('submit', applyCustomRange);
-    $('#probe').addEventListener('change', (ev) => { state.probe = ev.target.value; renderProbeStatus(); loadAll(); });
+    $('#probe').addEventListener('change', (ev) => {
+      state.overlay = ev.target.selectedOptions[0]?.id === 'probe-overlay';
+      state.probe = state.overlay ? '' : ev.target.value;
+      renderProbeStatus();
+      loadAll();
+    });
     $('#run-btn').addEventListener('click', runNow);
     $('#settings-toggle').addEventListener('click', () => toggleSettings($('#settings').hidden));
     $('#settings').addEventListener('submit', saveSettings);
