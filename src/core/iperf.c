@@ -267,8 +267,8 @@ int iperf_outcome(struct iperf_test *t, int rc, int ie, int en, bool server,
     const char *msg = ie != IENONE ? iperf_strerror(ie) : jerr ? jerr : "no result";
     if (ie == IEACCESSDENIED)
         code = iperf_fail(DST_EBUSY, "busy", msg, err, errlen);
-    else if (ie == IECONNECT && en == ECONNREFUSED)
-        code = iperf_fail(DST_EDEP, "refused", msg, err, errlen);
+    else if (ie == IECONNECT && (en == ECONNREFUSED || en == ECONNRESET))
+        code = iperf_fail(DST_EDEP, "refused", msg, err, errlen); /* reset: a listener closing */
     else if (ie == IECONNECT && (en == ETIMEDOUT || en == EINPROGRESS))
         code = iperf_fail(DST_ETIMEDOUT, "timeout", msg, err, errlen);
     else if (ie == IECONNECT)

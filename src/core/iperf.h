@@ -56,8 +56,9 @@ struct dst_iperf_report {
  *   DST_EBUSY      "busy: the server is busy running a test. try again later" (also when
  *                  another test of this process holds libiperf until the deadline)
  *   DST_ENOTFOUND  "DNS: HOST: Name or service not known"
- *   DST_EDEP       "refused: unable to connect to server: Connection refused", or
- *                  "unreachable: ..." (after trying every address the name has)
+ *   DST_EDEP       "refused: unable to connect to server: Connection refused" (or "...
+ *                  reset by peer": a listener closing between two tests), or "unreachable:
+ *                  ..." (after trying every address the name has)
  *   DST_ETIMEDOUT  "timeout: ..." (connecting, or no end within timeout_ms)
  *   DST_EIO        "iperf3: ..." anything else the peer or libiperf reported mid-test
  *   DST_EINVAL     bad options

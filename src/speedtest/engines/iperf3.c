@@ -23,11 +23,13 @@
  *
  * An iperf3 server runs one test at a time and tells others "busy". A busy server is tried again
  * after 1, 2, 4 ... s, each ± 50 % at random (probes started by the same cron minute drift
- * apart), up to `retries` (5) more tries or the test's time budget. A refusal is tried once more
- * after a moment: a server between two tests has no listener for a few microseconds.
+ * apart), up to `retries` (5) more tries or the test's time budget. A refusal is tried again
+ * every 250 ms for up to 2 s: a server between two tests has no listener for a moment, and it
+ * ends its side of a test later than its client does (on a slow link, by the data still queued).
  */
 #define DEFAULT_PORT     DST_IPERF_PORT
 #define REFUSED_RETRY_MS 250
+#define REFUSED_TRIES    8    /* 2 s: a server ends its side of a test after its client does */
 #define PHASE_SLACK_MS   5000 /* a phase's time beyond its duration: connect, exchange, end */
 
 struct params {
@@ -62,7 +64,7 @@ static int64_t backoff_ms(int n, unsigned *seed)
 }
 
 /*
- * One direction, tried again while the server is busy (or refused once); 0 or a DST_E* code
+ * One direction, tried again while the server is busy (or refused for a moment); 0 or a DST_E* code
  * with the reason in err.
  */
 static int phase(const struct engine_target *t, const struct params *p, bool reverse,
@@ -76,7 +78,7 @@ static int phase(const struct engine_target *t, const struct params *p, bool rev
                                .reverse = reverse};
     int64_t need_ms = (p->duration + p->omit) * 1000 + PHASE_SLACK_MS, wait = 0;
     unsigned seed = (unsigned)dst_monotonic_us() ^ (unsigned)getpid();
-    bool refused_once = false;
+    int refused = 0;
     int busy = 0, rc = 0;
 
     for (;;) {
@@ -84,9 +86,8 @@ static int phase(const struct engine_target *t, const struct params *p, bool rev
         if (o.timeout_ms <= 0)
             return snprintf(err, errlen, "timeout: the test's time budget ran out"), DST_ETIMEDOUT;
         rc = dst_iperf_run(&o, rep, err, errlen);
-        if (rc == DST_EDEP && !refused_once) { /* maybe a server between two tests */
-            refused_once = true;
-            wait = REFUSED_RETRY_MS;
+        if (rc == DST_EDEP && strncmp(err, "refused", 7) == 0 && ++refused < REFUSED_TRIES) {
+            wait = REFUSED_RETRY_MS; /* maybe a server between two tests */
         } else if (rc == DST_EBUSY) {
             wait = backoff_ms(++busy, &seed);
             if (busy > p->retries || dst_monotonic_ms() + wait + need_ms > end_ms)
