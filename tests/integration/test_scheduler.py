@@ -10,7 +10,7 @@ import tempfile
 import time
 import zoneinfo
 
-from harness import Service, TestCase, free_port, run
+from harness import Client, Service, TestCase, api, free_port, run
 
 ONCE = ["Starting Speedtest-scheduler...", "Sending event to mem:", "Event sendt!",
         "Speedtest-scheduler done"]
@@ -136,3 +136,40 @@ class DaemonTest(TestCase):
         finally:
             svc.stop()
         svc.wait_line(r"info  scheduler: stopped")
+
+    def test_follows_the_apis_schedules_and_pause(self):
+        """--api: the schedules edited through the API (or its UI) drive a standalone
+        scheduler, pause and resume included; an API that goes away changes nothing."""
+        a = api()
+        try:
+            c = Client(a)
+            self.assertEqual(c.request("PUT", "/api/v1/schedules", json_body={"schedules": [
+                {"cron": "0 0 1 1 *", "target": "dummy:"}]}).status, 200)
+            with daemon("--schedule", "*/5 * * * *", "--api", a.url, env={"TZ": "UTC"}) as svc:
+                svc.wait_line(r"schedules: 1 enabled$")
+                year = datetime.datetime.now(datetime.timezone.utc).year + 1
+                svc.wait_line(rf"next run at {year}-01-01T00:00:00\.000\+00:00")
+                self.assertEqual(c.request("POST", "/api/v1/schedules/pause").status, 200)
+                svc.wait_line(r"schedules: 1 enabled, paused", deadline=15)
+                svc.wait_line(r"schedules paused", deadline=5)
+                self.assertEqual(c.request("POST", "/api/v1/schedules/resume").status, 200)
+                n = len([x for x in svc.lines if x.endswith("schedules: 1 enabled")])
+                self.assertTrue(wait_lines(svc, r"schedules: 1 enabled$", n + 1))
+                c.close()
+                a.stop()
+                svc.wait_line(r"cannot read the schedules at .*: keeping the ones in use",
+                              deadline=15)
+                self.assertIsNone(svc.proc.poll())
+        finally:
+            a.stop()
+
+
+def wait_lines(svc, pattern, n, deadline=15.0):
+    """Waits until n lines match pattern."""
+    import re
+    rx, end = re.compile(pattern), time.monotonic() + deadline
+    while time.monotonic() < end:
+        if len([x for x in svc.lines if rx.search(x)]) >= n:
+            return True
+        time.sleep(0.1)
+    return False

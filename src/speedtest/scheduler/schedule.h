@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/cron.h"
 #include "core/uuid.h"
 
@@ -68,6 +70,13 @@ void sched_replace_take(struct sched *s, struct sched *from);
  * (the firings missed while paused are not made up).
  */
 void sched_set_paused(struct sched *s, bool paused);
+
+/*
+ * Follows a schedules document of the API ({"paused", "schedules": [{"cron", "target",
+ * "probe", "enabled"}, ...]}, borrowed): s takes its enabled schedules (one that does not pass
+ * sched_add_parts is skipped with a warning) and its pause.
+ */
+void sched_follow_doc(struct sched *s, const json_t *doc);
 bool sched_paused(struct sched *s);
 
 int sched_count(const struct sched *s);

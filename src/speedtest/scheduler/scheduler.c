@@ -1,17 +1,23 @@
 /* scheduler.c - `dstmc scheduler`: cron schedules publish test requests on the queue (or --once) */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/cfg.h"
 #include "core/err.h"
+#include "core/http_client.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/queue.h"
+#include "core/sig.h"
 #include "speedtest/scheduler/schedule.h"
 #include "speedtest/services.h"
 
+#define FOLLOW_EVERY_MS 5000 /* how often --api's schedules are read */
+
 struct scheduler_cfg {
-    const char *queue, *enable_file;
+    const char *queue, *enable_file, *api;
     struct dst_cfg_list schedule;
     long jitter;
     bool once, fire_at_start;
@@ -53,9 +59,87 @@ static int run_once(const struct sched *s, const char *url, const char *enable_f
     return rc ? 1 : 0;
 }
 
-/* The daemon: publishes on schedule until SIGTERM/SIGINT. */
-static int run_daemon(struct sched *s, const char *url)
+/* Reads the API's schedules document; NULL (and a warning when that is news) if it cannot. */
+static json_t *read_schedules(struct dst_http_client *hc, const char *url, bool *failing)
 {
+    struct dst_http_call call = {.url = url, .timeout_ms = 5000, .max_body = 1 << 20};
+    struct dst_http_resp resp;
+    json_t *doc = NULL;
+    int rc = dst_http_client_do(hc, &call, &resp);
+
+    if (rc == 0 && resp.status == 200)
+        doc = dst_json_parse(resp.body, resp.len, NULL, 0);
+    if (!json_is_object(doc) && !*failing)
+        dst_warn("cannot read the schedules at %s (%s): keeping the ones in use", url,
+                 rc                   ? resp.err
+                 : resp.status != 200 ? "an HTTP error status"
+                                      : "not JSON");
+    else if (json_is_object(doc) && *failing)
+        dst_info("reading the schedules at %s again", url);
+    *failing = !json_is_object(doc);
+    dst_http_resp_release(&resp);
+    if (!json_is_object(doc))
+        json_decref(doc), doc = NULL;
+    return doc;
+}
+
+/* What of a schedules document the scheduler follows: no ids, no next runs. */
+static char *follow_key(const json_t *doc)
+{
+    json_t *k = json_pack("{s:O?, s:[]}", "paused", json_object_get(doc, "paused"), "schedules");
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(json_object_get(doc, "schedules"), i, item) json_array_append_new(
+        json_object_get(k, "schedules"),
+        json_pack("{s:O?, s:O?, s:O?, s:O?}", "cron", json_object_get(item, "cron"), "target",
+                  json_object_get(item, "target"), "probe", json_object_get(item, "probe"),
+                  "enabled", json_object_get(item, "enabled")));
+    char *text = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(k);
+    return text;
+}
+
+struct follower {
+    struct sched *s;
+    const char *url; /* .../api/v1/schedules */
+    pthread_t t;
+};
+
+/* --api: the API's schedules (and pause) replace the scheduler's whenever they change. */
+static void *follow_main(void *arg)
+{
+    struct follower *f = arg;
+    struct dst_http_client *hc = NULL;
+    char *last = NULL;
+    bool failing = false;
+
+    if (dst_http_client_new(&hc) != 0)
+        return dst_error("--api: no HTTP client"), NULL;
+    do {
+        json_t *doc = read_schedules(hc, f->url, &failing);
+        char *key = doc ? follow_key(doc) : NULL;
+        if (key && (!last || strcmp(key, last) != 0)) {
+            sched_follow_doc(f->s, doc);
+            free(last);
+            last = key;
+            key = NULL;
+        }
+        free(key);
+        json_decref(doc);
+    } while (!dst_sig_wait(FOLLOW_EVERY_MS));
+    free(last);
+    dst_http_client_free(hc);
+    return NULL;
+}
+
+/* The daemon: publishes on schedule until SIGTERM/SIGINT. */
+static int run_daemon(struct sched *s, const char *url, const char *api)
+{
+    struct follower f = {.s = s};
+    char follow_url[1100];
+    bool following = false;
+
     struct dst_queue *q = NULL;
 
     if (strcmp(url, "mem:") == 0)
@@ -68,7 +152,15 @@ static int run_daemon(struct sched *s, const char *url)
     }
     dst_info("publishing test requests on %s (%d schedule%s)", url, sched_count(s),
              sched_count(s) == 1 ? "" : "s");
+    if (*api) {
+        snprintf(follow_url, sizeof(follow_url), "%s/api/v1/schedules", api);
+        f.url = follow_url;
+        following = pthread_create(&f.t, NULL, follow_main, &f) == 0;
+        dst_info("following the schedules at %s", follow_url);
+    }
     sched_run(s, q);
+    if (following)
+        pthread_join(f.t, NULL); /* it ends on the same stop as sched_run */
     dst_info("stopped");
     dst_queue_free(q);
     return 0;
@@ -102,6 +194,10 @@ int scheduler_main(int argc, char **argv)
          "fire only while this file exists (the original's marker file)", "PATH"},
         {"fire-at-start", DST_CFG_BOOL, &c.fire_at_start, "false",
          "also fire every schedule once right after start"},
+        {"api", DST_CFG_STR, &c.api, "",
+         "follow this API's schedules and pause (/api/v1/schedules, read every 5 s); until it "
+         "answers, the --schedule flags",
+         "URL"},
     };
     struct dst_cfg cfg = {"scheduler", "publishes speed test requests on a cron schedule", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
@@ -112,6 +208,7 @@ int scheduler_main(int argc, char **argv)
     if (rc)
         return 2;
     struct sched_opts so = {.jitter_s = c.jitter,
+                            .live = *c.api != 0,
                             .enable_file = *c.enable_file ? c.enable_file : NULL,
                             .fire_at_start = c.fire_at_start};
     struct sched *s = sched_new(&so);
@@ -122,7 +219,7 @@ int scheduler_main(int argc, char **argv)
         setvbuf(stdout, NULL, _IOLBF, 0);
         rc = run_once(s, c.queue, so.enable_file);
     } else if (rc == 0)
-        rc = run_daemon(s, c.queue);
+        rc = run_daemon(s, c.queue, c.api);
     sched_free(s);
     return rc;
 }

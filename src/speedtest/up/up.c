@@ -47,35 +47,10 @@ static void *sched_main(void *arg)
     return NULL;
 }
 
-/*
- * The API's schedules_changed hook: the scheduler takes the enabled schedules of the stored
- * document, and its pause. (The API checked them; one that no longer passes is skipped.)
- */
+/* The API's schedules_changed hook: the scheduler follows the stored document. */
 static void sched_follow(void *ud, const json_t *doc)
 {
-    struct sched_opts so = {0};
-    struct sched *s = ud, *from = sched_new(&so);
-    bool paused = json_is_true(json_object_get(doc, "paused"));
-    json_t *item;
-    size_t i;
-    char err[512];
-
-    json_array_foreach(json_object_get(doc, "schedules"), i, item)
-    {
-        if (json_is_false(json_object_get(item, "enabled")))
-            continue;
-        if (sched_add_parts(from, json_string_value(json_object_get(item, "cron")),
-                            json_string_value(json_object_get(item, "target")),
-                            json_string_value(json_object_get(item, "probe")), err,
-                            sizeof(err)) != 0)
-            dst_warn("schedules[%zu]: %s: skipped", i, err);
-    }
-    dst_info("schedules: %d enabled%s", sched_count(from), paused ? ", paused" : "");
-    if (paused)
-        sched_set_paused(s, true); /* before the new ones are planned: none fires */
-    sched_replace_take(s, from);
-    if (!paused)
-        sched_set_paused(s, false);
+    sched_follow_doc(ud, doc);
 }
 
 /* The --schedule flags as the API's schedules (the store's first schedules). */
