@@ -21,61 +21,10 @@
 #include "core/store.h"
 #include "core/uuid.h"
 
+#include "store_fixture.h"
+
 #define T0  1700000000000LL /* 2023-11-14T22:13:20Z */
 #define MIN 60000LL
-
-struct fixture {
-    char dir[64];
-    char path[96];
-    char url[112];
-    struct dst_store *s;
-};
-
-/* Each test runs once on "sqlite::memory:" and once on a file in a fresh temp directory. */
-static int setup(void **state, bool file)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (file) {
-        snprintf(f->dir, sizeof(f->dir), "/tmp/dst_store_XXXXXX");
-        if (!mkdtemp(f->dir))
-            return -1;
-        snprintf(f->path, sizeof(f->path), "%s/results.db", f->dir);
-        snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
-    } else {
-        snprintf(f->url, sizeof(f->url), "sqlite::memory:");
-    }
-    if (dst_store_open(f->url, &f->s) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int setup_mem(void **state)
-{
-    return setup(state, false);
-}
-
-static int setup_file(void **state)
-{
-    return setup(state, true);
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    char p[128];
-    dst_store_free(f->s);
-    if (f->dir[0]) {
-        static const char *const suffix[] = {"", "-wal", "-shm"};
-        for (int i = 0; i < 3; i++) {
-            snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
-            unlink(p);
-        }
-        rmdir(f->dir);
-    }
-    free(f);
-    return 0;
-}
 
 /* A valid result: probe p at time t with the given download speed. */
 static void mk(struct dst_result *r, const char *probe, int64_t t, double down)
