@@ -6,9 +6,11 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -233,6 +235,51 @@ static void put_failure_names_path_and_errno(void **state)
     dst_result_release(&r);
 }
 
+/*
+ * A full disk: the outbox on a 64 KiB tmpfs filled to the last byte. The put fails with the
+ * path and "No space left on device", and leaves nothing behind. Needs mount(2) (root, as the
+ * accuracy test); skipped elsewhere.
+ */
+static void put_on_a_full_disk_fails_cleanly(void **state)
+{
+    struct fixture *fx = *state;
+    struct probe_outbox *ob = NULL;
+    struct dst_result r;
+    char mnt[128], box[160], fill[176], err[512] = "";
+    static char chunk[4096];
+
+    snprintf(mnt, sizeof(mnt), "%.*s/full", (int)strlen(fx->dir) - 4, fx->dir);
+    assert_int_equal(mkdir(mnt, 0700), 0);
+    if (mount("dstmc-test", mnt, "tmpfs", 0, "size=64k") != 0) {
+        rmdir(mnt);
+        skip(); /* not allowed here */
+    }
+    snprintf(box, sizeof(box), "%s/box", mnt);
+    assert_int_equal(probe_outbox_open(box, &ob), 0);
+    snprintf(fill, sizeof(fill), "%s/fill", mnt);
+    int fd = open(fill, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    while (write(fd, chunk, sizeof(chunk)) > 0)
+        ;
+    close(fd);
+    make_result(&r, "full");
+    assert_int_equal(probe_outbox_put(ob, &r, err, sizeof(err)), DST_EIO);
+    assert_non_null(strstr(err, box));
+    assert_non_null(strstr(err, "No space left on device"));
+    assert_int_equal(probe_outbox_count(ob), 0);
+    DIR *d = opendir(box); /* no temporary file left either */
+    struct dirent *de;
+    int entries = 0;
+    while ((de = readdir(d)) != NULL)
+        entries += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    assert_int_equal(entries, 1); /* bad/ */
+    dst_result_release(&r);
+    probe_outbox_free(ob);
+    assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+    rmdir(mnt);
+}
+
 static void open_failures(void **state)
 {
     struct fixture *fx = *state;
@@ -257,6 +304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_files_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(rejected_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(put_failure_names_path_and_errno, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_on_a_full_disk_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(open_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
