@@ -18,10 +18,12 @@
 #include "core/sig.h"
 #include "speedtest/engines/engine.h"
 
-#define MAX_ENTRIES  64
-#define MAX_WAIT_MS  60000 /* wake at least this often to notice a clock set back */
-#define CLOCK_BACK_S 5     /* a clock read this much earlier than the last one went back */
-#define LIVE_POLL_MS 1000  /* with opts.live: how often sched_run looks for a change */
+#define PUBLISH_TRIES   12 /* a firing's publish, while the queue is down: a minute */
+#define PUBLISH_RETRY_S 5
+#define MAX_ENTRIES     64
+#define MAX_WAIT_MS     60000 /* wake at least this often to notice a clock set back */
+#define CLOCK_BACK_S    5     /* a clock read this much earlier than the last one went back */
+#define LIVE_POLL_MS    1000  /* with opts.live: how often sched_run looks for a change */
 
 struct sched {
     struct sched_opts o;
@@ -361,6 +363,13 @@ int sched_fire(struct sched *s, struct dst_queue *q, int64_t now_s)
         if (rc < 0 && err == 0)
             err = rc;
         published += rc > 0;
+        if (rc == DST_EDEP && ++e->tries < PUBLISH_TRIES) { /* the queue is down: again soon */
+            e->due_s = now_s + PUBLISH_RETRY_S;
+            continue;
+        }
+        if (rc == DST_EDEP)
+            dst_error("schedule '%s': gave up on this firing after %d tries", e->spec, e->tries);
+        e->tries = 0;
         plan_entry(s, e, now_s); /* after now: a late firing is one firing */
     }
     pthread_mutex_unlock(&s->lock);

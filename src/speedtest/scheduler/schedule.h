@@ -23,6 +23,7 @@ struct sched_entry {
     char *target, *probe; /* NULL: the probe's own default / every probe */
     int64_t cron_s;       /* the next cron time (Unix seconds), 0 before sched_plan */
     int64_t due_s;        /* cron_s plus this firing's random jitter */
+    int tries;            /* failed publishes of this firing so far (queue down) */
 };
 
 struct sched_opts {
@@ -95,8 +96,9 @@ int64_t sched_next(struct sched *s);
  * Fires every schedule due at now_s (due_s <= now_s): publishes one request each on q (or, with an
  * enable file that is absent, logs that the firing was skipped), then plans it after now_s: a
  * firing that comes late (suspend, clock jump) publishes once, never a burst. Logs one info
- * line per request. Returns the number of requests published, or the first publish error
- * (the other schedules are still fired and planned).
+ * line per request. A publish the queue refuses (DST_EDEP: it is down) is tried again every
+ * 5 s, up to 12 times, before the firing is given up. Returns the number of requests
+ * published, or the first publish error (the other schedules are still fired and planned).
  */
 int sched_fire(struct sched *s, struct dst_queue *q, int64_t now_s);
 

@@ -211,6 +211,28 @@ static void test_late_firing_publishes_once(void **state)
     sched_free(s);
 }
 
+/* With the queue down (nothing listens on its port) a firing is tried again every 5 s for a
+ * minute, then given up until the next cron time. */
+static void test_publish_retried_while_the_queue_is_down(void **state)
+{
+    struct dst_queue *down = NULL;
+    struct sched *s = with("0 * * * *", 0, NULL);
+    int64_t t = T_1007 + 53 * 60; /* 11:00 */
+    (void)state;
+
+    assert_int_equal(dst_queue_open("redis://127.0.0.1:9", &down), 0); /* lazy: opens */
+    sched_plan(s, T_1007);
+    for (int i = 0; i < 11; i++) {
+        assert_true(sched_fire(s, down, t) < 0);
+        assert_int_equal(sched_next(s), t + 5); /* the same firing, again in 5 s */
+        t += 5;
+    }
+    assert_true(sched_fire(s, down, t) < 0);                     /* the 12th: given up */
+    assert_true(sched_next(s) > t && sched_next(s) % 3600 == 0); /* 12:00 */
+    dst_queue_free(down);
+    sched_free(s);
+}
+
 static void test_enable_file(void **state)
 {
     struct fixture *f = *state;
@@ -360,6 +382,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_and_next, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fire_publishes_the_run_now_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_firing_publishes_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_retried_while_the_queue_is_down, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_enable_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jitter_spreads_within_bounds, setup, teardown),
         cmocka_unit_test(test_add_parts),
