@@ -7,6 +7,7 @@
 #include "core/iperf.h"
 #include "core/log.h"
 #include "core/sig.h"
+#include "monitor/services.h"
 #include "speedtest/services.h"
 
 struct service {
@@ -23,6 +24,7 @@ static const struct service services[] = {
     {"scheduler", scheduler_main, "publishes test requests on a cron schedule (or --once)"},
     {"run", run_main, "one speed test now, from the command line"},
     {"server", server_main, "the test server: speedtest.net/Mini, LibreSpeed, Ookla TCP, iperf3"},
+    {"machine", machine_main, "the monitor's demo service: GET /ping, GET /?first=&second="},
 };
 
 static void usage(FILE *out)
