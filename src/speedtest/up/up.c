@@ -83,16 +83,14 @@ static int seed_schedules(const struct up_cfg *c, json_t **out)
 }
 
 /*
- * The scheduler follows the store's schedules (seeded from --schedule when the store has
- * none), on its own thread until a stop signal.
+ * The store's schedules, seeded from --schedule when it has none, handed to the scheduler
+ * (through the API's hook). Before the API listens, so that its first answer has them.
  */
-static int sched_start(struct api *a, const struct up_cfg *c, struct dst_queue *q,
-                       struct sched_thread *st)
+static int sched_load(struct api *a, const struct up_cfg *c)
 {
     json_t *seed = NULL;
     char err[512];
 
-    st->q = q;
     int rc = seed_schedules(c, &seed);
     rc = rc ? rc : api_schedules_load(a, seed, err, sizeof(err));
     json_decref(seed);
@@ -100,8 +98,13 @@ static int sched_start(struct api *a, const struct up_cfg *c, struct dst_queue *
         dst_error("schedule: %s", err);
     else if (rc)
         dst_error("schedules: %s", err);
-    if (rc)
-        return rc;
+    return rc;
+}
+
+/* The scheduler, on its own thread until a stop signal. */
+static int sched_start(struct dst_queue *q, struct sched_thread *st)
+{
+    st->q = q;
     if (pthread_create(&st->t, NULL, sched_main, st) != 0)
         return DST_ENOMEM;
     st->running = true;
@@ -167,6 +170,7 @@ static int up_run(const struct up_cfg *c)
                           .schedules_changed = sched_follow,
                           .schedules_ud = st.s};
     rc = rc ? rc : api_new(&ao, store, queue, &a);
+    rc = rc ? rc : sched_load(a, c);
     struct dst_http_server_opts so = {
         .listen = c->listen, .name = "api", .access_log = c->access_log, .cors = true};
     rc = rc ? rc : dst_http_server_new(&so, &srv);
@@ -183,7 +187,7 @@ static int up_run(const struct up_cfg *c)
                                 .device = 1,
                                 .upload = true};
         rc = logger_start(&po, NULL, queue, &lg);
-        rc = rc ? rc : sched_start(a, c, queue, &st);
+        rc = rc ? rc : sched_start(queue, &st);
         if (rc == 0) {
             dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
                      c->agent, c->target);
