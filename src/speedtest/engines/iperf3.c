@@ -24,13 +24,17 @@
  * An iperf3 server runs one test at a time and tells others "busy". A busy server is tried again
  * after 1, 2, 4 ... s, each ± 50 % at random (probes started by the same cron minute drift
  * apart), up to `retries` (5) more tries or the test's time budget. A refusal is tried again
- * every 250 ms for up to 2 s: a server between two tests has no listener for a moment, and it
- * ends its side of a test later than its client does (on a slow link, by the data still queued).
+ * every 250 ms for up to 2 s, and so is a connection reset at once: a server between two tests
+ * has no listener for a moment, or still the last test's, which resets what it had accepted; it
+ * ends its side of a test later than its client does. The download phase starts 300 ms after
+ * the upload for the same reason.
  */
 #define DEFAULT_PORT     DST_IPERF_PORT
 #define REFUSED_RETRY_MS 250
 #define REFUSED_TRIES    8    /* 2 s: a server ends its side of a test after its client does */
 #define PHASE_SLACK_MS   5000 /* a phase's time beyond its duration: connect, exchange, end */
+#define EARLY_RESET_MS   1500 /* a reset this soon after the start: no test had begun */
+#define BETWEEN_MS       300  /* the pause between upload and download: the server's cleanup */
 
 struct params {
     long duration, streams, omit, retries;
@@ -54,6 +58,17 @@ static int iperf3_check(const struct engine_target *t, char *err, size_t errlen)
     if (t->path[0] && strcmp(t->path, "/") != 0)
         return snprintf(err, errlen, "iperf3://HOST[:PORT] takes no path"), DST_EINVAL;
     return params(t, &p, err, errlen);
+}
+
+/*
+ * A server between two tests: nothing listens (refused), or the last test's listener took the
+ * connection and closed (reset, at once). Either is over in a moment.
+ */
+static bool between_tests(int rc, const char *err, int64_t took_ms)
+{
+    if (rc == DST_EDEP && strncmp(err, "refused", 7) == 0)
+        return true;
+    return rc == DST_EIO && strstr(err, "reset by peer") && took_ms < EARLY_RESET_MS;
 }
 
 /* The wait after the n-th busy answer: 2^(n-1) s ± 50 %. */
@@ -85,8 +100,9 @@ static int phase(const struct engine_target *t, const struct params *p, bool rev
         o.timeout_ms = (int)(end_ms - dst_monotonic_ms());
         if (o.timeout_ms <= 0)
             return snprintf(err, errlen, "timeout: the test's time budget ran out"), DST_ETIMEDOUT;
+        int64_t t0 = dst_monotonic_ms();
         rc = dst_iperf_run(&o, rep, err, errlen);
-        if (rc == DST_EDEP && strncmp(err, "refused", 7) == 0 && ++refused < REFUSED_TRIES) {
+        if (between_tests(rc, err, dst_monotonic_ms() - t0) && ++refused < REFUSED_TRIES) {
             wait = REFUSED_RETRY_MS; /* maybe a server between two tests */
         } else if (rc == DST_EBUSY) {
             wait = backoff_ms(++busy, &seed);
@@ -141,6 +157,7 @@ static int iperf3_run(const struct engine_ctx *ctx, const struct engine_target *
         return engine_fail(r, "%s", err);
     engine_progress(ctx, "upload", up.received.bps);
     engine_say(ctx, "Testing download speed");
+    dst_sig_wait(BETWEEN_MS);
     if (phase(t, &p, true, end_ms, &down, err, sizeof(err)) != 0)
         return engine_fail(r, "%s", err);
     engine_progress(ctx, "download", down.received.bps);
