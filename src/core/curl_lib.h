@@ -29,6 +29,8 @@ struct dst_curl_lib {
     CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
     CURLMsg *(*multi_info_read)(CURLM *, int *);
     const char *(*multi_strerror)(CURLMcode);
+    CURLMcode (*multi_wakeup)(CURLM *);
+    CURLcode (*easy_pause)(CURL *, int);
 };
 
 extern struct dst_curl_lib dst_curl;

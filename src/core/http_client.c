@@ -80,7 +80,9 @@ static void load(void)
               sym(h, "curl_multi_perform", &dst_curl.multi_perform) &&
               sym(h, "curl_multi_poll", &dst_curl.multi_poll) &&
               sym(h, "curl_multi_info_read", &dst_curl.multi_info_read) &&
-              sym(h, "curl_multi_strerror", &dst_curl.multi_strerror);
+              sym(h, "curl_multi_strerror", &dst_curl.multi_strerror) &&
+              sym(h, "curl_multi_wakeup", &dst_curl.multi_wakeup) &&
+              sym(h, "curl_easy_pause", &dst_curl.easy_pause);
     if (ok && dst_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         dst_error("libcurl: curl_global_init failed");
         ok = false;
@@ -155,6 +157,10 @@ static struct curl_slist *headers(const struct dst_http_call *call)
     }
     if (call->content_type) {
         snprintf(line, sizeof(line), "Content-Type: %s", call->content_type);
+        list = dst_curl.slist_append(list, line);
+    }
+    if (call->idempotency_key) {
+        snprintf(line, sizeof(line), "Idempotency-Key: %s", call->idempotency_key);
         list = dst_curl.slist_append(list, line);
     }
     if (call->body)

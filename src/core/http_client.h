@@ -18,13 +18,15 @@ struct dst_http_resp {
 struct dst_http_call {
     const char *method; /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
     const char *url;
-    const char *body;         /* NULL: none */
-    size_t body_len;          /* 0 with a body: strlen(body) */
-    const char *content_type; /* e.g. "application/json" */
-    const char *bearer;       /* Authorization: Bearer ...; NULL: none */
-    long timeout_ms;          /* whole call; 0 → 10000 */
-    long connect_timeout_ms;  /* 0 → min(timeout, 5000) */
-    size_t max_body;          /* response cap; 0 → 16 MiB; DST_ETOOBIG beyond */
+    const char *body;            /* NULL: none */
+    size_t body_len;             /* 0 with a body: strlen(body) */
+    const char *content_type;    /* e.g. "application/json" */
+    const char *bearer;          /* Authorization: Bearer ...; NULL: none */
+    const char *idempotency_key; /* Idempotency-Key: sending it twice does no harm (a proxy may
+                                    then retry it elsewhere); NULL: none */
+    long timeout_ms;             /* whole call; 0 → 10000 */
+    long connect_timeout_ms;     /* 0 → min(timeout, 5000) */
+    size_t max_body;             /* response cap; 0 → 16 MiB; DST_ETOOBIG beyond */
 };
 
 /*

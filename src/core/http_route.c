@@ -145,7 +145,8 @@ const struct dst_http_route *dst_http_router_find(const struct dst_http_router *
         if (!route_match(r, path, m))
             continue;
         path_known = true;
-        if (strcmp(r->method, method) != 0 && !(head && strcmp(r->method, "GET") == 0))
+        if (strcmp(r->method, method) != 0 && strcmp(r->method, "*") != 0 &&
+            !(head && strcmp(r->method, "GET") == 0))
             continue;
         *status = 0;
         return r;

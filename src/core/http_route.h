@@ -71,14 +71,14 @@ void dst_http_router_init(struct dst_http_router *rt);
 void dst_http_router_release(struct dst_http_router *rt);
 
 /*
- * Appends a route for method ("GET" also answers HEAD) and pattern; fn, ud, flags and max_body
- * are copied from *to (its other fields are ignored). pattern is '/' then segments separated by
- * '/': literals (no '{', '}', '*'; empty only as the last, as in "/" or "/a/"), "{name}" (one
- * non-empty path segment) or a final "*" (the rest of the path, possibly empty). At most
- * DST_HTTP_ROUTE_MAX_SEGS segments and DST_HTTP_ROUTE_MAX_PARAMS params, shorter than
- * DST_HTTP_ROUTE_MAX_PATTERN bytes. Returns DST_EINVAL on a bad method (NULL, "", longer than
- * DST_HTTP_ROUTE_MAX_METHOD) or pattern; rt is then unchanged. Copies method and pattern.
- * Not thread-safe: add every route before matching.
+ * Appends a route for method ("GET" also answers HEAD; "*" answers every method) and pattern; fn,
+ * ud, flags and max_body are copied from *to (its other fields are ignored). pattern is '/' then
+ * segments separated by '/': literals (no '{', '}', '*'; empty only as the last, as in "/" or
+ * "/a/"), "{name}" (one non-empty path segment) or a final "*" (the rest of the path, possibly
+ * empty). At most DST_HTTP_ROUTE_MAX_SEGS segments and DST_HTTP_ROUTE_MAX_PARAMS params, shorter
+ * than DST_HTTP_ROUTE_MAX_PATTERN bytes. Returns DST_EINVAL on a bad method (NULL, "", longer than
+ * DST_HTTP_ROUTE_MAX_METHOD) or pattern; rt is then unchanged. Copies method and pattern. Not
+ * thread-safe: add every route before matching.
  */
 int dst_http_router_add(struct dst_http_router *rt, const char *method, const char *pattern,
                         const struct dst_http_route *to);

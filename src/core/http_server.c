@@ -29,13 +29,14 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define CONN_MEMORY    (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
-#define OVERFLOW_DRAIN (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
-#define STREAM_BLOCK   (16 * 1024)
-#define FREE_DRAIN_MS  1000 /* when free has to stop the server */
-#define HDR_INLINE     256
-#define QUERY_INLINE   8
-#define CORS_METHODS   "GET, POST, PUT, DELETE, OPTIONS"
+#define CONN_MEMORY     (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
+#define OVERFLOW_DRAIN  (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
+#define STREAM_BLOCK    (16 * 1024)
+#define FREE_DRAIN_MS   1000 /* when free has to stop the server */
+#define DEFER_CANCEL_MS 200  /* for deferred requests to send their 503 when the server stops */
+#define HDR_INLINE      256
+#define QUERY_INLINE    8
+#define CORS_METHODS    "GET, POST, PUT, DELETE, OPTIONS"
 
 struct on_free {
     void (*fn)(void *);
@@ -60,6 +61,7 @@ struct dst_http_server {
     pthread_mutex_t mu; /* guards streams; with cv, the drain wait */
     pthread_cond_t cv;
     struct dst_http_stream *streams;
+    struct dst_http_req *deferred; /* requests waiting for dst_http_req_resume */
     struct on_free *on_free;
 };
 
@@ -105,6 +107,12 @@ struct dst_http_req {
     int status;
     uint64_t bytes_out;
     struct dst_http_stream *stream;
+    char *uri; /* the request target as received: raw, with its query */
+    /* dst_http_req_defer: the continuation, and its state (under srv->mu) */
+    dst_http_handler_fn defer_fn;
+    void *defer_ud;
+    bool deferred, suspended, resume_pending, cancelled, listed;
+    struct dst_http_req *dprev, *dnext; /* the server's list of deferred requests */
     int64_t start_us;
     void *data;
     void (*data_free)(void *);
@@ -164,7 +172,7 @@ static void route_begin(struct dst_http_req *req)
 static struct dst_http_req *req_new(struct dst_http_server *s, const char *uri)
 {
     size_t len = uri ? strlen(uri) : 0;
-    size_t arena = 3 * (len + 1) + DST_HTTP_ROUTE_MAX_PARAMS + 8;
+    size_t arena = 4 * (len + 1) + DST_HTTP_ROUTE_MAX_PARAMS + 8;
     struct dst_http_req *req = dst_xcalloc(1, sizeof(*req) + arena);
     const char *q = dst_http_route_query_string(uri);
 
@@ -174,6 +182,8 @@ static struct dst_http_req *req_new(struct dst_http_server *s, const char *uri)
     req->arena_end = req->arena + arena;
     req->query_raw = arena_alloc(req, strlen(q) + 1);
     strcpy(req->query_raw, q);
+    req->uri = arena_alloc(req, len + 1);
+    memcpy(req->uri, uri ? uri : "", len + 1);
     if (s->opts.access_log)
         req->start_us = dst_monotonic_us();
     atomic_fetch_add(&s->inflight, 1);
@@ -275,11 +285,32 @@ static void reply_preflight(struct dst_http_req *req)
     dst_http_reply(req, 204, NULL, NULL, 0);
 }
 
+static enum MHD_Result req_settle(struct dst_http_req *req);
+
+/* Takes req off its server's list of deferred requests; under srv->mu. */
+static void deferred_unlink(struct dst_http_req *req)
+{
+    struct dst_http_server *s = req->srv;
+
+    if (!req->listed)
+        return;
+    if (req->dprev)
+        req->dprev->dnext = req->dnext;
+    else
+        s->deferred = req->dnext;
+    if (req->dnext)
+        req->dnext->dprev = req->dprev;
+    req->listed = false;
+    req->dprev = req->dnext = NULL;
+}
+
 /* Final call: the whole request is in. Answers it; MHD_NO closes the connection. */
 static enum MHD_Result req_finish(struct dst_http_req *req)
 {
     const struct dst_http_server *s = req->srv;
 
+    if (req->listed)
+        return req_settle(req); /* a deferred request was resumed (or cancelled) */
     if (req->handled)
         return MHD_NO; /* no reply could be queued: do not get called again */
     req->handled = true;
@@ -296,14 +327,94 @@ static enum MHD_Result req_finish(struct dst_http_req *req)
         dst_http_reply_error(req, 405, "method %s not allowed; allowed: %s", req->method, allow);
     } else {
         req->route->fn(req, req->route->ud);
-        if (!req->replied) {
-            dst_error("%s: the handler of %s %s sent no reply", s->name, req->method, req->path);
-            req->hdr_len = 0;
-            dst_buf_reset(&req->hdr_more);
-            dst_http_reply_error(req, 500, "internal error: no reply");
-        }
+        return req_settle(req);
     }
     return req->replied ? MHD_YES : MHD_NO;
+}
+
+/*
+ * After a handler or a continuation ran: a deferred request goes to sleep (or runs its
+ * continuation again at once if it was resumed meanwhile); one without a reply gets a 500.
+ */
+static enum MHD_Result req_settle(struct dst_http_req *req)
+{
+    struct dst_http_server *s = req->srv;
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool run = false, cancel = req->cancelled;
+        if (req->listed && (!req->deferred || req->resume_pending || cancel)) {
+            /* leaving the list: resumed, cancelled, or the continuation replied */
+            deferred_unlink(req);
+            run = req->deferred;
+        } else if (req->deferred && !req->listed && (req->resume_pending || cancel)) {
+            run = true; /* resumed before it could sleep */
+        } else if (req->deferred) {
+            if (!req->listed) {
+                req->dnext = s->deferred;
+                if (s->deferred)
+                    s->deferred->dprev = req;
+                s->deferred = req;
+                req->listed = true;
+            }
+            req->suspended = true;
+            MHD_suspend_connection(req->conn);
+            pthread_mutex_unlock(&s->mu);
+            return MHD_YES;
+        }
+        req->resume_pending = false;
+        req->deferred = false;
+        pthread_mutex_unlock(&s->mu);
+        if (!run)
+            break;
+        if (cancel) {
+            dst_http_add_header(req, "Connection", "close");
+            dst_http_reply_error(req, 503, "the server is stopping");
+            break;
+        }
+        req->defer_fn(req, req->defer_ud);
+    }
+    if (!req->replied) {
+        dst_error("%s: the handler of %s %s sent no reply", s->name, req->method, req->path);
+        req->hdr_len = 0;
+        dst_buf_reset(&req->hdr_more);
+        dst_http_reply_error(req, 500, "internal error: no reply");
+    }
+    return req->replied ? MHD_YES : MHD_NO;
+}
+
+void dst_http_req_defer(struct dst_http_req *req, dst_http_handler_fn cont, void *ud)
+{
+    req->defer_fn = cont;
+    req->defer_ud = ud;
+    req->deferred = true;
+}
+
+void dst_http_req_resume(struct dst_http_req *req)
+{
+    struct dst_http_server *s = req->srv;
+
+    pthread_mutex_lock(&s->mu);
+    if (req->suspended) {
+        req->suspended = false;
+        req->resume_pending = true;
+        MHD_resume_connection(req->conn);
+    } else {
+        req->resume_pending = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Wakes every deferred request with a 503 (the server stops); under s->mu. */
+static void deferred_cancel(struct dst_http_server *s)
+{
+    for (struct dst_http_req *r = s->deferred; r; r = r->dnext) {
+        r->cancelled = true;
+        if (r->suspended) {
+            r->suspended = false;
+            MHD_resume_connection(r->conn);
+        }
+    }
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -412,6 +523,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     *con_cls = NULL;
+    if (req->listed) { /* closed while deferred (the server stopped) */
+        pthread_mutex_lock(&s->mu);
+        deferred_unlink(req);
+        pthread_mutex_unlock(&s->mu);
+    }
     if (s->opts.access_log)
         access_log(req, toe);
     if (req->done_fn)
@@ -666,6 +782,12 @@ void dst_http_server_stop(struct dst_http_server *s, int drain_ms)
     pthread_mutex_unlock(&s->mu);
     if (drain_ms > 0)
         drain_wait(s, drain_ms);
+    pthread_mutex_lock(&s->mu);
+    bool any = s->deferred != NULL;
+    deferred_cancel(s);
+    pthread_mutex_unlock(&s->mu);
+    if (any)
+        drain_wait(s, DEFER_CANCEL_MS);
     left = atomic_load(&s->inflight);
     if (left > 0)
         dst_warn("%s: closing %ld unfinished requests", s->name, left);
@@ -709,6 +831,33 @@ void dst_http_server_free(struct dst_http_server *s)
 const char *dst_http_req_method(const struct dst_http_req *req)
 {
     return req->method;
+}
+
+const char *dst_http_req_uri(const struct dst_http_req *req)
+{
+    return req->uri;
+}
+
+struct header_walk {
+    dst_http_header_fn fn;
+    void *ud;
+};
+
+static enum MHD_Result header_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    const struct header_walk *w = cls;
+
+    (void)kind;
+    w->fn(w->ud, key, value ? value : "");
+    return MHD_YES;
+}
+
+void dst_http_req_headers(const struct dst_http_req *req, dst_http_header_fn fn, void *ud)
+{
+    struct header_walk w = {fn, ud};
+
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, header_each, &w);
 }
 
 const char *dst_http_req_path(const struct dst_http_req *req)
@@ -1061,6 +1210,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         if (ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
         long n = st->read(st->ud, buf, max);
+        if (n == DST_HTTP_STREAM_ABORT)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         if (n < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (n > 0) {
@@ -1106,6 +1257,13 @@ int dst_http_reply_stream(struct dst_http_req *req, int status, const char *ctyp
                           dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
                           struct dst_http_stream **out)
 {
+    return dst_http_reply_stream_len(req, status, ctype, -1, read, done, ud, out);
+}
+
+int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *ctype, int64_t len,
+                              dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
+                              struct dst_http_stream **out)
+{
     struct dst_http_server *s = req->srv;
     struct dst_http_stream *st = NULL;
     struct MHD_Response *r = NULL;
@@ -1122,8 +1280,8 @@ int dst_http_reply_stream(struct dst_http_req *req, int status, const char *ctyp
     st->read = read;
     st->done = done;
     st->ud = ud;
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader, st,
-                                          stream_on_free);
+    r = MHD_create_response_from_callback(len < 0 ? MHD_SIZE_UNKNOWN : (uint64_t)len, STREAM_BLOCK,
+                                          stream_reader, st, stream_on_free);
     if (!r) {
         pthread_mutex_destroy(&st->mu);
         free(st);

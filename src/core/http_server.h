@@ -52,12 +52,13 @@ struct dst_http_server_opts {
 int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http_server **out);
 
 /*
- * Adds a route. method is "GET", "POST", ... ("GET" also answers HEAD). pattern is a path
- * whose segments are literals (matched ignoring ASCII case), "{name}" (one segment, read with
- * dst_http_req_param) or a final "*" (the rest, read with dst_http_req_param(req, "*")).
- * Routes are tried in the order they were added; the first match wins. A path that matches
- * only with other methods gets 405 with an Allow header; no match gets 404. max_body 0 means
- * the server default. Returns DST_EINVAL on a bad pattern. Add all routes before start.
+ * Adds a route. method is "GET", "POST", ... ("GET" also answers HEAD; "*" answers every method).
+ * pattern is a path whose segments are literals (matched ignoring ASCII case), "{name}" (one
+ * segment, read with dst_http_req_param) or a final "*" (the rest, read with
+ * dst_http_req_param(req, "*")). Routes are tried in the order they were added; the first match
+ * wins. A path that matches only with other methods gets 405 with an Allow header; no match gets
+ * 404. max_body 0 means the server default. Returns DST_EINVAL on a bad pattern. Add all routes
+ * before start.
  */
 int dst_http_server_route(struct dst_http_server *s, const char *method, const char *pattern,
                           dst_http_handler_fn fn, void *ud, unsigned flags, size_t max_body);
@@ -99,6 +100,11 @@ void dst_http_server_on_free(struct dst_http_server *s, void (*fn)(void *), void
 /* ---- the request: everything is borrowed and lives until the request completes ---- */
 
 const char *dst_http_req_method(const struct dst_http_req *req);
+/* The request target exactly as received (not decoded, with its query), e.g. for forwarding. */
+const char *dst_http_req_uri(const struct dst_http_req *req);
+/* Calls fn(ud, name, value) for each request header, in the order received. */
+typedef void (*dst_http_header_fn)(void *ud, const char *name, const char *value);
+void dst_http_req_headers(const struct dst_http_req *req, dst_http_header_fn fn, void *ud);
 /* The path with duplicate slashes collapsed and any "scheme://host" prefix removed. */
 const char *dst_http_req_path(const struct dst_http_req *req);
 /* A "{name}" segment of the route, or "*" for the rest; NULL if the route has none. */
@@ -143,6 +149,18 @@ typedef void (*dst_http_done_fn)(void *ud, const struct dst_http_done *d);
  * earlier traffic went, to tell how much of a cut reply arrived.
  */
 void dst_http_req_on_done(struct dst_http_req *req, dst_http_done_fn fn, void *ud);
+
+/*
+ * Answers later, from another thread's event: instead of replying, a handler calls
+ * dst_http_req_defer and returns; the connection sleeps (its thread serves others) until
+ * dst_http_req_resume(req), which any thread may call; then cont(req, ud) runs on a server
+ * thread, and must reply or defer again. cont may also run after a resume that came before the
+ * handler returned, or more than once: it checks its own state. When the server stops, a
+ * request still deferred after the drain gets a 503 without cont; its done callback
+ * (dst_http_req_on_done) tells the owner to forget req, after which resume must not be called.
+ */
+void dst_http_req_defer(struct dst_http_req *req, dst_http_handler_fn cont, void *ud);
+void dst_http_req_resume(struct dst_http_req *req);
 
 /* ---- replies: exactly one per request ---- */
 
@@ -191,10 +209,17 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
  * for waking; it is written only on success.
  */
 #define DST_HTTP_STREAM_END (-1)
+/* Returned by read instead: the reply is cut (the connection closes without ending the body),
+   so that the client can tell an incomplete body from a complete one. */
+#define DST_HTTP_STREAM_ABORT (-2)
 typedef long (*dst_http_stream_read_fn)(void *ud, char *buf, size_t max);
 int dst_http_reply_stream(struct dst_http_req *req, int status, const char *ctype,
                           dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
                           struct dst_http_stream **out);
+/* The same with a known length len (< 0: unknown): sent as Content-Length, not chunked. */
+int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *ctype, int64_t len,
+                              dst_http_stream_read_fn read, void (*done)(void *ud), void *ud,
+                              struct dst_http_stream **out);
 /* Wakes a sleeping stream so that read is called again. Thread-safe. */
 void dst_http_stream_wake(struct dst_http_stream *st);
 
