@@ -12,6 +12,9 @@ set(DSTMC_ASSETS
   "/swagger/index.html=${CMAKE_SOURCE_DIR}/web/swagger.html"
   "/swagger/swagger-ui-bundle.js=${NM}/swagger-ui-dist/swagger-ui-bundle.js"
   "/swagger/swagger-ui.css=${NM}/swagger-ui-dist/swagger-ui.css"
+  "/monitor/index.html=${CMAKE_SOURCE_DIR}/web/monitor/index.html"
+  "/monitor/monitor.js=${CMAKE_SOURCE_DIR}/web/monitor/monitor.js"
+  "/monitor/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
   "/api/v1/openapi.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
   # where the original's Swashbuckle served its document
   "/swagger/v1/swagger.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"

@@ -37,6 +37,7 @@ file(GLOB DSTMC_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/*.test
 foreach(src IN LISTS DSTMC_E2E_TESTS)
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME e2e/${name} COMMAND ${NODE} ${src} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(e2e/${name} PROPERTIES LABELS e2e TIMEOUT 300
+  # A test that cannot run here (monitor_drill without root or network namespaces) exits 77.
+  set_tests_properties(e2e/${name} PROPERTIES LABELS e2e TIMEOUT 300 SKIP_RETURN_CODE 77
                        ENVIRONMENT "DSTMC_BIN=$<TARGET_FILE:dstmc>;DSTMC_E2E_OUT=${CMAKE_BINARY_DIR}/e2e")
 endforeach()

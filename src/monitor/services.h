@@ -5,4 +5,7 @@
 /* `dstmc machine`: the demo service behind the monitor (the original Machine1/Machine2). */
 int machine_main(int argc, char **argv);
 
+/* `dstmc monitor`: health checks, failover to the first backend up, the live status page. */
+int monitor_main(int argc, char **argv);
+
 #endif

@@ -35,17 +35,23 @@ export async function step(name, fn) {
   }
 }
 
-/* A dstmc service: start() resolves with its base URL from "listening on http://HOST:PORT". */
+/*
+ * A dstmc service: start() resolves with its base URL from "listening on http://HOST:PORT".
+ * opts.wrap: a command that execs the binary in its place, e.g. ['ip', 'netns', 'exec', NS]
+ * (it must exec, so that the pid stop() signals is dstmc's own).
+ */
 export class Service {
-  constructor(args) {
+  constructor(args, opts = {}) {
     this.args = args;
+    this.wrap = opts.wrap || [];
     this.proc = null;
     this.output = ''; /* stdout + stderr, the last 20 kB, shown when something fails */
   }
 
   start() {
     check(BIN, 'DSTMC_BIN is not set (path to the built dstmc binary)');
-    this.proc = spawn(BIN, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...argv] = [...this.wrap, BIN, ...this.args];
+    this.proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d) => { this.output = (this.output + d).slice(-20000); };
     this.proc.stdout.on('data', keep);
     return new Promise((ok, fail) => {

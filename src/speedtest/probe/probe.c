@@ -94,7 +94,7 @@ static void api_url(const struct probe_opts *o, const char *path, char *out, siz
 
 /* POSTs j (borrowed) as JSON to the API's path; the answer goes to resp (release it). */
 static int post_json(const struct probe_opts *o, struct dst_http_client *hc, const char *path,
-                     const json_t *j, long timeout_ms, struct dst_http_resp *resp)
+                     const json_t *j, const char *key, long timeout_ms, struct dst_http_resp *resp)
 {
     char url[1024];
     api_url(o, path, url, sizeof(url));
@@ -104,6 +104,7 @@ static int post_json(const struct probe_opts *o, struct dst_http_client *hc, con
                                  .body = body,
                                  .content_type = "application/json",
                                  .bearer = o->token,
+                                 .idempotency_key = key,
                                  .timeout_ms = timeout_ms};
     int rc = hc ? dst_http_client_do(hc, &call, resp) : dst_http_do(&call, resp);
     free(body);
@@ -116,7 +117,8 @@ static int upload_http(const struct probe_opts *o, struct dst_http_client *hc,
 {
     struct dst_http_resp resp = {0};
     json_t *j = dst_result_to_json(r);
-    int rc = post_json(o, hc, "/api/v1/results", j, 15000, &resp);
+    /* ingest is idempotent by the result's id: a proxy in front may retry it on a replica */
+    int rc = post_json(o, hc, "/api/v1/results", j, r->id, 15000, &resp);
     json_decref(j);
     if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
         snprintf(err, errlen, "Failure response: %s", resp.body ? resp.body : "");
@@ -202,7 +204,7 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
         json_decref(j);
         return 0;
     }
-    int rc = post_json(o, hc, path, j, 3000, &resp);
+    int rc = post_json(o, hc, path, j, NULL, 3000, &resp);
     json_decref(j);
     if (rc == 0 && resp.status != 204)
         rc = DST_EDEP;

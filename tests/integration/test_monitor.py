@@ -1,0 +1,395 @@
+"""test_monitor.py - `dstmc monitor`: forwarding, failover, status, and misbehaving backends.
+
+The backends are small Python HTTP servers on 127.0.0.1 that can echo a request, stream events,
+send a large body, hang, answer garbage or close in the middle of an answer. The drill with real
+`dstmc machine`s in network namespaces is tests/e2e/monitor_drill.test.mjs.
+"""
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import socket
+import socketserver
+import threading
+import time
+
+from harness import Client, Service, SSEReader, TestCase, raw_request, run, wait_for
+
+BIG_BLOCK = hashlib.sha256(b"dstmc").digest() * 2048  # 64 KiB of known bytes
+
+
+class Upstream:
+    """A threaded HTTP/1.1 backend named name; modes (path → behaviour) can be changed live."""
+
+    def __init__(self, name):
+        self.name = name
+        self.hang = set()  # paths that hang (for at most 5 s)
+        self.flaky = set()  # paths whose connection is closed without an answer
+        self.conns = set()  # open connections, closed by stop() like a dying process's
+        self.lock = threading.Lock()
+        up = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def setup(self):
+                super().setup()
+                with up.lock:
+                    up.conns.add(self.connection)
+
+            def finish(self):
+                with up.lock:
+                    up.conns.discard(self.connection)
+                super().finish()
+
+            def reply(self, status, body, ctype="application/json", extra=()):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Upstream", up.name)
+                for k, v in extra:
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def handle_any(self):
+                path = self.path
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                base = path.split("?")[0]
+                if base in up.flaky:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if base in up.hang:
+                    time.sleep(5)
+                    return self.reply(200, b"late")
+                if base == "/ping":
+                    return self.reply(200, b"pong", "text/plain")
+                if base == "/sse":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Cache-Control", "no-cache")
+                    self.end_headers()
+                    for i in range(3):
+                        self.wfile.write(f"id: {i}\nevent: tick\ndata: {i}\n\n".encode())
+                        self.wfile.flush()
+                        time.sleep(0.3)
+                    self.close_connection = True
+                    return
+                if base == "/big":
+                    mib = int(path.split("mib=")[1])
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(mib * 16 * len(BIG_BLOCK)))
+                    self.end_headers()
+                    for _ in range(mib * 16):
+                        self.wfile.write(BIG_BLOCK)
+                    return
+                if base == "/garbage":
+                    self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if base == "/cut":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b"x" * 1000)
+                    self.wfile.flush()
+                    time.sleep(0.3)
+                    self.close_connection = True
+                    return
+                echo = {"upstream": up.name, "method": self.command, "target": path,
+                        "headers": [[k, v] for k, v in self.headers.items()],
+                        "body": body.hex()}
+                self.reply(200, json.dumps(echo).encode(),
+                           extra=[("X-Custom-Answer", "42"), ("Set-Cookie", "a=1")])
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+            def handle_error(self, request, client_address):
+                pass  # clients (the monitor) hanging up on purpose are expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def monitor(*backends, extra=()):
+    args = ["monitor", "--listen", "127.0.0.1:0", "--poll-ms", "100", "--timeout-ms", "100"]
+    for b in backends:
+        args += ["--backend", b]
+    return Service(*args, *extra)
+
+
+def status(mon):
+    c = Client(mon)
+    try:
+        return c.get("/monitor/status").json()
+    finally:
+        c.close()
+
+
+def rss_peak_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class MonitorTest(TestCase):
+    def setUp(self):
+        self.up1, self.up2 = Upstream("one"), Upstream("two")
+
+    def tearDown(self):
+        self.up1.stop()
+        self.up2.stop()
+
+    def test_forwards_method_target_headers_and_body(self):
+        with monitor(self.up1.url, self.up2.url) as mon:
+            self.assertTrue(any("machines are checked by" in x for x in mon.lines), mon.lines)
+            c = Client(mon)
+            body = bytes(range(256)) * 4
+            target = "/echo/a%20b/..//c?x=1&y=%2F&z"
+            for method in ["POST", "PUT", "PATCH", "DELETE", "GET"]:
+                send = body if method != "GET" else None
+                r = c.request(method, target, body=send,
+                              headers={"X-Custom": "v 1", "Content-Type": "application/x-test",
+                                       "Accept": "text/plain"} if send else {"X-Custom": "v 1"})
+                self.assertEqual(r.status, 200, (method, r.body))
+                self.assertEqual(r.header("X-Dstmc-Backend"), "0")
+                self.assertEqual(r.header("X-Upstream"), "one")
+                self.assertEqual(r.header("X-Custom-Answer"), "42")
+                e = r.json()
+                self.assertEqual((e["method"], e["target"]), (method, target))
+                hs = {k.lower(): v for k, v in e["headers"]}
+                self.assertEqual(hs["x-custom"], "v 1")
+                self.assertEqual(hs["host"], f"{mon.host}:{mon.port}")
+                self.assertEqual(hs["x-forwarded-for"], "127.0.0.1")
+                self.assertEqual(hs["x-forwarded-proto"], "http")
+                self.assertNotIn("expect", hs)
+                if send:
+                    self.assertEqual(bytes.fromhex(e["body"]), body)
+                    self.assertEqual(hs["content-type"], "application/x-test")
+                    self.assertEqual(hs["accept"], "text/plain")
+                else:
+                    self.assertNotIn("content-type", hs)
+                    self.assertNotIn("accept", hs)
+            r = c.request("HEAD", "/echo")
+            self.assertEqual((r.status, r.body, r.header("X-Upstream")), (200, b"", "one"))
+            # a client's X-Forwarded-For is extended, not replaced
+            e = c.get("/echo", headers={"X-Forwarded-For": "10.9.8.7"}).json()
+            self.assertIn(["X-Forwarded-For", "10.9.8.7, 127.0.0.1"], e["headers"])
+            c.close()
+
+    def test_streams_server_sent_events_as_they_come(self):
+        with monitor(self.up1.url) as mon:
+            t0 = time.monotonic()
+            sse = SSEReader(mon, "/sse")
+            self.assertEqual(sse.resp.getheader("Content-Type"), "text/event-stream")
+            first = sse.next_event(deadline=5)
+            t_first = time.monotonic() - t0
+            rest = [sse.next_event(deadline=5) for _ in range(2)]
+            sse.close()
+            self.assertEqual([first["data"]] + [e["data"] for e in rest], ["0", "1", "2"])
+            # the first event arrives before the backend finished its 0.9 s answer
+            self.assertLess(t_first, 0.25, t_first)
+
+    def test_large_answer_streams_in_bounded_memory(self):
+        with monitor(self.up1.url) as mon:
+            conn = http.client.HTTPConnection(mon.host, mon.port, timeout=30)
+            conn.request("GET", "/big?mib=192")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.getheader("Content-Length"), str(192 << 20))
+            h, n = hashlib.sha256(), 0
+            while True:
+                b = r.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+            conn.close()
+            want = hashlib.sha256(BIG_BLOCK * (192 * 16)).hexdigest()
+            self.assertEqual((n, h.hexdigest()), (192 << 20, want))
+            peak = rss_peak_kib(mon.proc.pid)
+            self.assertLess(peak, 48 * 1024, f"monitor peak RSS {peak} KiB for a 192 MiB answer")
+
+    def test_failure_is_retried_on_the_next_backend(self):
+        self.up1.flaky.add("/flaky")
+        with monitor(self.up1.url, self.up2.url) as mon:
+            c = Client(mon)
+            for _ in range(5):
+                r = c.get("/flaky?x=1")
+                self.assertEqual((r.status, r.header("X-Dstmc-Backend")), (200, "1"), r.body)
+                self.assertEqual(r.json()["target"], "/flaky?x=1")
+            self.assertEqual(c.get("/echo").header("X-Dstmc-Backend"), "0")  # still the first
+            s = status(mon)
+            self.assertGreaterEqual(s["backends"][0]["failures"], 5)
+            self.assertGreaterEqual(s["retried"], 5)
+            self.up2.flaky.add("/flaky")  # both fail: 502 naming the failure
+            r = c.get("/flaky")
+            self.assertEqual(r.status, 502)
+            self.assertIn("upstream 1", r.json()["error"]["message"])
+            c.close()
+
+    def test_hanging_backend_times_out_and_is_retried(self):
+        self.up1.hang.add("/slow")
+        with monitor(self.up1.url, self.up2.url,
+                     extra=["--request-timeout-ms", "400"]) as mon:
+            c = Client(mon)
+            t0 = time.monotonic()
+            r = c.get("/slow")
+            took = time.monotonic() - t0
+            self.assertEqual((r.status, r.header("X-Dstmc-Backend")), (200, "1"))
+            self.assertLess(took, 2.0, took)
+            self.up2.hang.add("/slow")
+            t0 = time.monotonic()
+            r = c.get("/slow")
+            took = time.monotonic() - t0
+            self.assertEqual(r.status, 504, r.body)
+            self.assertIn("no answer within 400 ms", r.json()["error"]["message"])
+            self.assertLess(took, 3.0, took)
+            self.assertEqual(c.get("/echo").status, 200)  # and it goes on
+            c.close()
+
+    def test_garbage_and_cut_answers(self):
+        with monitor(self.up1.url, self.up2.url) as mon:
+            c = Client(mon)
+            r = c.get("/garbage")
+            self.assertEqual(r.status, 502, r.body)
+            self.assertIn("error", r.json())
+            c.close()
+            # a cut after the headers went out: the client must see an incomplete body, never a
+            # complete 200
+            conn = http.client.HTTPConnection(mon.host, mon.port, timeout=10)
+            conn.request("GET", "/cut")
+            resp = conn.getresponse()
+            if resp.status == 200:
+                with self.assertRaises(http.client.IncompleteRead):
+                    resp.read()
+            else:
+                self.assertEqual(resp.status, 502)
+            conn.close()
+            self.assertEqual(Client(mon).get("/echo").status, 200)
+
+    def test_no_host_active(self):
+        with monitor(self.up1.url, self.up2.url) as mon:
+            c = Client(mon)
+            self.assertEqual(c.get("/status").json(), {"VM": [1, 1], "B": [1, 1]})
+            self.up1.stop()
+            wait_for(lambda: c.get("/status").json() == {"VM": [1, 1], "B": [0, 1]}, 3,
+                     "service 1 down")
+            self.assertEqual(c.get("/echo").header("X-Dstmc-Backend"), "1")
+            self.up2.stop()
+            wait_for(lambda: c.get("/status").json()["B"] == [0, 0], 3, "both down")
+            r = c.get("/echo")
+            self.assertEqual(r.status, 503)
+            self.assertEqual(r.json()["error"]["message"], "No host active")
+            s = status(mon)
+            self.assertIsNone(s["active"])
+            self.assertGreaterEqual(s["no_host"], 1)
+            self.assertIn("GET /ping", s["backends"][0]["service"]["error"])
+            c.close()
+            self.up1, self.up2 = Upstream("one"), Upstream("two")  # for tearDown
+
+    def test_status_page_and_live_events(self):
+        with monitor(self.up1.url, self.up2.url) as mon:
+            c = Client(mon)
+            r = c.get("/monitor")
+            self.assertEqual((r.status, r.header("Location")), (301, "/monitor/"))
+            r = c.get("/monitor/")
+            self.assertEqual(r.status, 200)
+            self.assertIn("System Monitor", r.text)
+            for asset in ["monitor.js", "monitor.css"]:
+                self.assertEqual(c.get("/monitor/" + asset).status, 200, asset)
+            self.assertEqual(c.get("/monitor/nope.js").status, 404)
+            s = c.get("/monitor/status").json()
+            self.assertEqual((s["VM"], s["B"], s["active"], s["poll_ms"], s["timeout_ms"]),
+                             ([1, 1], [1, 1], 0, 100, 100))
+            b = s["backends"][0]
+            self.assertEqual((b["name"], b["url"], b["machine"]["up"], b["service"]["up"]),
+                             ("VM1", self.up1.url, True, True))
+            self.assertGreater(b["machine"]["rtt_ms"], 0)
+            sse = SSEReader(mon, "/monitor/events")
+            t0 = time.monotonic()
+            self.up2.stop()
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                ev = json.loads(sse.next_event(deadline=3, want="status")["data"])
+                if ev["B"] == [1, 0]:
+                    break
+            self.assertEqual(ev["B"], [1, 0])
+            took = time.monotonic() - t0
+            sse.close()
+            self.assertEqual(ev["backends"][1]["service"]["changes"], 1)
+            # within one poll (100 ms) plus the timeout (100 ms), with slack for a busy machine
+            self.assertLess(took, 1.0, took)
+            c.close()
+            self.up2 = Upstream("two")
+
+    def test_bad_requests_get_clear_errors(self):
+        with monitor(self.up1.url, extra=["--max-body-mib", "1"]) as mon:
+            c = Client(mon)
+            r = c.post("/echo", body=b"x" * ((1 << 20) + 1))
+            self.assertEqual(r.status, 413)
+            c.close()
+            for bad, want in [(b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", b"400"),
+                              (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", b"400"),
+                              (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", b"505")]:
+                out = raw_request(mon.host, mon.port, bad)
+                self.assertTrue(out.startswith(b"HTTP/1.1 " + want), (bad, out[:80]))
+            self.assertEqual(raw_request(mon.host, mon.port, b"GARBAGE\r\n\r\n"), b"")
+            out = raw_request(mon.host, mon.port,
+                              b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+            self.assertRegex(out[:12], rb"HTTP/1.1 4\d\d", out[:80])
+            out = raw_request(mon.host, mon.port,
+                              b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            self.assertEqual(out, b"")  # a body cut short: nothing forwarded, no answer
+            self.assertEqual(Client(mon).get("/echo").status, 200)  # still up
+
+    def test_bad_configuration(self):
+        for args, word in [([], "backend"), (["--backend", "ftp://x"], "http://"),
+                           (["--backend", "http://h:99999"], "port"),
+                           (["--backend", "http://h:1", "--ping", "sonar"], "ping"),
+                           (["--backend", "http://h:1", "--poll-ms", "0"], "poll-ms")]:
+            code, _, err = run("monitor", *args)
+            self.assertEqual(code, 2, (args, err))
+            self.assertIn(word, err, args)
+        code, out, _ = run("monitor", "--backend", "http://127.0.0.1:1", "--check-config")
+        self.assertEqual(code, 0, out)
+
+    def test_ping_methods(self):
+        with monitor(self.up1.url, extra=["--ping", "tcp"]) as mon:
+            self.assertTrue(any("machines are checked by tcp" in x for x in mon.lines))
+            self.assertEqual(status(mon)["ping_method"], "tcp")
+        with open("/proc/sys/net/ipv4/ping_group_range") as f:
+            lo, hi = map(int, f.read().split())
+        if not lo <= os.getgid() <= hi:  # ping sockets are not allowed here: a clear error
+            code, _, err = run("monitor", "--backend", self.up1.url, "--ping", "icmp",
+                               "--listen", "127.0.0.1:0", timeout=10)
+            self.assertNotEqual(code, 0)
+            self.assertIn("ping_group_range", err)
