@@ -583,7 +583,8 @@
     setConn('connecting', 'connecting…');
     es.onopen = () => {
       setConn('live');
-      if (wasDown) { scheduleRefresh(200); loadSchedules(); } /* catch up on what the outage hid */
+      /* catch up on what the outage hid (or another API replica, behind a monitor, stored) */
+      if (wasDown) { scheduleRefresh(200); loadSchedules(); loadProbes(); }
       wasDown = false;
       delay = 0;
     };

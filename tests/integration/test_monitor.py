@@ -22,7 +22,7 @@ BIG_BLOCK = hashlib.sha256(b"dstmc").digest() * 2048  # 64 KiB of known bytes
 class Upstream:
     """A threaded HTTP/1.1 backend named name; modes (path → behaviour) can be changed live."""
 
-    def __init__(self, name):
+    def __init__(self, name, port=0):
         self.name = name
         self.hang = set()  # paths that hang (for at most 5 s)
         self.flaky = set()  # paths whose connection is closed without an answer
@@ -76,7 +76,7 @@ class Upstream:
                     self.send_header("Content-Type", "text/event-stream")
                     self.send_header("Cache-Control", "no-cache")
                     self.end_headers()
-                    for i in range(3):
+                    for i in range(3 if "long" not in path else 30):
                         self.wfile.write(f"id: {i}\nevent: tick\ndata: {i}\n\n".encode())
                         self.wfile.flush()
                         time.sleep(0.3)
@@ -120,7 +120,7 @@ class Upstream:
             def handle_error(self, request, client_address):
                 pass  # clients (the monitor) hanging up on purpose are expected here
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -217,6 +217,26 @@ class MonitorTest(TestCase):
             self.assertEqual([first["data"]] + [e["data"] for e in rest], ["0", "1", "2"])
             # the first event arrives before the backend finished its 0.9 s answer
             self.assertLess(t_first, 0.25, t_first)
+
+    def test_event_streams_follow_the_backend_that_takes_traffic(self):
+        port1 = self.up1.port
+        with monitor(self.up1.url, self.up2.url) as mon:
+            self.up1.stop()
+            wait_for(lambda: status(mon)["active"] == 1, 3, "traffic on backend 1")
+            sse = SSEReader(mon, "/sse?long")
+            self.assertEqual(sse.resp.getheader("X-Dstmc-Backend"), "1")
+            self.assertEqual(sse.next_event(deadline=3)["data"], "0")
+            self.up1 = Upstream("one", port1)  # the first comes back: its stream is cut
+            t0 = time.monotonic()
+            with self.assertRaises(AssertionError):  # the stream ends, no more events
+                for _ in range(30):
+                    sse.next_event(deadline=3)
+            took = time.monotonic() - t0
+            sse.close()
+            self.assertLess(took, 1.5, took)
+            sse = SSEReader(mon, "/sse")  # the client reconnects: to the first
+            self.assertEqual(sse.resp.getheader("X-Dstmc-Backend"), "0")
+            sse.close()
 
     def test_large_answer_streams_in_bounded_memory(self):
         with monitor(self.up1.url) as mon:
