@@ -36,6 +36,7 @@ void proxy_xfer_unref(struct xfer *x)
     pthread_mutex_unlock(&x->mu);
     if (n > 0)
         return;
+    free(x->id_header);
     free(x->method);
     free(x->target);
     free(x->body);
@@ -143,7 +144,6 @@ static void req_done(void *ud, const struct dst_http_done *d)
 static void req_answer(struct dst_http_req *req, void *ud)
 {
     struct xfer *x = ud;
-    struct dst_http_proxy *p = x->p;
     char idv[16];
 
     pthread_mutex_lock(&x->mu);
@@ -170,9 +170,9 @@ static void req_answer(struct dst_http_req *req, void *ud)
         dst_http_add_header(req, h, v);
         h = v + strlen(v) + 1;
     }
-    if (p->id_header) {
+    if (x->id_header) {
         snprintf(idv, sizeof(idv), "%d", x->id);
-        dst_http_add_header(req, p->id_header, idv);
+        dst_http_add_header(req, x->id_header, idv);
     }
     int status = x->status;
     if (x->eof && strcmp(x->method, "HEAD") == 0 && x->clen >= 0) {
@@ -251,6 +251,7 @@ void dst_http_proxy_forward(struct dst_http_proxy *p, struct dst_http_req *req)
     pthread_mutex_init(&x->mu, NULL);
     x->refs = 2; /* the proxy's thread and the request */
     x->p = p;
+    x->id_header = dst_xstrdup(p->id_header);
     x->req = req;
     x->failed_id = -1;
     x->clen = -1;

@@ -26,7 +26,9 @@
 struct xfer {
     pthread_mutex_t mu;
     int refs;
-    struct dst_http_proxy *p;
+    struct dst_http_proxy *p; /* not used on the request's side once its answer is in: the
+                                 proxy may be freed before the continuation runs */
+    char *id_header;          /* the proxy's, copied for that reason */
     struct dst_http_req *req; /* NULL once the request is over */
     struct dst_http_stream *stream;
     /* the request, copied (T reads them while the transfer runs) */

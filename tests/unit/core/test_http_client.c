@@ -30,6 +30,7 @@
  *   /big     200 with a 100000-byte body and its Content-Length
  *   /chunked 200 with a 100000-byte chunked body (no length known up front)
  *   /silent  never answers
+ *   /idem    200, the request's Idempotency-Key header ("" if none)
  */
 #define MAX_CONNS 32
 #define BIG_LEN   100000
@@ -145,7 +146,7 @@ static void stay_silent(int fd)
 
 static void answer(int fd, char *req, size_t head_len)
 {
-    char path[64] = "", method[16] = "", echo[4096], auth[256], ctype[128];
+    char path[64] = "", method[16] = "", echo[4096], auth[256], ctype[128], key[128];
 
     sscanf(req, "%15s %63s", method, path);
     if (strcmp(path, "/ok") == 0) {
@@ -166,6 +167,9 @@ static void answer(int fd, char *req, size_t head_len)
         reply_chunked(fd);
     } else if (strcmp(path, "/silent") == 0) {
         stay_silent(fd);
+    } else if (strcmp(path, "/idem") == 0) {
+        header(req, "Idempotency-Key", key, sizeof(key));
+        reply(fd, 200, "text/plain", key, strlen(key));
     } else {
         reply(fd, 404, "text/plain", "", 0);
     }
@@ -439,6 +443,22 @@ static void connection_reused(void **state)
     assert_int_equal(accepted() - before, 2);
 }
 
+static void idempotency_key(void **state)
+{
+    struct dst_http_call call = {.url = at("/idem"), .method = "POST", .idempotency_key = "k1"};
+    struct dst_http_resp resp;
+
+    (void)state;
+    assert_int_equal(dst_http_do(&call, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "k1");
+    dst_http_resp_release(&resp);
+    call.idempotency_key = NULL; /* none: no header */
+    assert_int_equal(dst_http_do(&call, &resp), 0);
+    assert_string_equal(resp.body, "");
+    dst_http_resp_release(&resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +470,7 @@ int main(void)
         cmocka_unit_test(body_cap),
         cmocka_unit_test(methods_bodies_headers),
         cmocka_unit_test(connection_reused),
+        cmocka_unit_test(idempotency_key),
     };
     int rc = cmocka_run_group_tests(tests, server_start, server_stop);
     dst_http_client_global_cleanup();

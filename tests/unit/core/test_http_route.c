@@ -320,6 +320,26 @@ static void test_first_match_wins(void **state)
     dst_http_router_release(&rt);
 }
 
+/* A "*" route answers every method; an earlier route for one method still wins for it. */
+static void test_any_method(void **state)
+{
+    const char *methods[] = {"GET", "POST", "DELETE", "HEAD", "PATCH"};
+    struct dst_http_router rt;
+    struct dst_http_route_match m;
+
+    (void)state;
+    dst_http_router_init(&rt);
+    add(&rt, "PUT", "/x/special", "put-special");
+    add(&rt, "*", "/x/*", "any");
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        assert_string_equal(find(&rt, methods[i], "/x/special", NULL), "any");
+    assert_string_equal(find(&rt, "PUT", "/x/special", NULL), "put-special");
+    assert_string_equal(find(&rt, "PUT", "/x/other", &m), "any");
+    assert_param(&m, 0, "*", "other");
+    assert_string_equal(find(&rt, "GET", "/y", NULL), "404");
+    dst_http_router_release(&rt);
+}
+
 static void test_method_then_path(void **state)
 {
     struct dst_http_router rt;
@@ -552,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_case_insensitive_literals),
         cmocka_unit_test(test_first_match_wins),
         cmocka_unit_test(test_method_then_path),
+        cmocka_unit_test(test_any_method),
         cmocka_unit_test(test_404),
         cmocka_unit_test(test_allow),
         cmocka_unit_test(test_allow_bounded),

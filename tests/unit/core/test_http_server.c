@@ -1404,6 +1404,374 @@ static void test_cors_handler_origin_kept(void **state)
     dst_http_server_free(s);
 }
 
+/* ---- deferred replies, the raw target, header walks, sized and cut streams ---- */
+
+enum later_kind { LATER_THREAD, LATER_NOW, LATER_SPURIOUS, LATER_PARK };
+
+/* One deferred request. Static slots: a late look never touches freed memory. */
+struct later {
+    struct dst_http_req *req;
+    enum later_kind kind;
+    atomic_bool ready;      /* what the continuation waits for */
+    atomic_int conts;       /* continuation runs */
+    atomic_int dones;       /* done callbacks */
+    atomic_int done_status; /* the status the done callback saw */
+    atomic_bool has_thread;
+    pthread_t thread;
+};
+
+#define MAX_LATER 32
+static struct later later[MAX_LATER];
+static atomic_int nlater; /* slots taken */
+static atomic_int parked; /* handlers that have deferred */
+
+/* Waits 20 ms, then makes the slot ready and resumes its request: an event on another thread. */
+static void *later_main(void *arg)
+{
+    struct later *l = arg;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+    atomic_store(&l->ready, true);
+    dst_http_req_resume(l->req);
+    return NULL;
+}
+
+static void later_thread(struct later *l)
+{
+    atomic_store(&l->has_thread, true);
+    pthread_create(&l->thread, NULL, later_main, l);
+}
+
+static void c_later(struct dst_http_req *req, void *ud)
+{
+    struct later *l = ud;
+
+    atomic_fetch_add(&l->conts, 1);
+    if (!atomic_load(&l->ready)) { /* a spurious resume: sleep on */
+        if (l->kind == LATER_SPURIOUS && !atomic_load(&l->has_thread))
+            later_thread(l);
+        dst_http_req_defer(req, c_later, l);
+        return;
+    }
+    dst_http_reply(req, 200, "text/plain", "later", 5);
+}
+
+static void later_done(void *ud, const struct dst_http_done *d)
+{
+    struct later *l = ud;
+
+    atomic_store(&l->done_status, d->status);
+    atomic_fetch_add(&l->dones, 1);
+}
+
+/* Defers; ud says who resumes: a thread, the handler itself (with or without the state ready)
+   or the test (park). */
+static void h_later(struct dst_http_req *req, void *ud)
+{
+    int i = atomic_fetch_add(&nlater, 1);
+    struct later *l = NULL;
+
+    if (i >= MAX_LATER) {
+        dst_http_reply_error(req, 500, "too many");
+        return;
+    }
+    l = &later[i];
+    l->req = req;
+    l->kind = (enum later_kind)(intptr_t)ud;
+    dst_http_req_on_done(req, later_done, l);
+    dst_http_req_defer(req, c_later, l);
+    if (l->kind == LATER_THREAD) {
+        later_thread(l);
+    } else if (l->kind == LATER_NOW) {
+        atomic_store(&l->ready, true);
+        dst_http_req_resume(req); /* before the handler returns */
+    } else if (l->kind == LATER_SPURIOUS) {
+        dst_http_req_resume(req); /* nothing is ready yet */
+    }
+    atomic_fetch_add(&parked, 1);
+}
+
+struct collect {
+    char *p;
+    size_t len;
+};
+
+static void collect_header(void *ud, const char *name, const char *value)
+{
+    struct collect *c = ud;
+
+    ht_append(&c->p, &c->len, name, strlen(name));
+    ht_append(&c->p, &c->len, ": ", 2);
+    ht_append(&c->p, &c->len, value, strlen(value));
+    ht_append(&c->p, &c->len, "\n", 1);
+}
+
+/* Replies with the raw target, the path and every header, one per line. */
+static void h_raw(struct dst_http_req *req, void *ud)
+{
+    struct collect c = {0};
+
+    (void)ud;
+    ht_append(&c.p, &c.len, dst_http_req_uri(req), strlen(dst_http_req_uri(req)));
+    ht_append(&c.p, &c.len, "\n", 1);
+    ht_append(&c.p, &c.len, dst_http_req_path(req), strlen(dst_http_req_path(req)));
+    ht_append(&c.p, &c.len, "\n", 1);
+    dst_http_req_headers(req, collect_header, &c);
+    dst_http_reply_take(req, 200, "text/plain", c.p, c.len);
+}
+
+/* A stream of len bytes 's' that aborts once cut bytes went out (cut < 0: never). */
+struct sized {
+    long left, cut, sent;
+};
+
+static long sized_read(void *ud, char *buf, size_t max)
+{
+    struct sized *z = ud;
+    long n = z->left < 1000 ? z->left : 1000;
+
+    if (z->cut >= 0 && z->sent >= z->cut)
+        return DST_HTTP_STREAM_ABORT;
+    if (n == 0)
+        return DST_HTTP_STREAM_END;
+    if ((size_t)n > max)
+        n = (long)max;
+    memset(buf, 's', (size_t)n);
+    z->left -= n;
+    z->sent += n;
+    return n;
+}
+
+/* ?len=N[&cut=M][&chunked=1] */
+static void h_sized(struct dst_http_req *req, void *ud)
+{
+    struct sized *z = dst_xnew(struct sized);
+    const char *cut = dst_http_req_query(req, "cut");
+    const char *len = dst_http_req_query(req, "len");
+    bool chunked = dst_http_req_query(req, "chunked") != NULL;
+
+    (void)ud;
+    z->left = len ? atol(len) : 0;
+    z->cut = cut ? atol(cut) : -1;
+    dst_http_reply_stream_len(req, 200, "text/plain", chunked ? -1 : z->left, sized_read, free, z,
+                              NULL);
+}
+
+static struct dst_http_server *later_server(void)
+{
+    struct dst_http_server *s = ht_server(NULL);
+    const char *kinds[] = {"thread", "now", "spurious", "park"};
+
+    assert_non_null(s);
+    for (intptr_t k = 0; k < 4; k++) {
+        char *pattern = dst_xasprintf("/later/%s", kinds[k]);
+        assert_int_equal(dst_http_server_route(s, "GET", pattern, h_later, (void *)k, 0, 0), 0);
+        free(pattern);
+    }
+    assert_int_equal(dst_http_server_route(s, "GET", "/x/{id}", h_echo, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route(s, "GET", "/raw/*", h_raw, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_route(s, "GET", "/sized", h_sized, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_start(s), 0);
+    for (int i = 0; i < MAX_LATER; i++) {
+        later[i].req = NULL;
+        atomic_store(&later[i].ready, false);
+        atomic_store(&later[i].conts, 0);
+        atomic_store(&later[i].dones, 0);
+        atomic_store(&later[i].done_status, -1);
+        atomic_store(&later[i].has_thread, false);
+    }
+    atomic_store(&nlater, 0);
+    atomic_store(&parked, 0);
+    return s;
+}
+
+static int later_setup(void **state)
+{
+    *state = later_server();
+    return 0;
+}
+
+/* Joins the threads that resumed requests (they are done or about to be). */
+static void later_join(void)
+{
+    for (int i = 0; i < MAX_LATER && i < atomic_load(&nlater); i++) {
+        if (atomic_load(&later[i].has_thread))
+            pthread_join(later[i].thread, NULL);
+        atomic_store(&later[i].has_thread, false);
+    }
+}
+
+static bool parked_at_least(void *arg)
+{
+    return atomic_load(&parked) >= *(int *)arg;
+}
+
+static bool later_done_once(void *arg)
+{
+    return atomic_load(&((struct later *)arg)->dones) == 1;
+}
+
+static void get_later(CURL *h, struct dst_http_server *s, const char *path, long connects)
+{
+    struct ht_resp r;
+    char *url = ht_url(s, path);
+
+    assert_int_equal(ht_fetch(h, "GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "later");
+    assert_int_equal(r.connects, connects);
+    ht_resp_release(&r);
+    free(url);
+}
+
+/* A thread resumes 20 ms later; the connection stays alive for the next request. */
+static void test_defer_resume_from_thread(void **state)
+{
+    CURL *h = curl_easy_init();
+
+    get_later(h, *state, "/later/thread", 1);
+    get_later(h, *state, "/later/thread", 0); /* the same connection */
+    curl_easy_cleanup(h);
+    later_join();
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&later[i].conts), 1);
+        assert_true(ht_wait(later_done_once, &later[i], 5000));
+        assert_int_equal(atomic_load(&later[i].done_status), 200);
+    }
+}
+
+/* A resume before the handler returned still runs the continuation, once. */
+static void test_defer_resume_before_return(void **state)
+{
+    CURL *h = curl_easy_init();
+
+    get_later(h, *state, "/later/now", 1);
+    get_later(h, *state, "/later/now", 0);
+    curl_easy_cleanup(h);
+    assert_true(ht_wait(later_done_once, &later[1], 5000));
+    assert_int_equal(atomic_load(&later[0].conts), 1);
+    assert_int_equal(atomic_load(&later[1].conts), 1);
+}
+
+/* A resume with nothing ready: the continuation defers again; a later resume completes it. */
+static void test_defer_spurious_resume(void **state)
+{
+    CURL *h = curl_easy_init();
+
+    get_later(h, *state, "/later/spurious", 1);
+    curl_easy_cleanup(h);
+    later_join();
+    assert_int_equal(atomic_load(&later[0].conts), 2);
+    assert_true(ht_wait(later_done_once, &later[0], 5000));
+}
+
+/* 20 deferred requests hold none of the server's 2 threads: others are still answered. */
+static void test_defer_many_threads_free(void **state)
+{
+    struct ht_bg *bg[20];
+    struct ht_resp r;
+    char *url = ht_url(*state, "/later/park");
+    char *other = ht_url(*state, "/x/1");
+    int n = 20;
+
+    for (int i = 0; i < n; i++)
+        bg[i] = ht_bg_start(url, NULL);
+    assert_true(ht_wait(parked_at_least, &n, 10000));
+    assert_int_equal(ht_get("GET", other, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    ht_resp_release(&r);
+    for (int i = 0; i < n; i++)
+        assert_false(ht_bg_finished(bg[i]));
+    for (int i = 0; i < n; i++) {
+        atomic_store(&later[i].ready, true);
+        dst_http_req_resume(later[i].req);
+    }
+    for (int i = 0; i < n; i++) {
+        assert_true(ht_wait(ht_bg_finished, bg[i], 10000));
+        assert_int_equal(bg[i]->r.rc, CURLE_OK);
+        assert_int_equal(bg[i]->r.status, 200);
+        assert_string_equal(bg[i]->r.body, "later");
+        ht_bg_free(bg[i]);
+    }
+    free(url);
+    free(other);
+}
+
+/* Stopping with a request deferred for good: its client gets a 503, its done callback runs. */
+static void test_defer_stop_503(void **state)
+{
+    char *url = ht_url(*state, "/later/park");
+    struct ht_bg *b = ht_bg_start(url, NULL);
+    int one = 1;
+
+    assert_true(ht_wait(parked_at_least, &one, 5000));
+    dst_http_server_stop(*state, 50);
+    assert_true(ht_wait(ht_bg_finished, b, 5000));
+    assert_int_equal(b->r.status, 503);
+    assert_non_null(strstr(b->r.body, "\"status\":503"));
+    assert_true(ht_wait(later_done_once, &later[0], 5000));
+    assert_int_equal(atomic_load(&later[0].done_status), 503);
+    assert_int_equal(atomic_load(&later[0].conts), 0); /* no continuation */
+    ht_bg_free(b);
+    free(url);
+}
+
+static void test_req_uri_and_headers(void **state)
+{
+    const char *req = "GET /raw/a%20b//c?x=%2F HTTP/1.1\r\nHost: x\r\nX-One: 1\r\n"
+                      "x-two: two words\r\nConnection: close\r\n\r\n";
+    char *out = ht_raw(dst_http_server_port(*state), req, strlen(req));
+    const char *body = strstr(out, "\r\n\r\n");
+
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+    assert_non_null(body);
+    assert_string_equal(body + 4, "/raw/a%20b//c?x=%2F\n" /* raw target */
+                                  "/raw/a b/c\n"          /* normalised path */
+                                  "Host: x\nX-One: 1\nx-two: two words\nConnection: close\n");
+    free(out);
+}
+
+static void test_stream_len(void **state)
+{
+    struct ht_resp r;
+    char *url = ht_url(*state, "/sized?len=5000");
+    char v[32];
+
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 5000);
+    assert_true(ht_header(&r, "Content-Length", v, sizeof(v)));
+    assert_string_equal(v, "5000");
+    assert_false(ht_header(&r, "Transfer-Encoding", v, sizeof(v)));
+    ht_resp_release(&r);
+    free(url);
+}
+
+/* DST_HTTP_STREAM_ABORT cuts the reply: the client sees a failed transfer, sized or chunked. */
+static void test_stream_abort_cuts(void **state)
+{
+    const char *paths[] = {"/sized?len=100000&cut=3000", "/sized?len=100000&cut=3000&chunked=1"};
+
+    for (int i = 0; i < 2; i++) {
+        struct ht_resp r;
+        char *url = ht_url(*state, paths[i]);
+        CURLcode rc = ht_get("GET", url, NULL, 0, NULL, &r);
+        if (rc != CURLE_PARTIAL_FILE && rc != CURLE_RECV_ERROR)
+            fail_msg("%s: curl said %d (%s)", paths[i], rc, curl_easy_strerror(rc));
+        assert_int_equal(r.status, 200);
+        assert_true(r.len >= 3000 && r.len < 100000);
+        ht_resp_release(&r);
+        free(url);
+    }
+    struct ht_resp r; /* the server is fine */
+    char *url = ht_url(*state, "/x/1");
+    assert_int_equal(ht_get("GET", url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 200);
+    ht_resp_release(&r);
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1449,6 +1817,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_done_complete_download, hooks_poll_setup, teardown),
         cmocka_unit_test_setup_teardown(test_done_cut_download, hooks_poll_setup, teardown),
         cmocka_unit_test(test_cors_handler_origin_kept),
+        cmocka_unit_test_setup_teardown(test_defer_resume_from_thread, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_resume_before_return, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_spurious_resume, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_many_threads_free, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_stop_503, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_req_uri_and_headers, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_len, later_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_abort_cuts, later_setup, teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
