@@ -15,6 +15,8 @@ set(DSTMC_ASSETS
   "/monitor/index.html=${CMAKE_SOURCE_DIR}/web/monitor/index.html"
   "/monitor/monitor.js=${CMAKE_SOURCE_DIR}/web/monitor/monitor.js"
   "/monitor/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
+  # the dashboard's stylesheet again: the monitor serves only /monitor/, its page builds on it
+  "/monitor/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   "/api/v1/openapi.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
   # where the original's Swashbuckle served its document
   "/swagger/v1/swagger.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
