@@ -30,6 +30,7 @@ struct dst_curl_lib {
     CURLMsg *(*multi_info_read)(CURLM *, int *);
     const char *(*multi_strerror)(CURLMcode);
     CURLMcode (*multi_wakeup)(CURLM *);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
     CURLcode (*easy_pause)(CURL *, int);
 };
 

@@ -82,6 +82,7 @@ static void load(void)
               sym(h, "curl_multi_info_read", &dst_curl.multi_info_read) &&
               sym(h, "curl_multi_strerror", &dst_curl.multi_strerror) &&
               sym(h, "curl_multi_wakeup", &dst_curl.multi_wakeup) &&
+              sym(h, "curl_multi_setopt", &dst_curl.multi_setopt) &&
               sym(h, "curl_easy_pause", &dst_curl.easy_pause);
     if (ok && dst_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         dst_error("libcurl: curl_global_init failed");

@@ -320,6 +320,10 @@ int dst_http_proxy_new(const struct dst_http_proxy_opts *opts, const struct dst_
     p->next_deadline = INT64_MAX;
     pthread_mutex_init(&p->mu, NULL);
     p->multi = dst_curl.multi_init();
+    /* idle connections kept for reuse: libcurl's default (4 per transfer running) closes and
+       reopens connections to the upstreams under load */
+    if (p->multi)
+        dst_curl.multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)KEEP_CONNECTIONS);
     if (!p->multi || pthread_create(&p->thread, NULL, proxy_thread_main, p) != 0) {
         dst_error("%s: cannot start the proxy", p->name);
         dst_http_proxy_free(p);

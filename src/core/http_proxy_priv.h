@@ -17,6 +17,7 @@
 #define MAX_RESP_HEADERS   (64u * 1024)
 #define IDLE_POLL_MS       1000
 #define SPARE_HANDLES      32
+#define KEEP_CONNECTIONS   256
 /*
  * One forwarded request. Three owners hold a reference each: the proxy's thread (while the
  * upstream transfer runs), the request (until its done callback) and the reply stream (until
