@@ -46,7 +46,9 @@ struct dst_sse_hub {
     struct sse_client *clients;
     size_t nclients;
     uint64_t last_id;
-    struct sse_event ring[DST_SSE_REPLAY]; /* event id i sits at ring[i % DST_SSE_REPLAY] */
+    uint64_t count; /* events published; the n-th sits at ring[n % DST_SSE_REPLAY] */
+    bool clock_ids; /* ids from the wall clock (dst_sse_hub_clock_ids) */
+    struct sse_event ring[DST_SSE_REPLAY];
 };
 
 static void hub_destroy(struct dst_sse_hub *hub)
@@ -234,13 +236,11 @@ static bool parse_id(const char *s, uint64_t *out)
 /* Under the lock: queues the kept events after id for c. */
 static void client_replay(struct dst_sse_hub *hub, struct sse_client *c, uint64_t id)
 {
-    uint64_t first = hub->last_id > DST_SSE_REPLAY ? hub->last_id - DST_SSE_REPLAY + 1 : 1;
+    uint64_t first = hub->count > DST_SSE_REPLAY ? hub->count - DST_SSE_REPLAY : 0;
 
-    if (id + 1 > first)
-        first = id + 1;
-    for (uint64_t i = first; i <= hub->last_id; i++) {
-        const struct sse_event *e = &hub->ring[i % DST_SSE_REPLAY];
-        if (e->id == i)
+    for (uint64_t n = first; n < hub->count; n++) { /* oldest first */
+        const struct sse_event *e = &hub->ring[n % DST_SSE_REPLAY];
+        if (e->id > id)
             client_push(c, e->text, e->len);
     }
 }
@@ -316,14 +316,21 @@ uint64_t dst_sse_hub_publish(struct dst_sse_hub *hub, const char *event, const c
 
     dst_buf_init(&b, EVENT_MAX);
     pthread_mutex_lock(&hub->mu);
-    id = ++hub->last_id;
+    id = hub->last_id + 1;
+    if (hub->clock_ids) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        id = now > id ? now : id;
+    }
+    hub->last_id = id;
     if (event_format(&b, id, event, data) != 0) {
         pthread_mutex_unlock(&hub->mu);
         dst_error("sse: event %s is over %u bytes; not sent", event ? event : "", EVENT_MAX);
         dst_buf_release(&b);
         return id;
     }
-    struct sse_event *e = &hub->ring[id % DST_SSE_REPLAY];
+    struct sse_event *e = &hub->ring[hub->count++ % DST_SSE_REPLAY];
     free(e->text);
     e->id = id;
     e->text = dst_buf_detach(&b, &e->len);
@@ -333,6 +340,13 @@ uint64_t dst_sse_hub_publish(struct dst_sse_hub *hub, const char *event, const c
     }
     pthread_mutex_unlock(&hub->mu);
     return id;
+}
+
+void dst_sse_hub_clock_ids(struct dst_sse_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    hub->clock_ids = true;
+    pthread_mutex_unlock(&hub->mu);
 }
 
 size_t dst_sse_hub_clients(struct dst_sse_hub *hub)

@@ -33,6 +33,12 @@ int dst_sse_hub_attach(struct dst_sse_hub *hub, struct dst_http_req *req);
  */
 uint64_t dst_sse_hub_publish(struct dst_sse_hub *hub, const char *event, const char *data);
 
+/*
+ * From now on, event ids are the wall clock in microseconds (still increasing by at least one):
+ * hubs of replicas that share a store then agree on the order of their ids, so a client that
+ * reconnects to another replica with a Last-Event-ID gets that replica's events since then.
+ */
+void dst_sse_hub_clock_ids(struct dst_sse_hub *hub);
 size_t dst_sse_hub_clients(struct dst_sse_hub *hub);
 
 #endif

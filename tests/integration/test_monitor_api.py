@@ -31,7 +31,7 @@ import time
 import unittest
 import uuid
 
-from harness import Client, Service, TestCase, free_port, wait_for
+from harness import Client, Service, SSEReader, TestCase, free_port, wait_for
 from test_faults import READY, REDIS, Redis
 
 POLL_MS, TIMEOUT_MS = 200, 100
@@ -354,6 +354,28 @@ class StallTest(Replicas):
         wait_for(lambda: self.status()["active"] == 0, 5, "api1 active again")
         self.api1.wait_line(r"POST /api/v1/run 202", 5)  # the one copy, carried out by api1
         self.assertFalse([x for x in self.api2.lines if "POST /api/v1/run" in x], self.api2.lines)
+
+
+class ReplayTest(Replicas):
+    """A client that saw events from api1 reconnects (after a failover) to api2 with its
+    Last-Event-ID and gets what api2 stored since: the replicas' event ids share one order."""
+
+    def test_last_event_id_carries_over_to_the_other_replica(self):
+        self.start_stack()
+        a1, a2 = self.client(self.api1), self.client(self.api2)
+        seen = SSEReader(self.api1)
+        r1 = result(1, probe="before")
+        self.assertEqual(a1.post("/api/v1/results", json_body=r1).status, 201)
+        ev = seen.next_event(want="result")
+        seen.close()
+        self.assertEqual(json.loads(ev["data"])["id"], r1["id"])
+        r2 = result(2, probe="during")  # stored by api2 while the client was away
+        self.assertEqual(a2.post("/api/v1/results", json_body=r2).status, 201)
+        again = SSEReader(self.api2, headers={"Last-Event-ID": ev["id"]})
+        ev2 = again.next_event(deadline=5, want="result")
+        again.close()
+        self.assertEqual(json.loads(ev2["data"])["id"], r2["id"])
+        self.assertGreater(int(ev2["id"]), int(ev["id"]))
 
 
 class FidelityTest(Replicas):

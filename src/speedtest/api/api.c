@@ -61,6 +61,8 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
     dst_metrics_set(a->metrics, "dstmc_build_info", "version=\"" DSTMC_VERSION "\"", 1);
     dst_metrics_set(a->metrics, "process_start_time_seconds", "", (double)a->started_ms / 1000);
     rc = dst_sse_hub_new(0, 0, &a->hub);
+    if (rc == 0)
+        dst_sse_hub_clock_ids(a->hub); /* replicas behind a monitor: one order of ids */
     rc = rc ? rc : api_cache_new(64, &a->cache);
     if (rc) {
         api_free(a);

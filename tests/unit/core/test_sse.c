@@ -175,6 +175,34 @@ static void test_replay_keeps_only_the_last_events(void **state)
     ht_bg_free(b);
 }
 
+/* Clock ids: a Last-Event-ID from another replica's hub (an earlier wall-clock id) replays this
+   hub's events after it, in order. */
+static void test_clock_ids_across_hubs(void **state)
+{
+    struct fix *f = fix_new(0, 0);
+    struct dst_sse_hub *other = NULL;
+    char hdr[64], want[64];
+
+    (void)state;
+    assert_int_equal(dst_sse_hub_new(0, 0, &other), 0);
+    dst_sse_hub_clock_ids(other);
+    dst_sse_hub_clock_ids(f->hub);
+    uint64_t seen = dst_sse_hub_publish(other, "e", "on the first replica");
+    assert_true(seen > 1600000000000000ull); /* microseconds since 1970 */
+    uint64_t a = dst_sse_hub_publish(f->hub, "e", "one");
+    uint64_t b = dst_sse_hub_publish(f->hub, "e", "two");
+    assert_true(a > seen && b > a);
+    snprintf(hdr, sizeof(hdr), "Last-Event-ID: %llu", (unsigned long long)seen);
+    struct ht_bg *c = ht_bg_start(f->url, hdr);
+    snprintf(want, sizeof(want), "id: %llu\nevent: e\ndata: two\n\n", (unsigned long long)b);
+    assert_true(ht_bg_wait_for(c, want, 5000));
+    snprintf(want, sizeof(want), "id: %llu\nevent: e\ndata: one\n\n", (unsigned long long)a);
+    assert_true(ht_bg_has(c, want));
+    dst_sse_hub_free(other);
+    fix_free(f);
+    ht_bg_free(c);
+}
+
 static void test_heartbeat(void **state)
 {
     struct fix *f = fix_new(30, 0);
@@ -273,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_two_clients),
         cmocka_unit_test(test_last_event_id_replay),
         cmocka_unit_test(test_replay_keeps_only_the_last_events),
+        cmocka_unit_test(test_clock_ids_across_hubs),
         cmocka_unit_test(test_heartbeat),
         cmocka_unit_test(test_dead_client_noticed),
         cmocka_unit_test(test_slow_client_dropped),
