@@ -28,8 +28,9 @@ test: build
 test-asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDSTMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 
+# Every benchmark beside its reference (wrk, nginx, iperf3, speedtest-cli); figures to docs/benchmarks.md.
 bench: build
-	bench/run-all.sh
+	DSTMC_BIN=$(BUILD)/dstmc python3 bench/bench.py $(BENCH)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
