@@ -28,6 +28,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/sig.h"
 
 #define CONN_MEMORY     (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
 #define OVERFLOW_DRAIN  (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
@@ -794,6 +795,22 @@ void dst_http_server_stop(struct dst_http_server *s, int drain_ms)
     dst_debug("%s: closing %d connections", s->name, atomic_load(&s->conns));
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+}
+
+int dst_http_serve(const struct dst_http_server_opts *opts,
+                   int (*mount)(struct dst_http_server *s, void *ud), void *ud)
+{
+    struct dst_http_server *s = NULL;
+    int rc = dst_http_server_new(opts, &s);
+
+    rc = rc ? rc : mount(s, ud);
+    rc = rc ? rc : dst_http_server_start(s);
+    if (rc == 0)
+        dst_sig_wait(-1);
+    else
+        dst_error("cannot start: %s", dst_strerror(rc));
+    dst_http_server_free(s);
+    return rc;
 }
 
 void dst_http_server_on_free(struct dst_http_server *s, void (*fn)(void *), void *p)

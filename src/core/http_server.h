@@ -48,6 +48,14 @@ struct dst_http_server_opts {
     size_t conn_memory;
 };
 
+/*
+ * A whole small service: creates a server from opts, lets mount(s, ud) add its routes, starts
+ * it, serves until SIGTERM or SIGINT (dst_sig_wait), then stops (draining) and frees it.
+ * Returns 0, or the first error (logged as "cannot start: ...").
+ */
+int dst_http_serve(const struct dst_http_server_opts *opts,
+                   int (*mount)(struct dst_http_server *s, void *ud), void *ud);
+
 /* Creates a server (not yet listening). DST_EINVAL if opts->listen does not parse. */
 int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http_server **out);
 

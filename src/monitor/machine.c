@@ -5,11 +5,8 @@
 #include <sys/random.h>
 
 #include "core/cfg.h"
-#include "core/err.h"
 #include "core/http_server.h"
 #include "core/json.h"
-#include "core/log.h"
-#include "core/sig.h"
 #include "monitor/services.h"
 
 /*
@@ -66,6 +63,12 @@ static void get_ping(struct dst_http_req *req, void *ud)
     dst_http_reply_static(req, 200, "text/plain; charset=utf-8", "pong", 4);
 }
 
+static int mount(struct dst_http_server *srv, void *ud)
+{
+    int rc = dst_http_server_route(srv, "GET", "/ping", get_ping, ud, 0, 0);
+    return rc ? rc : dst_http_server_route(srv, "GET", "/", get_sum, ud, 0, 0);
+}
+
 int machine_main(int argc, char **argv)
 {
     struct machine m = {0};
@@ -81,7 +84,6 @@ int machine_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"machine", "the demo service the monitor watches: /ping and sums", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
-    struct dst_http_server *srv = NULL;
     char host[256], err[256];
     int port;
 
@@ -102,14 +104,6 @@ int machine_main(int argc, char **argv)
     }
     struct dst_http_server_opts so = {
         .listen = listen, .name = "machine", .access_log = access_log};
-    rc = dst_http_server_new(&so, &srv);
-    rc = rc ? rc : dst_http_server_route(srv, "GET", "/ping", get_ping, &m, 0, 0);
-    rc = rc ? rc : dst_http_server_route(srv, "GET", "/", get_sum, &m, 0, 0);
-    rc = rc ? rc : dst_http_server_start(srv);
-    if (rc == 0)
-        dst_sig_wait(-1);
-    else
-        dst_error("cannot start: %s", dst_strerror(rc));
-    dst_http_server_free(srv);
+    rc = dst_http_serve(&so, mount, &m);
     return rc ? 1 : 0;
 }

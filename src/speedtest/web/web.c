@@ -4,12 +4,14 @@
 
 #include "core/assets.h"
 #include "core/cfg.h"
-#include "core/err.h"
 #include "core/http_server.h"
 #include "core/json.h"
-#include "core/log.h"
-#include "core/sig.h"
 #include "speedtest/services.h"
+
+static int mount(struct dst_http_server *srv, void *ud)
+{
+    return dst_assets_mount(srv, ud); /* copies the configuration.json text */
+}
 
 int web_main(int argc, char **argv)
 {
@@ -24,7 +26,6 @@ int web_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"web", "the web UI on its own (writes configuration.json for it)", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
-    struct dst_http_server *srv = NULL;
     char host[256], err[256];
     int port;
 
@@ -43,14 +44,7 @@ int web_main(int argc, char **argv)
     char *text = dst_json_dumps(conf, NULL);
     json_decref(conf);
     struct dst_http_server_opts so = {.listen = listen, .name = "web", .access_log = access_log};
-    rc = dst_http_server_new(&so, &srv);
-    rc = rc ? rc : dst_assets_mount(srv, text);
-    rc = rc ? rc : dst_http_server_start(srv);
+    rc = dst_http_serve(&so, mount, text);
     free(text);
-    if (rc == 0)
-        dst_sig_wait(-1);
-    else
-        dst_error("cannot start: %s", dst_strerror(rc));
-    dst_http_server_free(srv);
     return rc ? 1 : 0;
 }
