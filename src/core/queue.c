@@ -95,6 +95,13 @@ int dst_queue_ack(struct dst_queue *q, const char *topic, const char *group, con
     return q->ops->ack(q, topic, group, id);
 }
 
+int dst_queue_join(struct dst_queue *q, const char *topic, const char *group)
+{
+    if (blank(topic) || blank(group))
+        return DST_EINVAL;
+    return q->ops->join(q, topic, group);
+}
+
 int dst_queue_consumers(struct dst_queue *q, const char *topic, int64_t window_ms, int *out)
 {
     if (blank(topic))

@@ -58,6 +58,13 @@ int dst_queue_consume(struct dst_queue *q, const char *topic, const char *group,
                       const char *consumer, int timeout_ms, int claim_ms,
                       struct dst_queue_msg *out);
 
+/*
+ * Creates group on topic if it does not exist yet (at the end of the log, as a first consume
+ * would): a consumer that joins before it first consumes gets every message published after the
+ * join. 0, or DST_EDEP if the backend failed.
+ */
+int dst_queue_join(struct dst_queue *q, const char *topic, const char *group);
+
 /* Acks a message of group: it will not be delivered again. DST_ENOTFOUND if not pending. */
 int dst_queue_ack(struct dst_queue *q, const char *topic, const char *group, const char *id);
 

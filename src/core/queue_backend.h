@@ -15,6 +15,7 @@ struct dst_queue_ops {
     int (*consume)(struct dst_queue *q, const char *topic, const char *group, const char *consumer,
                    int timeout_ms, int claim_ms, struct dst_queue_msg *out);
     int (*ack)(struct dst_queue *q, const char *topic, const char *group, const char *id);
+    int (*join)(struct dst_queue *q, const char *topic, const char *group);
     int (*consumers)(struct dst_queue *q, const char *topic, int64_t window_ms, int *out);
     int (*ping)(struct dst_queue *q);
 };

@@ -451,6 +451,16 @@ static int mem_ping(struct dst_queue *q)
     return 0;
 }
 
+static int mem_join(struct dst_queue *q, const char *topic, const char *group)
+{
+    struct mem_queue *m = (struct mem_queue *)q;
+
+    pthread_mutex_lock(&m->lock);
+    group_get(topic_get(m, topic), group);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
 const struct dst_queue_ops dst_queue_mem_ops = {
     .scheme = "mem",
     .check = mem_check,
@@ -459,6 +469,7 @@ const struct dst_queue_ops dst_queue_mem_ops = {
     .publish = mem_publish,
     .consume = mem_consume,
     .ack = mem_ack,
+    .join = mem_join,
     .consumers = mem_consumers,
     .ping = mem_ping,
 };

@@ -404,6 +404,18 @@ static int redis_consume(struct dst_queue *q, const char *topic, const char *gro
     return rc;
 }
 
+static int redis_join(struct dst_queue *q, const char *topic, const char *group)
+{
+    struct call k = {.r = (struct redis_queue *)q, .topic = topic, .group = group};
+    int rc = rq_conn_take(k.r, &k.c);
+
+    if (rc)
+        return rc;
+    rc = group_create(&k);
+    rq_conn_give(k.r, k.c);
+    return rc;
+}
+
 /* "<ms>-<n>": anything else cannot be pending. */
 static bool id_valid(const char *id)
 {
@@ -470,6 +482,7 @@ const struct dst_queue_ops dst_queue_redis_ops = {
     .publish = redis_publish,
     .consume = redis_consume,
     .ack = redis_ack,
+    .join = redis_join,
     .consumers = redis_consumers,
     .ping = redis_ping,
 };

@@ -183,6 +183,21 @@ class UpTest(TestCase):
             c.close()
             self.assertEqual(up.stop(), 0)
 
+    def test_up_takes_a_run_now_at_once(self):
+        """A run-now sent the moment `up` listens is the in-process probe's too: its probe joins
+        the queue before the API listens (it used to join on its first consume, a moment later)."""
+        for _ in range(3):
+            with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
+                         "--agent", "box", "--target", "dummy:", "--server-http", "off",
+                         "--server-iperf3", "off") as up:
+                c = Client(up)
+                rid = c.post("/api/v1/run", json_body={}).json()["request_id"]
+                got = wait_for(lambda: [r for r in c.get("/api/v1/results").json()["results"]
+                                        if r["request_id"] == rid], deadline=20,
+                               what="the first run-now's result")
+                self.assertEqual((got[0]["probe"], got[0]["status"]), ("box", "ok"))
+                c.close()
+
     def test_up_schedules_serves_and_stores_a_failure(self):
         """The defaults: a 15-minute schedule, speedtest://auto (no internet here: a failed
         result with its reason), and the test server beside the UI."""

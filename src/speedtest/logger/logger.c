@@ -227,6 +227,11 @@ int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struc
         rc = probe_outbox_open(l->lo.outbox, &l->ob);
     if (rc == 0 && !o->sink)
         rc = dst_http_client_new(&l->hc); /* a sink needs no HTTP */
+    /* the group exists from now on: a request published before the first consume is ours too
+       (a Redis that cannot be reached yet is joined by the first consume instead) */
+    if (rc == 0 && dst_queue_join(q, REQUESTS_TOPIC, l->lo.group) != 0)
+        dst_warn("cannot join the request queue yet: requests published before it answers are "
+                 "not ours");
     if (rc == 0 && pthread_create(&l->thread, NULL, loop, l) != 0)
         rc = DST_EDEP;
     if (rc) {

@@ -173,30 +173,29 @@ static int up_run(const struct up_cfg *c)
     rc = rc ? rc : sched_load(a, c);
     struct dst_http_server_opts so = {
         .listen = c->listen, .name = "api", .access_log = c->access_log, .cors = true};
+    struct probe_sink sink = {.post = sink_post, .heartbeat = sink_heartbeat, .ud = a};
+    struct probe_opts po = {.target = c->target,
+                            .sink = &sink,
+                            .agent = c->agent,
+                            .location = *c->location ? c->location : NULL,
+                            .user = c->agent,
+                            .device = 1,
+                            .upload = true};
     rc = rc ? rc : dst_http_server_new(&so, &srv);
     rc = rc ? rc : api_mount(a, srv);
+    /* the probe joins the queue before the API listens: the first run-now is its too */
+    rc = rc ? rc : logger_start(&po, NULL, queue, &lg);
     rc = rc ? rc : dst_http_server_start(srv);
     rc = rc ? rc : test_server_start(c, &ts);
+    rc = rc ? rc : sched_start(queue, &st);
     if (rc == 0) {
-        struct probe_sink sink = {.post = sink_post, .heartbeat = sink_heartbeat, .ud = a};
-        struct probe_opts po = {.target = c->target,
-                                .sink = &sink,
-                                .agent = c->agent,
-                                .location = *c->location ? c->location : NULL,
-                                .user = c->agent,
-                                .device = 1,
-                                .upload = true};
-        rc = logger_start(&po, NULL, queue, &lg);
-        rc = rc ? rc : sched_start(queue, &st);
-        if (rc == 0) {
-            dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
-                     c->agent, c->target);
-            dst_sig_wait(-1);
-            dst_info("stopping (signal %d)", dst_sig_last());
-        }
-        sched_stop(&st);
-        logger_stop(lg); /* po lives until here */
+        dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
+                 c->agent, c->target);
+        dst_sig_wait(-1);
+        dst_info("stopping (signal %d)", dst_sig_last());
     }
+    sched_stop(&st);
+    logger_stop(lg); /* po lives until here */
     if (rc)
         dst_error("cannot start: %s", dst_strerror(rc));
     api_shutdown(a);

@@ -302,6 +302,24 @@ static void ack_unknown(void **state)
     dst_queue_msg_release(&m);
 }
 
+/* A group that joined before its first consume gets what was published in between; one that
+   did not starts after it. Joining twice changes nothing. */
+static void join_before_first_consume(void **state)
+{
+    struct dst_queue *q = *state;
+    struct dst_queue_msg m;
+
+    assert_int_equal(dst_queue_join(q, TOPIC, "early"), 0);
+    assert_int_equal(dst_queue_join(q, TOPIC, "early"), 0);
+    assert_int_equal(dst_queue_join(q, TOPIC, ""), DST_EINVAL);
+    publish_i(q, TOPIC, 7, NULL);
+    assert_int_equal(dst_queue_consume(q, TOPIC, "late", "c", 0, 0, &m), DST_ETIMEDOUT);
+    assert_int_equal(dst_queue_consume(q, TOPIC, "early", "c", 1000, 0, &m), 0);
+    assert_int_equal(body_i(&m), 7);
+    assert_int_equal(dst_queue_ack(q, TOPIC, "early", m.id), 0);
+    dst_queue_msg_release(&m);
+}
+
 static void consume_times_out(void **state)
 {
     struct dst_queue *q = *state;
@@ -481,6 +499,7 @@ static void concurrent_exactly_once(void **state)
         cmocka_unit_test_setup_teardown(own_pending_first_after_restart, setup, teardown), \
         cmocka_unit_test_setup_teardown(default_claim_is_long, setup, teardown),           \
         cmocka_unit_test_setup_teardown(ack_unknown, setup, teardown),                     \
+        cmocka_unit_test_setup_teardown(join_before_first_consume, setup, teardown),       \
         cmocka_unit_test_setup_teardown(consume_times_out, setup, teardown),               \
         cmocka_unit_test_setup_teardown(publish_wakes_consumer, setup, teardown),          \
         cmocka_unit_test_setup_teardown(consumers_window, setup, teardown),                \
