@@ -315,6 +315,7 @@ int dst_http_proxy_new(const struct dst_http_proxy_opts *opts, const struct dst_
     p->opts.header_timeout_ms =
         opts->header_timeout_ms > 0 ? opts->header_timeout_ms : DEFAULT_HEADER_MS;
     p->opts.buffer = opts->buffer ? opts->buffer : DEFAULT_BUFFER;
+    p->opts.idle_timeout_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : DEFAULT_IDLE_MS;
     p->ops = *ops;
     p->ud = ud;
     p->next_deadline = INT64_MAX;

@@ -35,6 +35,8 @@ struct dst_http_proxy_opts {
     int attempts;             /* upstreams tried per request (0 → 2: the first and one retry) */
     int connect_timeout_ms;   /* 0 → 1000 */
     int header_timeout_ms;    /* per attempt, until the response headers are in (0 → 30000) */
+    int idle_timeout_ms;      /* then the longest silence of the upstream within the body, like
+                                 nginx's proxy_read_timeout (0 → 60000); the reply is cut */
     size_t buffer;            /* response bytes held per request before the upstream is paused
                                  (0 → 256 KiB); a complete answer up to this size is sent with
                                  its length, a longer or slower one streams */

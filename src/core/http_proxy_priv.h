@@ -13,6 +13,7 @@
 #define DEFAULT_ATTEMPTS   2
 #define DEFAULT_CONNECT_MS 1000
 #define DEFAULT_HEADER_MS  30000
+#define DEFAULT_IDLE_MS    60000
 #define DEFAULT_BUFFER     (256u * 1024)
 #define MAX_RESP_HEADERS   (64u * 1024)
 #define IDLE_POLL_MS       1000
@@ -40,7 +41,8 @@ struct xfer {
     /* the attempt (T) */
     CURL *e;
     int attempt, id, failed_id;
-    int64_t deadline_ms;
+    int64_t deadline_ms; /* something must arrive by then: the headers (header_timeout_ms),
+                            then each piece of the body (idle_timeout_ms); none while paused */
     bool in_multi, headers_done, timed_out, on_ready_list, on_release_list;
     bool event_stream;   /* the answer is text/event-stream */
     char last_fail[300]; /* the last failed attempt's reason */

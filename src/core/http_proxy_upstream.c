@@ -35,6 +35,14 @@ static void release_push(struct xfer *x)
     x->p->release = x;
 }
 
+/* Something must arrive from x's upstream by ms; the proxy's next check is no later. */
+static void deadline_set(struct xfer *x, int64_t ms)
+{
+    x->deadline_ms = ms;
+    if (ms < x->p->next_deadline)
+        x->p->next_deadline = ms;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
@@ -47,6 +55,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     if (nl == 0) { /* the blank line: an interim (1xx) answer's, or the final one's */
         if (x->status >= 200) {
             x->headers_done = true;
+            deadline_set(x, dst_monotonic_ms() + x->p->opts.idle_timeout_ms);
             ready_push(x);
         }
         return len;
@@ -92,6 +101,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     size_t held = x->out.len - x->off;
     if (held && held + len > x->p->opts.buffer) {
         x->paused = true;
+        x->deadline_ms = INT64_MAX; /* a slow client is not an idle upstream */
         pthread_mutex_unlock(&x->mu);
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -102,6 +112,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
         x->out.len = held;
         x->off = 0;
     }
+    deadline_set(x, dst_monotonic_ms() + x->p->opts.idle_timeout_ms);
     int rc = dst_buf_append(&x->out, data, len);
     if (x->stream)
         dst_http_stream_wake(x->stream);
@@ -238,9 +249,7 @@ static void attempt_start(struct xfer *x)
     strcat(url, x->target);
     easy_setup(x, x->e, url);
     free(url);
-    x->deadline_ms = dst_monotonic_ms() + p->opts.header_timeout_ms;
-    if (x->deadline_ms < p->next_deadline)
-        p->next_deadline = x->deadline_ms;
+    deadline_set(x, dst_monotonic_ms() + p->opts.header_timeout_ms);
     x->in_multi = true;
     x->next = p->active;
     if (p->active)
@@ -336,6 +345,7 @@ static void run_commands(struct xfer *news, struct xfer *cmds)
             transfer_remove(x);
             release_push(x);
         } else if (unpause && x->in_multi) {
+            deadline_set(x, dst_monotonic_ms() + x->p->opts.idle_timeout_ms);
             dst_curl.easy_pause(x->e, CURLPAUSE_CONT);
         }
         proxy_xfer_unref(x); /* the command's reference */
@@ -353,12 +363,16 @@ static void check_active(struct dst_http_proxy *p, bool kicked)
     p->next_deadline = INT64_MAX;
     for (struct xfer *x = p->active, *next = NULL; x; x = next) {
         next = x->next;
-        if (!x->headers_done && now >= x->deadline_ms) {
-            snprintf(reason, sizeof(reason), "no answer within %d ms", p->opts.header_timeout_ms);
+        if (now >= x->deadline_ms) {
+            if (x->headers_done)
+                snprintf(reason, sizeof(reason), "no data for %d ms", p->opts.idle_timeout_ms);
+            else
+                snprintf(reason, sizeof(reason), "no answer within %d ms",
+                         p->opts.header_timeout_ms);
             attempt_failed(x, reason, true);
         } else if (kicked && p->ops.keep && !p->ops.keep(p->ud, x->id, x->event_stream)) {
             attempt_failed(x, "the upstream went down", false);
-        } else if (!x->headers_done && x->deadline_ms < p->next_deadline) {
+        } else if (x->deadline_ms < p->next_deadline) {
             p->next_deadline = x->deadline_ms;
         }
     }

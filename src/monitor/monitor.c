@@ -159,7 +159,7 @@ static int mount(struct dst_http_server *srv, struct monitor *m)
 struct monitor_cfg {
     struct dst_cfg_list backends;
     const char *listen, *ping;
-    long request_timeout_ms, max_body_mib, threads;
+    long request_timeout_ms, idle_timeout_ms, max_body_mib, threads;
     bool access_log, retry_unsafe;
 };
 
@@ -174,6 +174,7 @@ static int run(struct monitor *m, const struct monitor_cfg *c)
     struct dst_http_proxy_opts po = {.name = "forward",
                                      .connect_timeout_ms = CONNECT_TIMEOUT_MS,
                                      .header_timeout_ms = (int)c->request_timeout_ms,
+                                     .idle_timeout_ms = (int)c->idle_timeout_ms,
                                      .none_message = "No host active",
                                      .id_header = "X-Dstmc-Backend",
                                      .retry_unsafe = c->retry_unsafe};
@@ -227,6 +228,10 @@ int monitor_main(int argc, char **argv)
          "how long a backend may take to start answering a forwarded request", "MS", 1, 3600000},
         {"calculate", DST_CFG_BOOL, &m->calculate, "true",
          "show the Calculate form on the page (the backends are `dstmc machine`s)"},
+        {"idle-timeout-ms", DST_CFG_INT, &c.idle_timeout_ms, "60000",
+         "longest silence of a backend in the middle of an answer (event streams: send "
+         "heartbeats)",
+         "MS", 1, 86400000},
         {"retry-unsafe", DST_CFG_BOOL, &c.retry_unsafe, "false",
          "retry a POST or PATCH on the next backend even after it reached the first (when the "
          "backends' writes are idempotent)"},

@@ -91,6 +91,16 @@ class Upstream:
                     for _ in range(mib * 16):
                         self.wfile.write(BIG_BLOCK)
                     return
+                if base == "/stall":  # starts an answer, then goes quiet (for 3 s)
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b"x" * 1000)
+                    self.wfile.flush()
+                    time.sleep(3)
+                    self.close_connection = True
+                    return
                 if base == "/garbage":
                     self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
                     self.close_connection = True
@@ -295,6 +305,21 @@ class MonitorTest(TestCase):
             self.assertLess(took, 3.0, took)
             self.assertEqual(c.get("/echo").status, 200)  # and it goes on
             c.close()
+
+    def test_backend_silent_mid_answer_is_cut(self):
+        with monitor(self.up1.url, extra=["--idle-timeout-ms", "500"]) as mon:
+            conn = http.client.HTTPConnection(mon.host, mon.port, timeout=10)
+            t0 = time.monotonic()
+            conn.request("GET", "/stall")
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            with self.assertRaises(http.client.IncompleteRead):
+                resp.read()
+            took = time.monotonic() - t0
+            conn.close()
+            self.assertGreater(took, 0.45)
+            self.assertLess(took, 2.0, took)  # the backend stays quiet for 3 s
+            self.assertEqual(Client(mon).get("/echo").status, 200)
 
     def test_garbage_and_cut_answers(self):
         with monitor(self.up1.url, self.up2.url) as mon:
