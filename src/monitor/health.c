@@ -14,8 +14,9 @@
 #include "core/ping.h"
 #include "monitor/monitor.h"
 
-#define REFRESH_MS     1000 /* the page's figures (round trips, counts) at least this often */
-#define FIRST_ROUND_MS 3000 /* at most this long for every poller's first round at start */
+#define REFRESH_MS     1000  /* the page's figures (round trips, counts) at least this often */
+#define FIRST_ROUND_MS 3000  /* at most this long for every poller's first round at start */
+#define RESOLVE_MS     10000 /* a host name is looked up again after this, or after a failure */
 
 /*
  * Each backend has its own poller thread, so that a hanging backend delays nobody else. Every
@@ -88,20 +89,38 @@ int monitor_backend_init(struct monitor_backend *b, int index, const char *url, 
     return 0;
 }
 
+/* The backend's host address: looked up again every RESOLVE_MS, and after a failed echo. */
+static bool resolve(struct monitor_backend *b, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int64_t now = dst_monotonic_ms();
+
+    if (b->resolved_ms && now - b->resolved_ms < RESOLVE_MS)
+        return true;
+    int rc = getaddrinfo(b->host, NULL, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "DNS: cannot resolve '%.64s': %s", b->host, gai_strerror(rc));
+        b->resolved_ms = 0;
+        return false;
+    }
+    memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
+    b->addrlen = ai->ai_addrlen;
+    b->resolved_ms = now;
+    freeaddrinfo(ai);
+    return true;
+}
+
 /* The machine: one echo to the backend's host. */
 static bool check_machine(struct monitor_backend *b, int64_t *rtt, char *err, size_t errlen)
 {
     struct monitor *m = b->m;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int rc = getaddrinfo(b->host, NULL, &hints, &ai);
 
-    if (rc != 0) {
-        snprintf(err, errlen, "DNS: cannot resolve '%.64s': %s", b->host, gai_strerror(rc));
+    if (!resolve(b, err, errlen))
         return false;
-    }
-    rc = dst_pinger_probe(m->pinger, ai->ai_addr, ai->ai_addrlen, b->port, (int)m->timeout_ms, rtt,
-                          err, errlen);
-    freeaddrinfo(ai);
+    int rc = dst_pinger_probe(m->pinger, (struct sockaddr *)&b->addr, b->addrlen, b->port,
+                              (int)m->timeout_ms, rtt, err, errlen);
+    if (rc != 0)
+        b->resolved_ms = 0; /* it may have moved: look it up again next round */
     return rc == 0;
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct dst_http_proxy;
 struct dst_pinger;
@@ -29,9 +30,12 @@ struct monitor_backend {
     uint64_t vm_changes, svc_changes;
     char vm_err[160], svc_err[160]; /* why it is down; "" when up */
     uint64_t requests, failures;    /* forwarding attempts, failed ones */
-    /* the poller */
+    /* the poller's own */
     pthread_t thread;
     bool started;
+    struct sockaddr_storage addr; /* host, resolved at resolved_ms (0: not yet) */
+    socklen_t addrlen;
+    int64_t resolved_ms;
 };
 
 struct monitor {

@@ -433,6 +433,13 @@ class MonitorTest(TestCase):
         code, out, _ = run("monitor", "--backend", "http://127.0.0.1:1", "--check-config")
         self.assertEqual(code, 0, out)
 
+    def test_backend_by_name(self):
+        with monitor(f"http://localhost:{self.up1.port}") as mon:
+            c = Client(mon)
+            self.assertEqual(c.get("/status").json(), {"VM": [1], "B": [1]})
+            self.assertEqual(c.get("/echo").json()["upstream"], "one")
+            c.close()
+
     def test_ping_methods(self):
         with monitor(self.up1.url, extra=["--ping", "tcp"]) as mon:
             self.assertTrue(any("machines are checked by tcp" in x for x in mon.lines))
