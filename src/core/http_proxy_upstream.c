@@ -50,6 +50,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
     const char *colon = memchr(data, ':', len);
     const char *v = NULL;
 
+    if (x->headers_done)
+        return len; /* trailers of a chunked body: the headers are handed on already */
     while (nl && (data[nl - 1] == '\n' || data[nl - 1] == '\r'))
         nl--;
     if (nl == 0) { /* the blank line: an interim (1xx) answer's, or the final one's */

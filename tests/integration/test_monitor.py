@@ -101,6 +101,14 @@ class Upstream:
                     time.sleep(3)
                     self.close_connection = True
                     return
+                if base == "/trailer":  # a chunked body with a trailer field
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Trailer", "X-Checksum")
+                    self.end_headers()
+                    self.wfile.write(b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: 42\r\n\r\n")
+                    return
                 if base == "/garbage":
                     self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
                     self.close_connection = True
@@ -320,6 +328,14 @@ class MonitorTest(TestCase):
             self.assertGreater(took, 0.45)
             self.assertLess(took, 2.0, took)  # the backend stays quiet for 3 s
             self.assertEqual(Client(mon).get("/echo").status, 200)
+
+    def test_chunked_answer_with_a_trailer(self):
+        with monitor(self.up1.url) as mon:
+            c = Client(mon)
+            r = c.get("/trailer")
+            self.assertEqual((r.status, r.body), (200, b"hello world"))
+            self.assertIsNone(r.header("X-Checksum"))  # a trailer is not a header
+            c.close()
 
     def test_garbage_and_cut_answers(self):
         with monitor(self.up1.url, self.up2.url) as mon:
