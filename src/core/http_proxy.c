@@ -58,6 +58,16 @@ bool proxy_cmd_queue_locked(struct xfer *x)
     return true;
 }
 
+/* Under p->mu, after queuing something: whether the proxy's thread must be woken for it (not
+   when a wake-up is already on its way: the thread takes everything queued when it comes). */
+static bool wake_needed_locked(struct dst_http_proxy *p)
+{
+    bool need = !p->woken;
+
+    p->woken = true;
+    return need;
+}
+
 void proxy_cmd_push(struct xfer *x)
 {
     struct dst_http_proxy *p = x->p;
@@ -65,8 +75,10 @@ void proxy_cmd_push(struct xfer *x)
     pthread_mutex_lock(&p->mu);
     x->cmd_next = p->q_cmd;
     p->q_cmd = x;
+    bool wake = wake_needed_locked(p);
     pthread_mutex_unlock(&p->mu);
-    dst_curl.multi_wakeup(p->multi);
+    if (wake)
+        dst_curl.multi_wakeup(p->multi);
 }
 
 /* ---- the request's side (server threads) ---- */
@@ -284,16 +296,20 @@ void dst_http_proxy_forward(struct dst_http_proxy *p, struct dst_http_req *req)
     pthread_mutex_lock(&p->mu);
     x->cmd_next = p->q_new;
     p->q_new = x;
+    bool wake = wake_needed_locked(p);
     pthread_mutex_unlock(&p->mu);
-    dst_curl.multi_wakeup(p->multi);
+    if (wake)
+        dst_curl.multi_wakeup(p->multi);
 }
 
 void dst_http_proxy_kick(struct dst_http_proxy *p)
 {
     pthread_mutex_lock(&p->mu);
     p->kick = true;
+    bool wake = wake_needed_locked(p);
     pthread_mutex_unlock(&p->mu);
-    dst_curl.multi_wakeup(p->multi);
+    if (wake)
+        dst_curl.multi_wakeup(p->multi);
 }
 
 int dst_http_proxy_new(const struct dst_http_proxy_opts *opts, const struct dst_http_proxy_ops *ops,

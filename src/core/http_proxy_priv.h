@@ -76,6 +76,7 @@ struct dst_http_proxy {
     pthread_mutex_t mu; /* guards the queues and flags below */
     struct xfer *q_new, *q_cmd;
     bool kick, stopping;
+    bool woken; /* a wake-up was sent that the thread has not taken the queues for yet */
     /* (T) */
     bool halting; /* stopping: no new attempts */
     struct xfer *active, *ready, *release;

@@ -401,6 +401,20 @@ static void resume_ready(struct dst_http_proxy *p)
     }
 }
 
+/* The queue was pushed at its head: in arrival order, first come first forwarded. */
+static struct xfer *fifo(struct xfer *x)
+{
+    struct xfer *out = NULL;
+
+    while (x) {
+        struct xfer *next = x->cmd_next;
+        x->cmd_next = out;
+        out = x;
+        x = next;
+    }
+    return out;
+}
+
 void *proxy_thread_main(void *arg)
 {
     struct dst_http_proxy *p = arg;
@@ -411,8 +425,9 @@ void *proxy_thread_main(void *arg)
         struct xfer *news = p->q_new, *cmds = p->q_cmd;
         bool kicked = p->kick, stop = p->stopping;
         p->q_new = p->q_cmd = NULL;
-        p->kick = false;
+        p->kick = p->woken = false;
         pthread_mutex_unlock(&p->mu);
+        news = fifo(news);
         if (stop) {
             p->halting = true;
             for (struct xfer *x = news, *n = NULL; x; x = n) {
