@@ -176,7 +176,6 @@ static void req_answer(struct dst_http_req *req, void *ud)
         dst_http_reply_error(req, status, "%s", msg);
         return;
     }
-    x->handed = true;
     for (const char *h = x->rhdr.data, *end = h + x->rhdr.len; h && h < end;) {
         const char *v = h + strlen(h) + 1;
         dst_http_add_header(req, h, v);

@@ -53,7 +53,6 @@ struct xfer {
     int64_t clen;        /* the upstream's Content-Length, -1 if none */
     struct dst_buf rhdr; /* response headers: "name\0value\0"... */
     bool ready;          /* headers in, or a final failure: the request was resumed */
-    bool handed;         /* the continuation replied */
     bool eof, cut;       /* the body is complete / the upstream failed in the middle of it */
     bool paused;         /* the upstream is paused: the buffer is full */
     int err_status;      /* a final failure: 400, 502, 503 or 504 */
