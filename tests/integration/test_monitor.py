@@ -274,7 +274,13 @@ class MonitorTest(TestCase):
             want = hashlib.sha256(BIG_BLOCK * (192 * 16)).hexdigest()
             self.assertEqual((n, h.hexdigest()), (192 << 20, want))
             peak = rss_peak_kib(mon.proc.pid)
-            self.assertLess(peak, 48 * 1024, f"monitor peak RSS {peak} KiB for a 192 MiB answer")
+            with open(f"/proc/{mon.proc.pid}/maps") as f:
+                asan = "libasan" in f.read()
+            # under ASan freed memory waits in its quarantine (up to 256 MiB): the bound holds
+            # for the plain build, which the suite runs too
+            if not asan:
+                self.assertLess(peak, 48 * 1024,
+                                f"monitor peak RSS {peak} KiB for a 192 MiB answer")
 
     def test_failure_is_retried_on_the_next_backend(self):
         self.up1.flaky.add("/flaky")
