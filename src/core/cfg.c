@@ -436,3 +436,11 @@ int dst_cfg_split_hostport(const char *s, char *host, size_t hostlen, int *port,
     *port = p;
     return 0;
 }
+
+int dst_cfg_check_hostport(const char *value, char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+
+    return dst_cfg_split_hostport(value, host, sizeof(host), &port, err, errlen);
+}

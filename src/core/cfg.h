@@ -79,4 +79,7 @@ int dst_cfg_fail(const struct dst_cfg *cfg, FILE *errf, const char *name, const 
 int dst_cfg_split_hostport(const char *s, char *host, size_t hostlen, int *port, char *err,
                            size_t errlen);
 
+/* A check for an option holding "HOST:PORT" (e.g. --listen): dst_cfg_split_hostport's verdict. */
+int dst_cfg_check_hostport(const char *value, char *err, size_t errlen);
+
 #endif

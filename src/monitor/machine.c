@@ -75,7 +75,8 @@ int machine_main(int argc, char **argv)
     const char *listen = NULL;
     bool access_log = false;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT"},
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT",
+         .check = dst_cfg_check_hostport},
         {"random-min", DST_CFG_INT, &m.lo, "1", "smallest random number (Machine2: 70)", "N", 0,
          1000000000},
         {"random-max", DST_CFG_INT, &m.hi, "40", "largest random number (Machine2: 100)", "N", 0,
@@ -84,16 +85,11 @@ int machine_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"machine", "the demo service the monitor watches: /ping and sums", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
-    char host[256], err[256];
-    int port;
-
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
     if (rc)
         return 2;
-    if (dst_cfg_split_hostport(listen, host, sizeof(host), &port, err, sizeof(err)))
-        return dst_cfg_fail(&cfg, stderr, "listen", "%s", err), 2;
     if (m.lo > m.hi)
         return dst_cfg_fail(&cfg, stderr, "random-max", "%ld is below --random-min %ld", m.hi,
                             m.lo),

@@ -217,7 +217,8 @@ int monitor_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"backend", DST_CFG_LIST, &c.backends, NULL,
          "a backend's base URL, in priority order (repeat: up to 16)", "URL"},
-        {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT"},
+        {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT",
+         .check = dst_cfg_check_hostport},
         {"poll-ms", DST_CFG_INT, &m->poll_ms, "200", "time between two health checks of a backend",
          "MS", 10, 3600000},
         {"timeout-ms", DST_CFG_INT, &m->timeout_ms, "100", "how long an echo or GET /ping may take",
@@ -266,12 +267,6 @@ int monitor_main(int argc, char **argv)
     m->n = c.backends.n;
     if (dst_ping_method_parse(c.ping, &method) != 0) {
         dst_cfg_fail(&cfg, stderr, "ping", "'%s' is not auto, icmp, icmp-raw or tcp", c.ping);
-        goto out;
-    }
-    char host[256];
-    int port = 0;
-    if (dst_cfg_split_hostport(c.listen, host, sizeof(host), &port, err, sizeof(err))) {
-        dst_cfg_fail(&cfg, stderr, "listen", "%s", err);
         goto out;
     }
     if (cfg.check_only) {

@@ -91,16 +91,6 @@ class Upstream:
                     for _ in range(mib * 16):
                         self.wfile.write(BIG_BLOCK)
                     return
-                if base == "/stall":  # starts an answer, then goes quiet (for 3 s)
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", "100000")
-                    self.end_headers()
-                    self.wfile.write(b"x" * 1000)
-                    self.wfile.flush()
-                    time.sleep(3)
-                    self.close_connection = True
-                    return
                 if base == "/trailer":  # a chunked body with a trailer field
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain")
@@ -113,14 +103,14 @@ class Upstream:
                     self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
                     self.close_connection = True
                     return
-                if base == "/cut":
+                if base in ("/cut", "/stall"):  # 1000 of 100000 bytes, then quiet, then closed
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain")
                     self.send_header("Content-Length", "100000")
                     self.end_headers()
                     self.wfile.write(b"x" * 1000)
                     self.wfile.flush()
-                    time.sleep(0.3)
+                    time.sleep(0.3 if base == "/cut" else 3)
                     self.close_connection = True
                     return
                 echo = {"upstream": up.name, "method": self.command, "target": path,

@@ -245,13 +245,10 @@ static int check_log_level(const char *v, char *err, size_t errlen)
     return DST_EINVAL;
 }
 
-/* Checks what the table cannot: the URLs and the address. */
+/* Checks what the table cannot: the URLs. */
 static int check_cfg(const struct dst_cfg *cfg, const struct api_cfg *c)
 {
-    char err[256], host[256];
-    int port;
-    if (dst_cfg_split_hostport(c->listen, host, sizeof(host), &port, err, sizeof(err)))
-        return dst_cfg_fail(cfg, stderr, "listen", "%s", err);
+    char err[256];
     if (dst_store_url_check(c->db, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, "db", "%s", err);
     if (dst_queue_url_check(c->queue, err, sizeof(err)))
@@ -300,7 +297,8 @@ int api_main(int argc, char **argv)
 {
     struct api_cfg c = {0};
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address to listen on", "HOST:PORT"},
+        {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address to listen on", "HOST:PORT",
+         .check = dst_cfg_check_hostport},
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
         {"queue", DST_CFG_STR, &c.queue, "mem:", "queue for test requests", "URL"},
         {"token", DST_CFG_STR, &c.token, "", "bearer token required for writes", "TOKEN"},

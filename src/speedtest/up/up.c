@@ -211,13 +211,12 @@ static int up_run(const struct up_cfg *c)
 int up_main(int argc, char **argv)
 {
     struct up_cfg c = {0};
-    char host[65] = "probe", err[256], h[256];
-    int port;
+    char host[65] = "probe", err[256];
     enum dst_log_level lvl;
     gethostname(host, sizeof(host) - 1);
     struct dst_cfg_opt opts[] = {
         {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address of the API and web UI",
-         "HOST:PORT"},
+         "HOST:PORT", .check = dst_cfg_check_hostport},
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
         {"target", DST_CFG_STR, &c.target, "speedtest://auto",
          "what the probe tests against (dummy: for canned values)", "URL", .check = check_target},
@@ -249,8 +248,6 @@ int up_main(int argc, char **argv)
         return 0;
     if (rc)
         return 2;
-    if (dst_cfg_split_hostport(c.listen, h, sizeof(h), &port, err, sizeof(err)))
-        return dst_cfg_fail(&cfg, stderr, "listen", "%s", err), 2;
     if (dst_store_url_check(c.db, err, sizeof(err)))
         return dst_cfg_fail(&cfg, stderr, "db", "%s", err), 2;
     if (dst_log_level_parse(c.log_level, &lvl))

@@ -18,7 +18,8 @@ int web_main(int argc, char **argv)
     const char *listen = NULL, *api = NULL;
     bool access_log = true;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8081", "address to listen on", "HOST:PORT"},
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8081", "address to listen on", "HOST:PORT",
+         .check = dst_cfg_check_hostport},
         {"api", DST_CFG_STR, &api, "http://localhost:8080",
          "the API the page reads (absolute URL, or a path like /backend on this host)", "URL", 0, 0,
          "SpeedTestApiBase"},
@@ -26,16 +27,11 @@ int web_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"web", "the web UI on its own (writes configuration.json for it)", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
-    char host[256], err[256];
-    int port;
-
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
     if (rc)
         return 2;
-    if (dst_cfg_split_hostport(listen, host, sizeof(host), &port, err, sizeof(err)))
-        return dst_cfg_fail(&cfg, stderr, "listen", "%s", err), 2;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
         return 0;

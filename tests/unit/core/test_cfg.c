@@ -497,6 +497,11 @@ static void hostport_good(void **state)
                      0);
     assert_string_equal(host, "localhost");
     assert_int_equal(port_, 80);
+    /* the same verdict as an option's check */
+    char why[128] = "";
+    assert_int_equal(dst_cfg_check_hostport("127.0.0.1:0", why, sizeof(why)), 0);
+    assert_int_equal(dst_cfg_check_hostport("127.0.0.1:99999", why, sizeof(why)), DST_EINVAL);
+    assert_string_equal(why, "'127.0.0.1:99999': the port must be a number from 0 to 65535");
 }
 
 static void hostport_bad(void **state)
