@@ -67,7 +67,7 @@ async function main(launch) {
     return [a, await api2.start()];
   });
   monitor = new Service(['monitor', '--backend', u1, '--backend', u2, '--listen', '127.0.0.1:0',
-    '--calculate=false', '--poll-ms', '200', '--timeout-ms', '100']);
+    '--calculate=false', '--poll-ms', '200', '--timeout-ms', '400']);
   services.unshift(monitor);
   const base = await step('start dstmc monitor in front of them', () => monitor.start());
   log(`replicas ${u1} ${u2}, monitor at ${base}`);

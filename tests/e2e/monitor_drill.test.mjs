@@ -38,7 +38,7 @@ import { BIN, CheckError, OUT, Service, WAIT_MS, check, log, run, step } from '.
 const SKIP = 77;
 const INNER_MS = 55000;   /* the inner part's watchdog */
 const OUTER_MS = 75000;   /* until the outer process gives up on the inner one */
-const DETECT_MS = 3000;   /* poll 200 ms + timeout 100 ms, with slack for CI and ASan */
+const DETECT_MS = 3000;   /* poll 200 ms + timeout 300 ms, with slack for CI and ASan */
 const PACE_MS = 20;       /* the client loop's pause between two requests */
 const REQ_TIMEOUT_MS = 5000;
 const MAX_REQUESTS = 3000;
@@ -420,7 +420,7 @@ async function inner(ns) {
   const m1 = new Machine(ns.m1, []);
   const m2 = new Machine(ns.m2, ['--random-min', '70', '--random-max', '100']);
   const monitor = new Service(['monitor', '--backend', url(0), '--backend', url(1),
-    '--listen', '127.0.0.1:0', '--poll-ms', '200', '--timeout-ms', '100']);
+    '--listen', '127.0.0.1:0', '--poll-ms', '200', '--timeout-ms', '300']);
   const link = (up) => ip(['-n', ns.m1, 'link', 'set', 'eth0', up ? 'up' : 'down']);
   let shot = 0;
 

@@ -146,7 +146,7 @@ class Upstream:
 
 
 def monitor(*backends, extra=()):
-    args = ["monitor", "--listen", "127.0.0.1:0", "--poll-ms", "100", "--timeout-ms", "100"]
+    args = ["monitor", "--listen", "127.0.0.1:0", "--poll-ms", "100", "--timeout-ms", "300"]
     for b in backends:
         args += ["--backend", b]
     return Service(*args, *extra)
@@ -386,7 +386,7 @@ class MonitorTest(TestCase):
             self.assertEqual(c.get("/monitor/nope.js").status, 404)
             s = c.get("/monitor/status").json()
             self.assertEqual((s["VM"], s["B"], s["active"], s["poll_ms"], s["timeout_ms"]),
-                             ([1, 1], [1, 1], 0, 100, 100))
+                             ([1, 1], [1, 1], 0, 100, 300))
             b = s["backends"][0]
             self.assertEqual((b["name"], b["url"], b["machine"]["up"], b["service"]["up"]),
                              ("VM1", self.up1.url, True, True))
@@ -403,7 +403,7 @@ class MonitorTest(TestCase):
             took = time.monotonic() - t0
             sse.close()
             self.assertEqual(ev["backends"][1]["service"]["changes"], 1)
-            # within one poll (100 ms) plus the timeout (100 ms), with slack for a busy machine
+            # within one poll (100 ms) plus the timeout (300 ms), with slack for a busy machine
             self.assertLess(took, 1.0, took)
             c.close()
             self.up2 = Upstream("two")
