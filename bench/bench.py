@@ -44,11 +44,16 @@ def free_port():
     return p
 
 
+# The operator's admin token of every dstmc started here (writes need one).
+TOKEN = "dstmc-bench-operator-token-0123456789"
+
+
 class Proc:
     """A process started here and stopped by its own pid."""
 
     def __init__(self, args, wait_port=None, env=None, **kw):
-        self.p = subprocess.Popen(args, env={**os.environ, **(env or {})}, **kw)
+        env = {"DSTMC_TOKEN": TOKEN, **os.environ, **(env or {})}  # the operator's token
+        self.p = subprocess.Popen(args, env=env, **kw)
         if wait_port:
             end = time.monotonic() + 20
             while True:
@@ -134,7 +139,8 @@ def http_get(url):
 
 def http_post(url, body):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Build, test and benchmark dependencies, all from Debian 12.
 PKGS="build-essential cmake pkg-config git
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev uuid-dev libcmocka-dev
-libhiredis-dev libpq-dev libiperf-dev libexpat1-dev
+libhiredis-dev libpq-dev libiperf-dev libexpat1-dev libssl-dev
 python3 chromium curl sqlite3 iproute2
 iperf3 speedtest-cli redis-server postgresql wrk nginx-light"
 

@@ -28,7 +28,7 @@
     overlay: false,        /* "Compare probes": the charts draw one line per probe */
     overlaySeries: null,   /* {t, probes: [{name, download, upload, ping}], total} in overlay mode */
     thresholds: readStored('dstmc.thresholds', { download: null, upload: null, ping: null }),
-    token: readStored('dstmc.token', ''),
+    session: { authenticated: false }, /* GET /api/v1/session: who this browser is logged in as */
     series: null,          /* the last series answer, as chart columns (see toColumns) */
     results: [],           /* table rows, newest first */
     probes: new Map(),     /* probe name → its last known state */
@@ -92,11 +92,13 @@
   /* fetch + JSON; throws ApiError (status 0 when the API could not be reached). */
   async function api(path, opts = {}) {
     const headers = { Accept: 'application/json' };
-    if (opts.body) headers['Content-Type'] = 'application/json';
-    if (opts.method && opts.method !== 'GET' && state.token) headers.Authorization = `Bearer ${state.token}`;
+    const write = opts.method && opts.method !== 'GET';
+    if (opts.body || write) headers['Content-Type'] = 'application/json';
+    /* the session cookie goes by itself (HttpOnly); a write also shows the session's CSRF token */
+    if (write && state.session.csrf) headers['X-CSRF-Token'] = state.session.csrf;
     let res;
     try {
-      res = await fetch(state.base + path, { ...opts, headers, cache: 'no-store' });
+      res = await fetch(state.base + path, { ...opts, headers, cache: 'no-store', credentials: 'include' });
     } catch (e) {
       throw new ApiError(0, `Cannot reach the API at ${state.base || location.origin}`);
     }
@@ -120,6 +122,33 @@
     if (base.includes('://')) return base.replace(/\/+$/, '');
     if (base) return location.origin + ('/' + base).replace(/\/+/g, '/').replace(/\/$/, '');
     return new URL('.', location.href).href.replace(/\/$/, '');
+  }
+
+  /* ---------- the login: a session cookie, never a token kept in the page ---------- */
+
+  /* Who this browser is (GET /api/v1/session); logged out when the API cannot say. */
+  async function loadSession() {
+    try {
+      state.session = await api('/api/v1/session');
+    } catch (e) {
+      state.session = { authenticated: false };
+    }
+  }
+
+  /*
+   * The login link that `dstmc up` prints, ".../#token=...": the token is traded for a session
+   * cookie at once and taken out of the address bar and the history. (A fragment never reaches
+   * a server's logs.)
+   */
+  async function loginFromLink() {
+    const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+    if (!m) return;
+    history.replaceState(null, '', location.pathname + location.search);
+    try {
+      state.session = await api('/api/v1/session', { method: 'POST', body: JSON.stringify({ token: decodeURIComponent(m[1]) }) });
+    } catch (e) {
+      showRunMsg(`The login link did not work: ${e.message}.`, 'error');
+    }
   }
 
   /* A query string of the parameters that have a value. */
@@ -876,7 +905,7 @@
   };
 
   function schedError(e, what) {
-    const text = e.status === 401 ? `${what}: writes need the API token. Set it under Thresholds.`
+    const text = e.status === 401 ? `${what}: log in first (the link \`dstmc up\` printed, or a token).`
       : `${what}: ${e.message}${e.status && e.status !== 400 ? ` (HTTP ${e.status})` : ''}`;
     schedMsg(text, 'error');
   }
@@ -1044,7 +1073,7 @@
       }
     } catch (e) {
       setRunPending(null);
-      const hint = e.status === 401 ? ' Set the API token under Thresholds.' : '';
+      const hint = e.status === 401 ? ' Log in first (the link `dstmc up` printed, or a token).' : '';
       showRunMsg(`Could not request a test: ${e.message}.${hint}`, 'error');
     }
   }
@@ -1089,9 +1118,7 @@
     ev.preventDefault();
     const num = (k) => (parseFloat($(`#thr-${k}`).value) > 0 ? parseFloat($(`#thr-${k}`).value) : null);
     state.thresholds = { download: num('download'), upload: num('upload'), ping: num('ping') };
-    state.token = $('#api-token').value.trim();
     writeStored('dstmc.thresholds', state.thresholds);
-    writeStored('dstmc.token', state.token);
     toggleSettings(false);
     if (state.series) renderAll(); /* redraw the dashed lines and highlights */
   }
@@ -1101,7 +1128,6 @@
     $('#settings-toggle').setAttribute('aria-expanded', String(open));
     if (!open) return;
     for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = state.thresholds[k] ?? '';
-    $('#api-token').value = state.token || '';
   }
 
   function storedTheme() {
@@ -1159,6 +1185,9 @@
     initTheme(); showTimeZone(); bindControls();
     state.base = await resolveBase();
     for (const a of document.querySelectorAll('[data-api-href]')) a.href = state.base + a.dataset.apiHref;
+    try { localStorage.removeItem('dstmc.token'); } catch (e) { /* an older version kept it there */ }
+    await loginFromLink();
+    if (!state.session.authenticated) await loadSession();
     loadAll();
   }
 

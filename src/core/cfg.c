@@ -99,6 +99,17 @@ static int scan_flag(struct dst_cfg *cfg, FILE *errf, struct seen *seen, int arg
         errorf(cfg, errf, "unknown option '%.*s'", (int)len + 2, arg);
         return DST_EINVAL;
     }
+    if (o->env_only) {
+        char env[ENV_NAME_MAX], file[ENV_NAME_MAX];
+        env_name(o->name, env, sizeof(env));
+        snprintf(file, sizeof(file), "%s-file", o->name);
+        bool has_file = find_opt(cfg, file, strlen(file)) != NULL;
+        errorf(cfg, errf,
+               "--%s: a secret is not taken on the command line, where others can read it; set "
+               "%s in the environment%s%s",
+               o->name, env, has_file ? " or use --" : "", has_file ? file : "");
+        return DST_EINVAL;
+    }
     if (eq)
         return see(cfg, errf, &seen[o - cfg->opts], o, eq + 1);
     if (o->type == DST_CFG_BOOL)
@@ -338,6 +349,10 @@ void dst_cfg_help(const struct dst_cfg *cfg, FILE *out)
         const struct dst_cfg_opt *o = &cfg->opts[i];
         flag_text(o, flag, sizeof(flag));
         env_name(o->name, env, sizeof(env));
+        if (o->env_only) {
+            fprintf(out, "  %-*s  %s [environment only]\n", col, env, o->help ? o->help : "");
+            continue;
+        }
         fprintf(out, "  %-*s  %s [env %s", col, flag, o->help ? o->help : "", env);
         if (o->env_alias)
             fprintf(out, " or %s", o->env_alias);

@@ -37,6 +37,12 @@ struct dst_cfg_opt {
     double min, max;     /* INT and DOUBLE only; min == max == 0 means unchecked */
     const char *env_alias;
     int (*check)(const char *value, char *err, size_t errlen);
+    /*
+     * A secret (a token): taken from the environment only, never from the command line, where
+     * every user of the machine can read it (ps); the flag is refused with a pointer to the
+     * environment variable. In --help as "[env NAME only]".
+     */
+    bool env_only;
 };
 
 struct dst_cfg {

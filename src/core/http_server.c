@@ -24,6 +24,7 @@
 #include "core/cfg.h"
 #include "core/datetime.h"
 #include "core/err.h"
+#include "core/http_cors.h"
 #include "core/http_route.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -53,6 +54,8 @@ struct dst_http_server {
     int port;
     char url[300];
     struct dst_http_router router;
+    struct dst_http_cors cors;
+    bool cors_on;                /* any cross-origin rule in use: preflights are answered */
     dst_http_handler_fn *begins; /* per route (by index), from dst_http_server_route_begin */
     size_t nbegins;
     struct MHD_Daemon *daemon;
@@ -276,13 +279,51 @@ static enum MHD_Result req_upload(struct dst_http_req *req, const char *data, si
     return MHD_YES;
 }
 
+/* Whether the GET route of path is marked DST_HTTP_CORS_PUBLIC. */
+static bool public_path(const struct dst_http_server *s, const char *path)
+{
+    struct dst_http_route_match m;
+    int status = 0;
+    const struct dst_http_route *r = dst_http_router_find(&s->router, "GET", path, &m, &status);
+    return r && (r->flags & DST_HTTP_CORS_PUBLIC);
+}
+
+/* Whether req is a CORS preflight this server answers itself. */
+static bool is_preflight(const struct dst_http_req *req)
+{
+    if (!req->srv->cors_on || strcmp(req->method, "OPTIONS") != 0)
+        return false;
+    return req->srv->cors.any || (dst_http_req_header(req, "Origin") &&
+                                  dst_http_req_header(req, "Access-Control-Request-Method"));
+}
+
+/* A preflight: allowed (the methods the path takes) or not (no CORS headers at all). */
 static void reply_preflight(struct dst_http_req *req)
 {
+    const struct dst_http_server *s = req->srv;
     const char *want = dst_http_req_header(req, "Access-Control-Request-Headers");
+    const char *origin = dst_http_req_header(req, "Origin");
+    const char *method = dst_http_req_header(req, "Access-Control-Request-Method");
+    bool pub = public_path(s, req->path);
+    struct dst_http_cors_answer a = dst_http_cors_decide(&s->cors, origin, method, pub);
+    char allow[128];
 
-    dst_http_add_header(req, "Access-Control-Allow-Methods", CORS_METHODS);
-    dst_http_add_header(req, "Access-Control-Allow-Headers", want && *want ? want : "*");
-    dst_http_add_header(req, "Access-Control-Max-Age", "600");
+    if (a.vary)
+        dst_http_add_header(req, "Vary", "Origin");
+    if (a.allow_origin) {
+        if (s->cors.any)
+            snprintf(allow, sizeof(allow), "%s", CORS_METHODS);
+        else if (!a.credentials)
+            snprintf(allow, sizeof(allow), "GET, HEAD");
+        else
+            dst_http_router_allow(&s->router, req->path, true, allow, sizeof(allow));
+        dst_http_add_header(req, "Access-Control-Allow-Origin", a.allow_origin);
+        if (a.credentials)
+            dst_http_add_header(req, "Access-Control-Allow-Credentials", "true");
+        dst_http_add_header(req, "Access-Control-Allow-Methods", allow);
+        dst_http_add_header(req, "Access-Control-Allow-Headers", want && *want ? want : "*");
+        dst_http_add_header(req, "Access-Control-Max-Age", "600");
+    }
     dst_http_reply(req, 204, NULL, NULL, 0);
 }
 
@@ -317,13 +358,13 @@ static enum MHD_Result req_finish(struct dst_http_req *req)
     req->handled = true;
     if (req->too_big) {
         dst_http_reply_error(req, 413, "the request body exceeds %zu bytes", req->max_body);
-    } else if (s->opts.cors && strcmp(req->method, "OPTIONS") == 0) {
+    } else if (is_preflight(req) && (s->cors.any || req->err_status != 404)) {
         reply_preflight(req);
     } else if (req->err_status == 404) {
         dst_http_reply_error(req, 404, "no such resource: %s", req->path);
     } else if (req->err_status == 405) {
         char allow[128];
-        dst_http_router_allow(&s->router, req->path, s->opts.cors, allow, sizeof(allow));
+        dst_http_router_allow(&s->router, req->path, s->cors_on, allow, sizeof(allow));
         dst_http_add_header(req, "Allow", allow);
         dst_http_reply_error(req, 405, "method %s not allowed; allowed: %s", req->method, allow);
     } else {
@@ -610,6 +651,10 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
     s = dst_xnew(struct dst_http_server);
     s->opts = *opts;
     dst_http_router_init(&s->router);
+    dst_http_cors_init(&s->cors, opts->cors_any, opts->cors_origins, opts->ncors_origins);
+    s->cors_on = s->cors.any || s->cors.norigins > 0;
+    s->opts.cors_origins = NULL; /* copied into s->cors */
+    s->opts.ncors_origins = 0;
     s->listen = dst_xstrdup(opts->listen);
     s->name = dst_xstrdup(opts->name ? opts->name : "http");
     s->opts.listen = s->listen;
@@ -641,6 +686,7 @@ int dst_http_server_route(struct dst_http_server *s, const char *method, const c
         dst_error("%s: bad route pattern '%s'", s->name, pattern);
         return DST_EINVAL;
     }
+    s->cors_on = s->cors_on || (flags & DST_HTTP_CORS_PUBLIC);
     return 0;
 }
 
@@ -835,6 +881,7 @@ void dst_http_server_free(struct dst_http_server *s)
         free(f);
     }
     dst_http_router_release(&s->router);
+    dst_http_cors_release(&s->cors);
     free(s->begins);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
@@ -955,6 +1002,11 @@ const char *dst_http_req_header(const struct dst_http_req *req, const char *name
     return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
+const char *dst_http_req_cookie(const struct dst_http_req *req, const char *name)
+{
+    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name) : NULL;
+}
+
 const char *dst_http_req_body(const struct dst_http_req *req, size_t *len)
 {
     if (len)
@@ -982,6 +1034,13 @@ const char *dst_http_req_client_ip(const struct dst_http_req *req)
     else if (sa && sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
     return r->ip;
+}
+
+bool dst_http_req_foreign(const struct dst_http_req *req)
+{
+    return dst_http_cors_foreign(&req->srv->cors, dst_http_req_header(req, "Origin"),
+                                 dst_http_req_header(req, "Host"),
+                                 dst_http_req_header(req, "Sec-Fetch-Site"));
 }
 
 int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t len)
@@ -1077,6 +1136,21 @@ static bool reply_ok(struct dst_http_req *req)
 }
 
 /* Adds the headers, queues r and drops our reference to it. */
+/* The cross-origin headers of a reply whose handler set none. */
+static void cors_headers(const struct dst_http_req *req, struct MHD_Response *r)
+{
+    const char *origin = dst_http_req_header(req, "Origin");
+    bool pub = req->route && (req->route->flags & DST_HTTP_CORS_PUBLIC);
+    struct dst_http_cors_answer a = dst_http_cors_decide(&req->srv->cors, origin, req->method, pub);
+
+    if (a.vary)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    if (a.allow_origin)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, a.allow_origin);
+    if (a.credentials)
+        MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+}
+
 static int reply_queue(struct dst_http_req *req, int status, const char *ctype,
                        struct MHD_Response *r, uint64_t len)
 {
@@ -1091,8 +1165,8 @@ static int reply_queue(struct dst_http_req *req, int status, const char *ctype,
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     apply_headers(req, r, req->hdr, req->hdr_len);
     apply_headers(req, r, req->hdr_more.data, req->hdr_more.len);
-    if (s->opts.cors && !MHD_get_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN))
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if (s->cors_on && !MHD_get_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN))
+        cors_headers(req, r);
     if (atomic_load(&s->stopping))
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (!req->conn || MHD_queue_response(req->conn, (unsigned)status, r) != MHD_YES) {

@@ -21,6 +21,7 @@ typedef void (*dst_http_handler_fn)(struct dst_http_req *req, void *ud);
 
 enum dst_http_route_flags {
     DST_HTTP_BODY_DISCARD = 1 << 0, /* count the body bytes but do not keep them (capped too) */
+    DST_HTTP_CORS_PUBLIC = 1 << 1,  /* GETs answer "Access-Control-Allow-Origin: *" to any page */
 };
 
 struct dst_http_server_opts {
@@ -31,9 +32,18 @@ struct dst_http_server_opts {
     unsigned conn_timeout; /* idle keep-alive timeout in seconds (0 → 60) */
     unsigned max_conns;    /* connection limit (0 → 1024) */
     bool access_log;       /* one info line per request: method path status bytes µs */
-    bool cors;             /* Access-Control-Allow-Origin: * on every reply (unless the handler
-                              set it); OPTIONS answered */
-    bool quiet;            /* do not print the "listening on" line (embedded servers) */
+    /*
+     * Cross-origin rules (core/http_cors.h): cors_any answers "Access-Control-Allow-Origin: *"
+     * to every origin (public data, no credentials: the test server); cors_origins[0 ..
+     * ncors_origins) are origins (each entry one or more, comma-separated, checked with
+     * dst_http_cors_origins_check; copied) that may read and write with credentials. Routes
+     * flagged DST_HTTP_CORS_PUBLIC answer GETs with "*". Preflights (OPTIONS with Origin and
+     * Access-Control-Request-Method) are answered when any of these is in use.
+     */
+    bool cors_any;
+    const char *const *cors_origins;
+    size_t ncors_origins;
+    bool quiet; /* do not print the "listening on" line (embedded servers) */
     /*
      * poll(2) instead of epoll. libmicrohttpd 0.9.75's epoll mode misses a client's FIN that
      * comes with the last bytes of an unfinished request body: a cut upload then lingers until
@@ -47,6 +57,12 @@ struct dst_http_server_opts {
      */
     size_t conn_memory;
 };
+
+/*
+ * A cfg check for a cors_origins entry: one or more origins separated by commas, each
+ * "http[s]://HOST[:PORT]" with nothing after (no path, no "*"). DST_EINVAL with a reason in err.
+ */
+int dst_http_cors_origins_check(const char *value, char *err, size_t errlen);
 
 /*
  * A whole small service: creates a server from opts, lets mount(s, ud) add its routes, starts
@@ -126,6 +142,8 @@ void dst_http_req_query_at(const struct dst_http_req *req, int i, const char **k
 /* The raw query string (after '?', undecoded) or "" */
 const char *dst_http_req_query_string(const struct dst_http_req *req);
 const char *dst_http_req_header(const struct dst_http_req *req, const char *name);
+/* The value of the request's cookie name (from its Cookie headers), or NULL. */
+const char *dst_http_req_cookie(const struct dst_http_req *req, const char *name);
 /* The body, NUL-terminated (len excludes the NUL); "" when there is none or it was discarded. */
 const char *dst_http_req_body(const struct dst_http_req *req, size_t *len);
 uint64_t dst_http_req_body_bytes(const struct dst_http_req *req); /* counted even if discarded */
@@ -136,6 +154,12 @@ const char *dst_http_req_client_ip(const struct dst_http_req *req);
  * does not fit in len bytes (buf is then "").
  */
 int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t len);
+/*
+ * Whether a web page of another origin sent req (core/http_cors.h, dst_http_cors_foreign: the
+ * Origin and Sec-Fetch-Site headers against the Host and the server's cors_origins). Writes
+ * from such a page are to be refused: the browser sends them with the user's cookies.
+ */
+bool dst_http_req_foreign(const struct dst_http_req *req);
 /* Per-request scratch pointer for the handler, freed by free_fn when the request completes. */
 void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *));
 

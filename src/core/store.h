@@ -176,6 +176,46 @@ void dst_store_probes_free(struct dst_probe_info *p, size_t n);
 int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out);
 int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value);
 
+/* ---- credentials: API tokens and browser sessions (core/cred.c gives them meaning) ---- */
+
+/*
+ * One credential. The secret itself is never stored, only its SHA-256 (hash). A session's
+ * parent is the token it was opened with (revoking the token ends its sessions) or another
+ * text the caller chose (e.g. for the operator's token, which is not stored). Times in ms;
+ * expires_ms and used_ms 0 mean never.
+ */
+struct dst_store_cred {
+    char *id;     /* short public id, unique */
+    char *kind;   /* "token" or "session" */
+    char *name;   /* what it is for, e.g. "probe attic" */
+    char *scopes; /* e.g. "read,ingest" */
+    char *hash;   /* hex SHA-256 of the secret */
+    char *parent; /* sessions only; NULL for tokens */
+    int64_t created_ms, expires_ms, used_ms;
+};
+
+/* Frees the strings of c (the struct itself is the caller's) and zeroes it; NULL is fine. */
+void dst_store_cred_release(struct dst_store_cred *c);
+/* Frees an array from dst_store_cred_list. */
+void dst_store_creds_free(struct dst_store_cred *c, size_t n);
+
+/* Adds c (every string but parent set). DST_ECONFLICT if its id is taken. */
+int dst_store_cred_add(struct dst_store *s, const struct dst_store_cred *c);
+/* Loads one by id into out (copies; release it). DST_ENOTFOUND if absent. */
+int dst_store_cred_get(struct dst_store *s, const char *id, struct dst_store_cred *out);
+/* Every credential of kind (NULL: all), oldest first; *out is the caller's (creds_free). */
+int dst_store_cred_list(struct dst_store *s, const char *kind, struct dst_store_cred **out,
+                        size_t *n);
+/*
+ * Deletes the credential id and every one whose parent is id (a token's sessions); *deleted
+ * (may be NULL) tells whether id existed.
+ */
+int dst_store_cred_delete(struct dst_store *s, const char *id, bool *deleted);
+/* Records a use (used_ms) of id; no error if it is gone. */
+int dst_store_cred_touch(struct dst_store *s, const char *id, int64_t used_ms);
+/* Deletes every credential that expired before now_ms. */
+int dst_store_cred_purge(struct dst_store *s, int64_t now_ms);
+
 /* Cheap liveness check of the backend (for /readyz). */
 int dst_store_ping(struct dst_store *s);
 

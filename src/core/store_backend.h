@@ -22,6 +22,13 @@ struct dst_store_ops {
     /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND), and its put */
     int (*setting_get)(struct dst_store *s, const char *key, char **out);
     int (*setting_put)(struct dst_store *s, const char *key, const char *json, int64_t now_ms);
+    /* credentials, as in store.h (ids and kinds already checked by store.c) */
+    int (*cred_add)(struct dst_store *s, const struct dst_store_cred *c);
+    int (*cred_get)(struct dst_store *s, const char *id, struct dst_store_cred *out);
+    int (*cred_list)(struct dst_store *s, const char *kind, struct dst_store_cred **out, size_t *n);
+    int (*cred_delete)(struct dst_store *s, const char *id, bool *deleted);
+    int (*cred_touch)(struct dst_store *s, const char *id, int64_t used_ms);
+    int (*cred_purge)(struct dst_store *s, int64_t now_ms);
 };
 
 /* Every backend's struct starts with this. */

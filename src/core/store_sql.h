@@ -86,6 +86,26 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
     "INSERT INTO settings (key, value, updated_ms) VALUES (?, ?, ?) ON CONFLICT (key)" \
     " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
 
+/*
+ * Credentials: the columns in SELECT order, and each statement (binds in the order named).
+ * An INSERT that meets an existing id changes no row (the caller reports the conflict).
+ */
+#define DST_STORE_SQL_CRED_COLS \
+    "id, kind, name, scopes, hash, parent, created_ms, expires_ms, used_ms"
+#define DST_STORE_SQL_CRED_ADD                                                                 \
+    "INSERT INTO credentials (" DST_STORE_SQL_CRED_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" \
+    " ON CONFLICT (id) DO NOTHING"
+#define DST_STORE_SQL_CRED_GET "SELECT " DST_STORE_SQL_CRED_COLS " FROM credentials WHERE id = ?"
+#define DST_STORE_SQL_CRED_LIST \
+    "SELECT " DST_STORE_SQL_CRED_COLS " FROM credentials ORDER BY created_ms, id"
+/* binds id, id */
+#define DST_STORE_SQL_CRED_DELETE "DELETE FROM credentials WHERE id = ? OR parent = ?"
+/* binds used_ms, id */
+#define DST_STORE_SQL_CRED_TOUCH "UPDATE credentials SET used_ms = ? WHERE id = ?"
+/* binds now_ms */
+#define DST_STORE_SQL_CRED_PURGE \
+    "DELETE FROM credentials WHERE expires_ms IS NOT NULL AND expires_ms < ?"
+
 /* ---- rows ---- */
 
 /* The results columns after seq, in SELECT and INSERT order. */

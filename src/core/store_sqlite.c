@@ -12,8 +12,7 @@
 
 /* ---- values and rows ---- */
 
-/* Binds args to st's parameters 1 .. n. */
-static void bind_args(sqlite3_stmt *st, const struct dst_store_sql_val *args, int n)
+void sqlite_store_bind(sqlite3_stmt *st, const struct dst_store_sql_val *args, int n)
 {
     for (int i = 0; i < n; i++) {
         const struct dst_store_sql_val *v = &args[i];
@@ -68,7 +67,7 @@ static int insert_rows(struct sqlite_store_conn *c, const struct dst_result *rs,
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         dst_store_sql_insert_args(&rs[i], now, args);
-        bind_args(st, args, DST_STORE_SQL_NCOLS + 1);
+        sqlite_store_bind(st, args, DST_STORE_SQL_NCOLS + 1);
         if (sqlite3_step(st) != SQLITE_DONE) {
             rc = sqlite_store_fail(c, "insert");
             break;
@@ -111,9 +110,9 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
 
 /* ---- reads ---- */
 
-/* Runs sql (with args[0 .. nargs) bound) on a reader and calls row(st, arg) for each row. */
-static int read_each(struct sqlite_store *s, const char *sql, const struct dst_store_sql_val *args,
-                     int nargs, int (*row)(sqlite3_stmt *, void *), void *arg)
+int sqlite_store_read_each(struct sqlite_store *s, const char *sql,
+                           const struct dst_store_sql_val *args, int nargs,
+                           int (*row)(sqlite3_stmt *, void *), void *arg)
 {
     struct sqlite_store_conn *c = NULL;
     sqlite3_stmt *st = NULL;
@@ -121,7 +120,7 @@ static int read_each(struct sqlite_store *s, const char *sql, const struct dst_s
 
     rc = rc ? rc : sqlite_store_stmt_get(c, sql, &st);
     if (rc == 0)
-        bind_args(st, args, nargs);
+        sqlite_store_bind(st, args, nargs);
     while (rc == 0) {
         int step = sqlite3_step(st);
         if (step == SQLITE_DONE)
@@ -142,13 +141,12 @@ static int read_sql(struct dst_store *base, struct dst_store_sql *sql, int rc,
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
 
-    rc = rc ? rc : read_each(s, sql->text.data, sql->args, sql->nargs, row, arg);
+    rc = rc ? rc : sqlite_store_read_each(s, sql->text.data, sql->args, sql->nargs, row, arg);
     dst_store_sql_release(sql);
     return rc;
 }
 
-/* Reads the row into r and stops there: read_each returns FOUND (errors are negative). */
-#define FOUND 1
+/* Reads the row into r and stops there: sqlite_store_read_each returns FOUND. */
 
 static int get_row(sqlite3_stmt *st, void *r)
 {
@@ -217,7 +215,8 @@ static int sqlite_count(struct dst_store *base, const struct dst_store_query *q,
 static int sqlite_version(struct dst_store *base, uint64_t *out)
 {
     int64_t v = 0;
-    int rc = read_each((struct sqlite_store *)base, DST_STORE_SQL_VERSION, NULL, 0, int_row, &v);
+    int rc = sqlite_store_read_each((struct sqlite_store *)base, DST_STORE_SQL_VERSION, NULL, 0,
+                                    int_row, &v);
     if (rc == 0)
         *out = (uint64_t)v;
     return rc;
@@ -226,7 +225,7 @@ static int sqlite_version(struct dst_store *base, uint64_t *out)
 static int sqlite_ping(struct dst_store *base)
 {
     int64_t v = 0;
-    return read_each((struct sqlite_store *)base, "SELECT 1", NULL, 0, int_row, &v);
+    return sqlite_store_read_each((struct sqlite_store *)base, "SELECT 1", NULL, 0, int_row, &v);
 }
 
 /* ---- series ---- */
@@ -314,8 +313,8 @@ static int sqlite_setting_get(struct dst_store *base, const char *key, char **ou
 {
     struct dst_store_sql_val arg = {.type = DST_SQL_TEXT, .s = key};
     char *text = NULL;
-    int rc =
-        read_each((struct sqlite_store *)base, DST_STORE_SQL_SETTING_GET, &arg, 1, text_row, &text);
+    int rc = sqlite_store_read_each((struct sqlite_store *)base, DST_STORE_SQL_SETTING_GET, &arg, 1,
+                                    text_row, &text);
     if (rc == FOUND)
         *out = text;
     return rc == FOUND ? 0 : rc ? rc : DST_ENOTFOUND;
@@ -324,18 +323,26 @@ static int sqlite_setting_get(struct dst_store *base, const char *key, char **ou
 static int sqlite_setting_put(struct dst_store *base, const char *key, const char *json,
                               int64_t now_ms)
 {
-    struct sqlite_store *s = (struct sqlite_store *)base;
     struct dst_store_sql_val args[3] = {{.type = DST_SQL_TEXT, .s = key},
                                         {.type = DST_SQL_TEXT, .s = json},
                                         {.type = DST_SQL_INT, .i = now_ms}};
+    return sqlite_store_write((struct sqlite_store *)base, DST_STORE_SQL_SETTING_PUT, args, 3,
+                              NULL);
+}
+
+int sqlite_store_write(struct sqlite_store *s, const char *sql,
+                       const struct dst_store_sql_val *args, int nargs, int *changes)
+{
     sqlite3_stmt *st = NULL;
 
     pthread_mutex_lock(&s->wlock);
-    int rc = sqlite_store_stmt_get(s->writer, DST_STORE_SQL_SETTING_PUT, &st);
+    int rc = sqlite_store_stmt_get(s->writer, sql, &st);
     if (rc == 0) {
-        bind_args(st, args, 3);
+        sqlite_store_bind(st, args, nargs);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sqlite_store_fail(s->writer, "setting put");
+            rc = sqlite_store_fail(s->writer, "write");
+        else if (changes)
+            *changes = sqlite3_changes(s->writer->db);
     }
     sqlite_store_stmt_put(s->writer, st);
     pthread_mutex_unlock(&s->wlock);
@@ -357,4 +364,10 @@ const struct dst_store_ops dst_store_sqlite_ops = {
     .ping = sqlite_ping,
     .setting_get = sqlite_setting_get,
     .setting_put = sqlite_setting_put,
+    .cred_add = sqlite_cred_add,
+    .cred_get = sqlite_cred_get,
+    .cred_list = sqlite_cred_list,
+    .cred_delete = sqlite_cred_delete,
+    .cred_touch = sqlite_cred_touch,
+    .cred_purge = sqlite_cred_purge,
 };

@@ -43,6 +43,12 @@ static const char *const migrations[] = {
     /* 2: small named JSON documents (the schedules) */
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
     " updated_ms INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3: API tokens and browser sessions, hashed (core/cred.c) */
+    "CREATE TABLE credentials (id TEXT PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK (kind IN ('token', 'session')), name TEXT NOT NULL,"
+    " scopes TEXT NOT NULL, hash TEXT NOT NULL, parent TEXT, created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER, used_ms INTEGER) WITHOUT ROWID;"
+    "CREATE INDEX credentials_parent ON credentials (parent);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/store_backend.h"
+#include "core/store_sql.h"
 
 #define STMT_CACHE 32 /* prepared statements kept per connection (least recently used goes) */
 
@@ -73,6 +74,36 @@ int sqlite_store_reader_get(struct sqlite_store *s, struct sqlite_store_conn **o
 
 /* Gives back what sqlite_store_reader_get handed out (idles or closes it); accepts NULL. */
 void sqlite_store_reader_put(struct sqlite_store *s, struct sqlite_store_conn *c);
+
+/* ---- statements (store_sqlite.c) ---- */
+
+/* What a row callback of sqlite_store_read_each returns to stop at the first row. */
+#define FOUND 1
+
+/* Binds args to st's parameters 1 .. n (text is bound without a copy). */
+void sqlite_store_bind(sqlite3_stmt *st, const struct dst_store_sql_val *args, int n);
+
+/*
+ * Runs sql (with args[0 .. nargs) bound) on a reader and calls row(st, arg) for each row until
+ * it returns non-zero; returns that value, 0 after the last row, or DST_EDEP.
+ */
+int sqlite_store_read_each(struct sqlite_store *s, const char *sql,
+                           const struct dst_store_sql_val *args, int nargs,
+                           int (*row)(sqlite3_stmt *, void *), void *arg);
+
+/* Runs one write statement on the writer; *changes (may be NULL): the rows it changed. */
+int sqlite_store_write(struct sqlite_store *s, const char *sql,
+                       const struct dst_store_sql_val *args, int nargs, int *changes);
+
+/* ---- credentials (store_sqlite_cred.c): the ops of the same names ---- */
+
+int sqlite_cred_add(struct dst_store *base, const struct dst_store_cred *c);
+int sqlite_cred_get(struct dst_store *base, const char *id, struct dst_store_cred *out);
+int sqlite_cred_list(struct dst_store *base, const char *kind, struct dst_store_cred **out,
+                     size_t *n);
+int sqlite_cred_delete(struct dst_store *base, const char *id, bool *deleted);
+int sqlite_cred_touch(struct dst_store *base, const char *id, int64_t used_ms);
+int sqlite_cred_purge(struct dst_store *base, int64_t now_ms);
 
 /* ---- open, migrate, close: the ops of the same names ---- */
 

@@ -10,5 +10,6 @@ int logger_main(int argc, char **argv);
 int scheduler_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int server_main(int argc, char **argv);
+int token_main(int argc, char **argv);
 
 #endif

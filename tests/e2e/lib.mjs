@@ -16,6 +16,11 @@ const { chromium } = createRequire(join(ROOT, 'web', 'package.json'))('playwrigh
 export const BIN = process.env.DSTMC_BIN;
 export const OUT = process.env.DSTMC_E2E_OUT || join(ROOT, 'build', 'e2e');
 export const WAIT_MS = 15000; /* any single wait in the page */
+/* The operator's admin token every service here gets (DSTMC_TOKEN), the header that carries it,
+ * and the login link's fragment: the page trades it for a session cookie. */
+export const TOKEN = 'dstmc-e2e-operator-token-0123456789';
+export const AUTH = { Authorization: `Bearer ${TOKEN}` };
+export const LOGIN = `#token=${TOKEN}`;
 const LISTEN_MS = 10000;      /* until the service prints its address */
 
 export function log(msg) { console.log(`[e2e] ${msg}`); }
@@ -44,6 +49,7 @@ export class Service {
   constructor(args, opts = {}) {
     this.args = args;
     this.wrap = opts.wrap || [];
+    this.env = opts.env || null; /* on top of the environment and DSTMC_TOKEN = TOKEN */
     this.proc = null;
     this.output = ''; /* stdout + stderr, the last 20 kB, shown when something fails */
   }
@@ -51,7 +57,8 @@ export class Service {
   start() {
     check(BIN, 'DSTMC_BIN is not set (path to the built dstmc binary)');
     const [cmd, ...argv] = [...this.wrap, BIN, ...this.args];
-    this.proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { DSTMC_TOKEN: TOKEN, ...process.env, ...(this.env || {}) };
+    this.proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const keep = (d) => { this.output = (this.output + d).slice(-20000); };
     this.proc.stdout.on('data', keep);
     return new Promise((ok, fail) => {

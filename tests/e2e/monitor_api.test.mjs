@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { OUT, Service, check, log, run, step } from './lib.mjs';
+import { LOGIN, OUT, Service, check, log, run, step } from './lib.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'dstmc-e2e-monitor-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -90,11 +90,11 @@ async function main(launch) {
     backends.push([new URL(r.url()).pathname, r.headers()['x-dstmc-backend'],
       sentAt.get(r.request())]);
   });
-  page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
+  page.on('load', () => { navigations++; }); /* documents loaded (the login link's replaceState is none) */
   await page.addInitScript(watchEvents);
 
   await step('open the dashboard through the monitor, wait until it is live', async () => {
-    await page.goto(`${base}/`);
+    await page.goto(`${base}/${LOGIN}`);
     await page.waitForFunction(() => window.dstmc?.isReady && window.__sse.opens === 1);
     await page.waitForFunction(() => document.querySelector('#conn').dataset.state === 'live');
     const rows = await page.$$eval('#results tbody tr:not(.empty)', (r) => r.length);

@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { OUT, Service, WAIT_MS, check, log, run, step } from './lib.mjs';
+import { AUTH, LOGIN, OUT, Service, WAIT_MS, check, log, run, step } from './lib.mjs';
 
 const up = new Service(['up', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:',
   '--target', 'dummy:', '--server-http', 'off', '--server-iperf3', 'off', '--seed-demo']);
@@ -27,7 +27,7 @@ async function main(launch) {
   page.on('pageerror', (e) => errors.push(e.message));
 
   await step('open the dashboard', async () => {
-    await page.goto(`${base}/`);
+    await page.goto(`${base}/${LOGIN}`);
     await page.waitForFunction(() => window.dstmc && window.dstmc.isReady);
     await page.waitForFunction(() => document.querySelector('#conn').dataset.state === 'live');
   });
@@ -116,7 +116,7 @@ async function main(launch) {
     const list = now.body.schedules.map(({ cron, target, probe, enabled }) => ({ cron, target, probe, enabled }));
     list.push({ cron: '30 6 * * 1-5', enabled: true });
     const res = await fetch(`${base}/api/v1/schedules`, { method: 'PUT',
-      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ schedules: list }) });
+      headers: { 'Content-Type': 'application/json', ...AUTH }, body: JSON.stringify({ schedules: list }) });
     check(res.status === 200, `PUT answered ${res.status}: ${await res.text()}`);
     await page.waitForFunction(() => /on weekdays at 06:30/.test(document.querySelector('#schedules tbody').textContent),
       null, { timeout: WAIT_MS });

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
+import { LOGIN, OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
 
 const api = new Service(['api', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:', '--seed-demo']);
 
@@ -31,7 +31,7 @@ async function main(launch) {
   });
 
   await step('open the dashboard, wait for both charts', async () => {
-    await page.goto(`${base}/`);
+    await page.goto(`${base}/${LOGIN}`);
     await page.waitForFunction(chartsHavePoints, null, { timeout: WAIT_MS });
   });
 

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
+import { LOGIN, OUT, Service, WAIT_MS, chartsHavePoints, check, log, run, step } from './lib.mjs';
 
 const up = new Service(['up', '--listen', '127.0.0.1:0', '--db', 'sqlite::memory:',
   '--target', 'dummy:', '--server-http', 'off', '--server-iperf3', 'off',
@@ -21,7 +21,7 @@ async function main(launch) {
   page.on('pageerror', (e) => errors.push(e.message));
 
   await step('open the dashboard; the probe is alive', async () => {
-    await page.goto(`${base}/`);
+    await page.goto(`${base}/${LOGIN}`);
     await page.waitForFunction(chartsHavePoints, null, { timeout: WAIT_MS });
     await page.waitForFunction(() => /e2e-box/.test(document.body.textContent) &&
       document.querySelector('#conn').dataset.state === 'live');

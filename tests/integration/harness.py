@@ -160,14 +160,16 @@ class Response:
 class Client:
     """A keep-alive HTTP/1.1 client for one service."""
 
-    def __init__(self, svc_or_url, timeout=10):
+    def __init__(self, svc_or_url, timeout=10, token=None):
+        """token: sent as a bearer token with every request (e.g. TOKEN, for admin writes)."""
         url = svc_or_url.url if isinstance(svc_or_url, Service) else svc_or_url
         u = urllib.parse.urlsplit(url)
         self.host, self.port, self.timeout = u.hostname, u.port, timeout
         self.conn = None
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def request(self, method, path, body=None, headers=None, json_body=None):
-        hdrs = dict(headers or {})
+        hdrs = {**self.auth, **(headers or {})}
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
@@ -277,10 +279,23 @@ def wait_for(fn, deadline=10.0, what="condition"):
         time.sleep(0.05)
 
 
-def api(*extra, **kw):
-    """An in-memory `dstmc api` on a free loopback port."""
+# The operator's admin token the tests give the API (DSTMC_TOKEN; never on the command line),
+# and the header that carries it. Writes other than result ingest from loopback need it.
+TOKEN = "dstmc-tests-operator-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def with_token(env):
+    """env (may be None) with DSTMC_TOKEN set to TOKEN unless it names one already."""
+    env = dict(env or {})
+    env.setdefault("DSTMC_TOKEN", TOKEN)
+    return env
+
+
+def api(*extra, env=None, **kw):
+    """An in-memory `dstmc api` on a free loopback port, with TOKEN as the operator's token."""
     return Service("api", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
-                   "--access-log=false", *extra, **kw)
+                   "--access-log=false", *extra, env=with_token(env), **kw)
 
 
 class TestCase(unittest.TestCase):

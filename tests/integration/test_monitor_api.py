@@ -31,7 +31,8 @@ import time
 import unittest
 import uuid
 
-from harness import Client, Service, SSEReader, TestCase, free_port, wait_for
+from harness import (AUTH, TOKEN, Client, Service, SSEReader, TestCase, free_port, wait_for,
+                     with_token)
 from test_faults import READY, REDIS, Redis
 
 POLL_MS, TIMEOUT_MS = 200, 400  # a loaded CI box (ASan) may take 100 ms to answer
@@ -79,8 +80,8 @@ class Replicas(TestCase):
         args = ("api", "--listen", "127.0.0.1:0", "--db", f"sqlite:{self.db}",
                 f"--access-log={str(access_log).lower()}", *api_args)
         # api1 first: it creates (and with seed, fills) the store before api2 opens it
-        self.api1 = self.start(*args, *(["--seed-demo"] if seed else []))
-        self.api2 = self.start(*args)
+        self.api1 = self.start(*args, *(["--seed-demo"] if seed else []), env=with_token(None))
+        self.api2 = self.start(*args, env=with_token(None))
         self.monitor = self.start("monitor", "--backend", self.api1.url, "--backend",
                                   self.api2.url, "--listen", "127.0.0.1:0", "--calculate=false",
                                   "--poll-ms", str(POLL_MS), "--timeout-ms", str(TIMEOUT_MS))
@@ -168,7 +169,7 @@ class FailoverTest(Replicas):
         t = time.monotonic()
         try:
             status, hs, body = once(self.monitor.url, "POST", "/api/v1/run", b"{}",
-                                    {"Content-Type": "application/json"})
+                                    {"Content-Type": "application/json", **AUTH})
         except (OSError, http.client.HTTPException) as e:
             return t, f"error: {e}", None, None
         rid = json.loads(body)["request_id"] if status == 202 else None
@@ -347,7 +348,7 @@ class StallTest(Replicas):
         resumes. One run-now never becomes two."""
         self.pause()
         status, hs, body = once(self.monitor.url, "POST", "/api/v1/run", b"{}",
-                                {"Content-Type": "application/json"})
+                                {"Content-Type": "application/json", **AUTH})
         self.assertEqual(status, 502, body)
         self.assertIn("not retried", json.loads(body)["error"]["message"])
         self.resume()
@@ -379,11 +380,11 @@ class ReplayTest(Replicas):
 
 
 class FidelityTest(Replicas):
-    TOKEN = "s3cret-token"
+    TOKEN = TOKEN
 
     def setUp(self):
         super().setUp()
-        self.start_stack("--token", self.TOKEN, seed=True)
+        self.start_stack("--trust-ingest", "none", seed=True)  # a result needs the token too
         self.a1 = self.client(self.api1)
 
     def test_requests_and_answers_pass_through(self):

@@ -1,7 +1,8 @@
 """test_probe.py - the probe (`dstmc logger --once`, `dstmc run`) and `dstmc up`, end to end."""
 import json
 
-from harness import Client, SSEReader, Service, TestCase, api, free_port, run, wait_for
+from harness import (TOKEN, Client, SSEReader, Service, TestCase, api, free_port, run, wait_for,
+                     with_token)
 
 ORIGINAL_OK = ["Starting SpeedTestLogger", "Returning dummy data",
                "Got download: {down} Mbps and upload: {up} Mbps",
@@ -43,7 +44,7 @@ class LoggerTest(TestCase):
         self.assertEqual(lines[5:], ["Speedtest failed!", "SpeedTestLogger stopped"])
 
     def test_api_error_shows_the_failure_response(self):
-        with api("--token", "t") as svc:
+        with api("--trust-ingest", "none") as svc:  # a result needs a token then
             code, out, _ = run("logger", "--once", "--api", svc.url)
             self.assertNotEqual(code, 0)
             self.assertRegex(out, r"Upload failed! Failure response: \{\"error\":.*401")
@@ -150,8 +151,8 @@ class UpTest(TestCase):
     def test_up_runs_a_test_on_request(self):
         with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
                      "--agent", "box", "--target", "dummy:", "--server-http", "off",
-                     "--server-iperf3", "off") as up:
-            c = Client(up)
+                     "--server-iperf3", "off", env=with_token(None)) as up:
+            c = Client(up, token=TOKEN)
             self.assertIn("Download vs. Upload", c.get("/").text + c.get("/app.js").text)
             wait_for(lambda: any(p["name"] == "box" and p["state"] == "idle"
                                  for p in c.get("/api/v1/probes").json()["probes"]),
@@ -189,8 +190,8 @@ class UpTest(TestCase):
         for _ in range(3):
             with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:",
                          "--agent", "box", "--target", "dummy:", "--server-http", "off",
-                         "--server-iperf3", "off") as up:
-                c = Client(up)
+                         "--server-iperf3", "off", env=with_token(None)) as up:
+                c = Client(up, token=TOKEN)
                 rid = c.post("/api/v1/run", json_body={}).json()["request_id"]
                 got = wait_for(lambda: [r for r in c.get("/api/v1/results").json()["results"]
                                         if r["request_id"] == rid], deadline=20,
@@ -203,7 +204,7 @@ class UpTest(TestCase):
         result with its reason), and the test server beside the UI."""
         with Service("up", "--listen", "127.0.0.1:0", "--db", "sqlite::memory:", "--agent",
                      "box", "--server-http", "127.0.0.1:0", "--server-iperf3", "127.0.0.1:0",
-                     env={"TZ": "UTC"}) as up:
+                     env=with_token({"TZ": "UTC"})) as up:
             (s1, _, ui), (s2, _, http), (s3, _, ip3) = up.listeners(3)
             self.assertEqual((s1, s2, s3), ("http", "http", "tcp"))
             line = up.wait_line("next run at")
@@ -211,7 +212,7 @@ class UpTest(TestCase):
             self.assertEqual(minute % 15, 0, line)  # */15 * * * *
             latency = Client(f"http://127.0.0.1:{http}").get("/speedtest/latency.txt")
             self.assertEqual(latency.text.strip(), "test=test")
-            c = Client(up)
+            c = Client(up, token=TOKEN)
             wait_for(lambda: c.get("/api/v1/probes").json()["probes"], what="a heartbeat")
             rid = c.post("/api/v1/run", json_body={}).json()["request_id"]
             got = wait_for(lambda: [r for r in c.get("/api/v1/results?status=failed").json()

@@ -10,7 +10,7 @@ import tempfile
 import time
 import zoneinfo
 
-from harness import Client, Service, TestCase, api, free_port, run
+from harness import TOKEN, Client, Service, TestCase, api, free_port, run
 
 ONCE = ["Starting Speedtest-scheduler...", "Sending event to mem:", "Event sendt!",
         "Speedtest-scheduler done"]
@@ -139,13 +139,18 @@ class DaemonTest(TestCase):
 
     def test_follows_the_apis_schedules_and_pause(self):
         """--api: the schedules edited through the API (or its UI) drive a standalone
-        scheduler, pause and resume included; an API that goes away changes nothing."""
-        a = api()
+        scheduler, pause and resume included; an API that goes away changes nothing. The API
+        is --private: the scheduler reads with its token (DSTMC_TOKEN)."""
+        a = api("--private")
         try:
-            c = Client(a)
+            c = Client(a, token=TOKEN)
             self.assertEqual(c.request("PUT", "/api/v1/schedules", json_body={"schedules": [
                 {"cron": "0 0 1 1 *", "target": "dummy:"}]}).status, 200)
-            with daemon("--schedule", "*/5 * * * *", "--api", a.url, env={"TZ": "UTC"}) as svc:
+            anonymous = Client(a)
+            self.assertEqual(anonymous.get("/api/v1/schedules").status, 401)
+            anonymous.close()
+            with daemon("--schedule", "*/5 * * * *", "--api", a.url,
+                        env={"TZ": "UTC", "DSTMC_TOKEN": TOKEN}) as svc:
                 svc.wait_line(r"schedules: 1 enabled$")
                 year = datetime.datetime.now(datetime.timezone.utc).year + 1
                 svc.wait_line(rf"next run at {year}-01-01T00:00:00\.000\+00:00")

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 
-from harness import Client, Service, SSEReader, TestCase, wait_for
+from harness import AUTH, TOKEN, Client, Service, SSEReader, TestCase, wait_for, with_token
 
 PATH = "/api/v1/schedules"
 UTC_MS = "%Y-%m-%dT%H:%M:%S.000Z"
@@ -17,7 +17,7 @@ UTC_MS = "%Y-%m-%dT%H:%M:%S.000Z"
 def up(*extra, db="sqlite::memory:"):
     return Service("up", "--db", db, "--listen", "127.0.0.1:0", "--target", "dummy:",
                    "--server-http", "off", "--server-iperf3", "off", *extra,
-                   env={"TZ": "UTC"})
+                   env=with_token({"TZ": "UTC"}))
 
 
 def next_runs(svc):
@@ -28,7 +28,7 @@ class SchedulesTest(TestCase):
     @classmethod
     def setUpClass(cls):
         cls.svc = up()
-        cls.c = Client(cls.svc)
+        cls.c = Client(cls.svc, token=TOKEN)
 
     @classmethod
     def tearDownClass(cls):
@@ -103,8 +103,12 @@ class SchedulesTest(TestCase):
             r = self.c.request("PUT", PATH, json_body=body)
             self.assertEqual(r.status, 400, (body, r.text))
             self.assertIn(needle, r.json()["error"]["message"], body)
-        r = self.c.request("PUT", PATH, body="{not json")
+        r = self.c.request("PUT", PATH, body="{not json",
+                           headers={"Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
+        r = self.c.request("PUT", PATH, body='{"schedules": []}',
+                           headers={"Content-Type": "text/plain"})  # writes take JSON only
+        self.assertEqual(r.status, 415)
         self.assertEqual(self.c.get(PATH).json()["schedules"], before["schedules"])
         self.assertEqual(self.c.get(PATH).json()["paused"], before["paused"])
 
@@ -160,9 +164,8 @@ class SchedulesTest(TestCase):
 
 class TokenTest(TestCase):
     def test_writes_need_the_token(self):
-        svc = up("--token", "s3cret")
+        svc = up()
         c = Client(svc)
-        auth = {"Authorization": "Bearer s3cret"}
         try:
             self.assertEqual(c.get(PATH).status, 200)  # reads are open
             body = {"schedules": [{"cron": "@hourly"}]}
@@ -172,10 +175,10 @@ class TokenTest(TestCase):
                              .status, 401)
             self.assertEqual(c.get(PATH).json()["schedules"][0]["cron"], "*/15 * * * *")
             self.assertIs(c.get(PATH).json()["paused"], False)
-            r = c.request("PUT", PATH, json_body=body, headers=auth)
+            r = c.request("PUT", PATH, json_body=body, headers=AUTH)
             self.assertEqual(r.status, 200, r.text)
-            self.assertEqual(c.post(PATH + "/pause", headers=auth).status, 200)
-            self.assertEqual(c.post(PATH + "/resume", headers=auth).status, 200)
+            self.assertEqual(c.post(PATH + "/pause", headers=AUTH).status, 200)
+            self.assertEqual(c.post(PATH + "/resume", headers=AUTH).status, 200)
             self.assertEqual(c.get(PATH).json()["schedules"][0]["cron"], "@hourly")
         finally:
             c.close()
@@ -188,7 +191,7 @@ class StoreFileTest(TestCase):
             db = "sqlite:" + os.path.join(d, "dstmc.db")
             svc = up(db=db)
             try:
-                c = Client(svc)
+                c = Client(svc, token=TOKEN)
                 r = c.request("PUT", PATH, json_body={
                     "schedules": [{"cron": "0 6 * * *", "target": "dummy:", "probe": "den"}],
                     "paused": True})

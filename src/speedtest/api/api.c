@@ -64,6 +64,7 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
     if (rc == 0)
         dst_sse_hub_clock_ids(a->hub); /* replicas behind a monitor: one order of ids */
     rc = rc ? rc : api_cache_new(64, &a->cache);
+    rc = rc ? rc : api_auth_new(opts, &a->auth);
     if (rc) {
         api_free(a);
         return rc;
@@ -86,6 +87,7 @@ void api_free(struct api *a)
         return;
     api_shutdown(a);
     api_cache_free(a->cache);
+    api_auth_free(a->auth);
     dst_metrics_free(a->metrics);
     while (a->probes) {
         struct api_probe *p = a->probes;
@@ -97,27 +99,6 @@ void api_free(struct api *a)
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->sched_lock);
     free(a);
-}
-
-bool api_authorized(struct api *a, struct dst_http_req *req)
-{
-    const char *tok = a->opts.token;
-    if (!tok || !*tok)
-        return true;
-    const char *h = dst_http_req_header(req, "Authorization");
-    size_t n = strlen(tok);
-    unsigned diff = 1;
-    if (h && strncmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == n) {
-        diff = 0; /* compare in constant time */
-        for (size_t i = 0; i < n; i++)
-            diff |= (unsigned char)(h[7 + i] ^ tok[i]);
-    }
-    if (diff) {
-        dst_http_add_header(req, "WWW-Authenticate", "Bearer");
-        dst_http_reply_error(req, 401, "this API needs 'Authorization: Bearer <token>' to write");
-        return false;
-    }
-    return true;
 }
 
 /* Per-probe gauges of the newest stored result. */
@@ -208,10 +189,11 @@ static void get_metrics(struct dst_http_req *req, void *ud)
 
 int api_mount(struct api *a, struct dst_http_server *s)
 {
-    int rc = dst_http_server_route(s, "GET", "/ping", get_ping, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/healthz", get_healthz, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/readyz", get_readyz, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/metrics", get_metrics, a, 0, 0);
+    int rc = api_route(a, s, "GET", "/ping", get_ping, API_OPEN, 0, 0);
+    rc = rc ? rc : api_route(a, s, "GET", "/healthz", get_healthz, API_OPEN, 0, 0);
+    rc = rc ? rc : api_route(a, s, "GET", "/readyz", get_readyz, API_OPEN, 0, 0);
+    rc = rc ? rc : api_route(a, s, "GET", "/metrics", get_metrics, API_READ, 0, 0);
+    rc = rc ? rc : api_session_mount(a, s);
     rc = rc ? rc : api_compat_mount(a, s);
     rc = rc ? rc : api_results_mount(a, s);
     rc = rc ? rc : api_series_mount(a, s);
@@ -231,7 +213,8 @@ int api_mount(struct api *a, struct dst_http_server *s)
 /* ---- `dstmc api` ---- */
 
 struct api_cfg {
-    const char *listen, *db, *queue, *token, *log_level;
+    const char *listen, *db, *queue, *log_level;
+    struct api_access_cfg access;
     bool web, seed_demo, access_log;
     long max_body, threads;
 };
@@ -253,6 +236,9 @@ static int check_cfg(const struct dst_cfg *cfg, const struct api_cfg *c)
         return dst_cfg_fail(cfg, stderr, "db", "%s", err);
     if (dst_queue_url_check(c->queue, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, "queue", "%s", err);
+    const char *key = NULL;
+    if (api_access_cfg_check(&c->access, &key, err, sizeof(err)))
+        return dst_cfg_fail(cfg, stderr, key, "%s", err);
     return 0;
 }
 
@@ -262,24 +248,25 @@ static int serve(const struct api_cfg *c)
     struct dst_queue *queue = NULL;
     struct api *a = NULL;
     struct dst_http_server *srv = NULL;
-    int rc;
-
-    rc = dst_store_open(c->db, &store);
-    if (rc == 0 && c->seed_demo)
-        rc = api_seed_demo(store);
-    rc = rc ? rc : dst_queue_open(c->queue, &queue);
-    struct api_opts ao = {.token = c->token, .web = c->web, .web_api_base = ""};
-    rc = rc ? rc : api_new(&ao, store, queue, &a);
+    char *secret = NULL;
+    struct api_opts ao = {.web = c->web, .web_api_base = "", .first_token = true};
     struct dst_http_server_opts so = {.listen = c->listen,
                                       .name = "api",
                                       .max_body = (size_t)c->max_body,
                                       .threads = (unsigned)c->threads,
-                                      .access_log = c->access_log,
-                                      .cors = true};
+                                      .access_log = c->access_log};
+    int rc = api_access_cfg_apply(&c->access, &ao, &so, &secret);
+
+    rc = rc ? rc : dst_store_open(c->db, &store);
+    if (rc == 0 && c->seed_demo)
+        rc = api_seed_demo(store);
+    rc = rc ? rc : dst_queue_open(c->queue, &queue);
+    rc = rc ? rc : api_new(&ao, store, queue, &a);
     rc = rc ? rc : dst_http_server_new(&so, &srv);
     rc = rc ? rc : api_mount(a, srv);
     rc = rc ? rc : dst_http_server_start(srv);
     if (rc == 0) {
+        api_auth_first_token(a, dst_http_server_url(srv));
         dst_sig_wait(-1);
         dst_info("stopping (signal %d)", dst_sig_last());
     } else {
@@ -290,6 +277,7 @@ static int serve(const struct api_cfg *c)
     api_free(a);
     dst_queue_free(queue);
     dst_store_free(store);
+    free(secret);
     return rc ? 1 : 0;
 }
 
@@ -301,7 +289,7 @@ int api_main(int argc, char **argv)
          .check = dst_cfg_check_hostport},
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
         {"queue", DST_CFG_STR, &c.queue, "mem:", "queue for test requests", "URL"},
-        {"token", DST_CFG_STR, &c.token, "", "bearer token required for writes", "TOKEN"},
+        API_ACCESS_CFG_OPTS(c.access),
         {"web", DST_CFG_BOOL, &c.web, "true", "serve the web UI and Swagger UI (--no-web: not)"},
         {"seed-demo", DST_CFG_BOOL, &c.seed_demo, "false",
          "fill an empty store with the original's 1345 demo results"},

@@ -7,6 +7,9 @@
 
 #include <jansson.h>
 
+#include "core/cfg.h"
+#include "core/cidr.h"
+#include "core/http_server.h"
 #include "core/result.h"
 
 struct api;
@@ -15,7 +18,21 @@ struct dst_queue;
 struct dst_store;
 
 struct api_opts {
-    const char *token;        /* bearer token required for writes; NULL/"" = open */
+    /*
+     * Who may do what (auth.c). Writes always need a credential: a token from the store
+     * (`dstmc token`), the operator's token, or a browser session opened with either; results
+     * may also be posted without one from the trusted networks. operator_token: the operator's
+     * admin token (DSTMC_TOKEN, --token-file), compared by hash; NULL/"" none. private_reads:
+     * reads need a credential with the read scope too. trust_ingest[0 .. ntrust_ingest): CIDRs
+     * (comma-separated in each entry, "none"; checked already) whose result posts need none.
+     * (Pages of the web origins that may write are the HTTP server's cors_origins.) first_token: if neither the operator nor the store has a token, make an
+     * admin token and log a link that logs a browser in with it (api_auth_first_token).
+     */
+    const char *operator_token;
+    bool private_reads;
+    const char *const *trust_ingest;
+    size_t ntrust_ingest;
+    bool first_token;
     bool web;                 /* serve the embedded web UI and Swagger UI */
     const char *web_api_base; /* configuration.json's speedTestApiBase ("" = same origin) */
     /*
@@ -55,6 +72,64 @@ void api_heartbeat(struct api *a, const char *name, const json_t *state);
  * with the stored document. DST_EINVAL (a bad seed) or the store's error, with a reason in err.
  */
 int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errlen);
+
+/*
+ * The access options `dstmc api` and `dstmc up` share: the operator's token (DSTMC_TOKEN only,
+ * never on the command line, or --token-file), --private, --trust-ingest, --cors-origin.
+ * API_ACCESS_CFG_OPTS(c) expands to their struct dst_cfg_opt entries for c's fields.
+ */
+struct api_access_cfg {
+    const char *token, *token_file;
+    bool private_reads;
+    struct dst_cfg_list trust_ingest, cors_origins;
+};
+#define API_ACCESS_CFG_OPTS(c)                                                                     \
+    {                                                                                              \
+        "token", DST_CFG_STR,     &(c).token, "", "the operator's admin token",                    \
+        "TOKEN", .env_only = true},                                                                \
+        {"token-file",                                                                             \
+         DST_CFG_STR,                                                                              \
+         &(c).token_file,                                                                          \
+         "",                                                                                       \
+         "file whose first line is the operator's admin token",                                    \
+         "PATH"},                                                                                  \
+        {"private", DST_CFG_BOOL, &(c).private_reads, "false",                                     \
+         "reads need a credential too (read scope)"},                                              \
+        {"trust-ingest",                                                                           \
+         DST_CFG_LIST,                                                                             \
+         &(c).trust_ingest,                                                                        \
+         "127.0.0.0/8,::1",                                                                        \
+         "networks whose result posts need no credential (repeat; \"none\")",                      \
+         "CIDR",                                                                                   \
+         .check = dst_cidr_check},                                                                 \
+    {                                                                                              \
+        "cors-origin", DST_CFG_LIST, &(c).cors_origins, NULL,                                      \
+            "a web origin whose pages may use this API, with the user's login (repeat)", "ORIGIN", \
+            .check = dst_http_cors_origins_check                                                   \
+    }
+
+/*
+ * Checks what start would: that the operator's token can be read and is fit to be one.
+ * DST_EINVAL with the option's name in *key and a reason in err.
+ */
+int api_access_cfg_check(const struct api_access_cfg *c, const char **key, char *err,
+                         size_t errlen);
+
+/*
+ * Applies c to the API's and its HTTP server's options (pointers into c and *secret, which must
+ * outlive both): loads the operator's token into *secret (the caller frees it). DST_EINVAL
+ * (logged) if it cannot.
+ */
+int api_access_cfg_apply(const struct api_access_cfg *c, struct api_opts *ao,
+                         struct dst_http_server_opts *so, char **secret);
+
+/*
+ * When opts.first_token is set and no token exists (neither the operator's nor one in the
+ * store), makes an admin token named "first-start" and logs, once, a link that logs a browser
+ * in with it: url (the API's own, "http://HOST:PORT") + "/#token=...". Call once the API
+ * listens. A store error is logged and returned.
+ */
+int api_auth_first_token(struct api *a, const char *url);
 
 /* Fills the store with the original's Development-mode demo data (1345 rows) if it is empty. */
 int api_seed_demo(struct dst_store *store);

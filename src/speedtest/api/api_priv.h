@@ -5,13 +5,23 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/cred.h"
 #include "core/http_server.h"
 #include "core/metrics.h"
 #include "core/result.h"
 #include "speedtest/api/api.h"
 
+struct api_auth;
 struct api_cache;
 struct dst_sse_hub;
+
+/* A route of the API: its handler and what it needs (api_route). */
+struct api_route {
+    struct api *a;
+    dst_http_handler_fn fn;
+    int access; /* enum api_access */
+};
+#define API_ROUTES_MAX 48
 
 /* What the API remembers of a probe from its heartbeats. */
 struct api_probe {
@@ -28,6 +38,9 @@ struct api {
     struct dst_sse_hub *hub;
     struct dst_metrics *metrics;
     struct api_cache *cache;
+    struct api_auth *auth;
+    struct api_route routes[API_ROUTES_MAX];
+    int nroutes;
     int64_t started_ms;
     pthread_mutex_t lock; /* guards probes */
     struct api_probe *probes;
@@ -37,8 +50,57 @@ struct api {
 /* A heartbeat older than this means the probe is offline. */
 #define API_PROBE_OFFLINE_MS 90000
 
-/* Writes need the bearer token when one is configured; replies 401 and returns false if not. */
-bool api_authorized(struct api *a, struct dst_http_req *req);
+/* ---- who may do what (auth.c) ---- */
+
+/* What a route needs. Every write also must not come from a foreign page and must be JSON. */
+enum api_access {
+    API_OPEN,   /* anyone: health checks, the login itself */
+    API_READ,   /* anyone, unless the API is private: then the read scope */
+    API_INGEST, /* results and heartbeats: the ingest scope, or a trusted network */
+    API_ADMIN,  /* every other write: the admin scope */
+};
+
+/* Who sent a request: the credential it carried, if any. */
+struct api_who {
+    bool known;                       /* a valid credential came with it */
+    bool session;                     /* a browser session (cookie), not a bearer token */
+    struct dst_cred cred;             /* when known */
+    char text[DST_CRED_TEXT_LEN + 1]; /* a session's cookie value (for its CSRF token) */
+};
+
+/* The name of the session cookie. */
+#define API_SESSION_COOKIE "dstmc_session"
+
+int api_auth_new(const struct api_opts *o, struct api_auth **out);
+void api_auth_free(struct api_auth *au);
+
+/*
+ * Adds a route (flags and max_body as dst_http_server_route's) whose requests pass
+ * api_auth_check with access before fn(req, a) runs. DST_ETOOBIG past API_ROUTES_MAX routes.
+ */
+int api_route(struct api *a, struct dst_http_server *s, const char *method, const char *pattern,
+              dst_http_handler_fn fn, enum api_access access, unsigned flags, size_t max_body);
+
+/*
+ * Whether req may go on to a route needing access; if not, it has been answered (403 for a
+ * write from a foreign page or a failed CSRF check, 415 for a write that is not JSON, 401
+ * without a valid credential, 403 for one without the scope, 429 after too many failures from
+ * its address). who (may be NULL) receives the credential it carried.
+ */
+bool api_auth_check(struct api *a, struct dst_http_req *req, enum api_access access,
+                    struct api_who *who);
+
+/*
+ * Checks a token given to log in (a stored token or the operator's) from req's client: 0 and
+ * *out, DST_EPERM (logged, counted against the client's address; 429 is the caller's when
+ * api_auth_throttled), or the store's error. parent receives the session's parent text.
+ */
+int api_auth_login(struct api *a, struct dst_http_req *req, const char *token, struct dst_cred *out,
+                   char *parent, size_t parentlen);
+/* Whether the client's address has failed too often lately; sets Retry-After and answers 429. */
+bool api_auth_throttled(struct api *a, struct dst_http_req *req);
+/* Whether reads need a credential (--private). */
+bool api_auth_private(const struct api *a);
 
 /* After results were stored: SSE "result" events and metrics. */
 void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, const bool *created,
@@ -50,6 +112,7 @@ int api_results_mount(struct api *a, struct dst_http_server *s);
 int api_series_mount(struct api *a, struct dst_http_server *s);
 int api_probes_mount(struct api *a, struct dst_http_server *s);
 int api_schedules_mount(struct api *a, struct dst_http_server *s);
+int api_session_mount(struct api *a, struct dst_http_server *s);
 
 /* The series' bucket width for a span when the client names none (at most ~400 buckets). */
 int64_t api_series_auto_step(int64_t span_ms);

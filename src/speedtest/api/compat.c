@@ -470,8 +470,6 @@ static void post_speedtest(struct dst_http_req *req, void *ud)
     bool created = false;
     size_t len = 0;
 
-    if (!api_authorized(a, req))
-        return;
     const char *ctype = dst_http_req_header(req, "Content-Type");
     if (!compat_json_ctype(ctype)) {
         static const char body415[] =
@@ -503,8 +501,10 @@ static void post_speedtest(struct dst_http_req *req, void *ud)
 
 int api_compat_mount(struct api *a, struct dst_http_server *s)
 {
-    int rc = dst_http_server_route(s, "GET", "/SpeedTest/ping", get_ping, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/SpeedTest", get_speedtests, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "POST", "/SpeedTest", post_speedtest, a, 0, 0);
+    int rc = api_route(a, s, "GET", "/SpeedTest/ping", get_ping, API_OPEN, DST_HTTP_CORS_PUBLIC, 0);
+    rc = rc ? rc
+            : api_route(a, s, "GET", "/SpeedTest", get_speedtests, API_READ, DST_HTTP_CORS_PUBLIC,
+                        0);
+    rc = rc ? rc : api_route(a, s, "POST", "/SpeedTest", post_speedtest, API_INGEST, 0, 0);
     return rc;
 }

@@ -75,8 +75,6 @@ static void post_heartbeat(struct dst_http_req *req, void *ud)
     char err[256];
     size_t len = 0;
 
-    if (!api_authorized(a, req))
-        return;
     if (!name || !*name || strlen(name) > MAX_PROBE_NAME)
         return (void)dst_http_reply_error(req, 400, "name: 1 to %d characters", MAX_PROBE_NAME);
     const char *body = dst_http_req_body(req, &len);
@@ -190,8 +188,6 @@ static void post_run(struct dst_http_req *req, void *ud)
     size_t len = 0;
     json_t *v;
 
-    if (!api_authorized(a, req))
-        return;
     const char *body = dst_http_req_body(req, &len);
     json_t *in = len ? dst_json_parse(body, len, err, sizeof(err)) : json_object();
     if (!in || !json_is_object(in)) {
@@ -255,11 +251,11 @@ static void get_events(struct dst_http_req *req, void *ud)
 
 int api_probes_mount(struct api *a, struct dst_http_server *s)
 {
-    int rc = dst_http_server_route(s, "GET", "/api/v1/probes", list_probes, a, 0, 0);
+    int rc = api_route(a, s, "GET", "/api/v1/probes", list_probes, API_READ, 0, 0);
     rc = rc ? rc
-            : dst_http_server_route(s, "POST", "/api/v1/probes/{name}/heartbeat", post_heartbeat, a,
-                                    0, 64 * 1024);
-    rc = rc ? rc : dst_http_server_route(s, "POST", "/api/v1/run", post_run, a, 0, 64 * 1024);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/api/v1/events", get_events, a, 0, 0);
+            : api_route(a, s, "POST", "/api/v1/probes/{name}/heartbeat", post_heartbeat, API_INGEST,
+                        0, 64 * 1024);
+    rc = rc ? rc : api_route(a, s, "POST", "/api/v1/run", post_run, API_ADMIN, 0, 64 * 1024);
+    rc = rc ? rc : api_route(a, s, "GET", "/api/v1/events", get_events, API_READ, 0, 0);
     return rc;
 }

@@ -231,8 +231,6 @@ static void post_results(struct dst_http_req *req, void *ud)
     size_t n = 0, len = 0, ncreated = 0;
     char err[320];
 
-    if (!api_authorized(a, req))
-        return;
     const char *body = dst_http_req_body(req, &len);
     json_t *root = dst_json_parse(body, len, err, sizeof(err));
     int rc = root ? read_batch(root, &rs, &n, err, sizeof(err)) : DST_EINVAL;
@@ -403,9 +401,9 @@ static void export_csv(struct dst_http_req *req, void *ud)
 
 int api_results_mount(struct api *a, struct dst_http_server *s)
 {
-    int rc = dst_http_server_route(s, "GET", "/api/v1/results", list_results, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "POST", "/api/v1/results", post_results, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/api/v1/results.csv", export_csv, a, 0, 0);
-    rc = rc ? rc : dst_http_server_route(s, "GET", "/api/v1/results/{id}", get_result, a, 0, 0);
+    int rc = api_route(a, s, "GET", "/api/v1/results", list_results, API_READ, 0, 0);
+    rc = rc ? rc : api_route(a, s, "POST", "/api/v1/results", post_results, API_INGEST, 0, 0);
+    rc = rc ? rc : api_route(a, s, "GET", "/api/v1/results.csv", export_csv, API_READ, 0, 0);
+    rc = rc ? rc : api_route(a, s, "GET", "/api/v1/results/{id}", get_result, API_READ, 0, 0);
     return rc;
 }

@@ -248,8 +248,6 @@ static void put_schedules(struct dst_http_req *req, void *ud)
     char err[512];
     size_t len = 0;
 
-    if (!api_authorized(a, req))
-        return;
     const char *text = dst_http_req_body(req, &len);
     body = dst_json_parse(text ? text : "", len, err, sizeof(err));
     if (!body) {
@@ -278,8 +276,6 @@ static void set_paused(struct dst_http_req *req, struct api *a, bool paused)
 {
     json_t *doc = NULL;
 
-    if (!api_authorized(a, req))
-        return;
     pthread_mutex_lock(&a->sched_lock);
     int rc = doc_load(a, &doc);
     if (rc == 0) {
@@ -328,12 +324,12 @@ int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errl
 
 int api_schedules_mount(struct api *a, struct dst_http_server *s)
 {
-    int rc = dst_http_server_route(s, "GET", "/api/v1/schedules", get_schedules, a, 0, 0);
+    int rc = api_route(a, s, "GET", "/api/v1/schedules", get_schedules, API_READ, 0, 0);
     rc = rc ? rc
-            : dst_http_server_route(s, "PUT", "/api/v1/schedules", put_schedules, a, 0, 64 * 1024);
+            : api_route(a, s, "PUT", "/api/v1/schedules", put_schedules, API_ADMIN, 0, 64 * 1024);
     rc = rc ? rc
-            : dst_http_server_route(s, "POST", "/api/v1/schedules/pause", post_pause, a, 0, 1024);
+            : api_route(a, s, "POST", "/api/v1/schedules/pause", post_pause, API_ADMIN, 0, 1024);
     rc = rc ? rc
-            : dst_http_server_route(s, "POST", "/api/v1/schedules/resume", post_resume, a, 0, 1024);
+            : api_route(a, s, "POST", "/api/v1/schedules/resume", post_resume, API_ADMIN, 0, 1024);
     return rc;
 }

@@ -122,5 +122,5 @@ static void get_series(struct dst_http_req *req, void *ud)
 
 int api_series_mount(struct api *a, struct dst_http_server *s)
 {
-    return dst_http_server_route(s, "GET", "/api/v1/series", get_series, a, 0, 0);
+    return api_route(a, s, "GET", "/api/v1/series", get_series, API_READ, 0, 0);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cfg.h"
+#include "core/cred.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/http_client.h"
@@ -258,7 +259,7 @@ void logger_stop(struct logger *l)
 /* ---- `dstmc logger` ---- */
 
 struct logger_cfg {
-    const char *target, *api, *token, *agent, *location, *user, *queue;
+    const char *target, *api, *token, *token_file, *agent, *location, *user, *queue;
     const char *group, *consumer, *outbox, *before, *after;
     long device, timeout, hook_timeout;
     bool once, upload, dummy;
@@ -340,7 +341,7 @@ int logger_main(int argc, char **argv)
          "useDummyData"},
         {"api", DST_CFG_STR, &c.api, "http://localhost:8080", "API to post results to", "URL", 0, 0,
          "speedTestApiUrl"},
-        {"token", DST_CFG_STR, &c.token, "", "bearer token for the API", "TOKEN"},
+        DST_CRED_CLIENT_OPTS(c.token, c.token_file),
         {"upload", DST_CFG_BOOL, &c.upload, "true", "post results to the API", NULL, 0, 0,
          "uploadResults"},
         {"agent", DST_CFG_STR, &c.agent, host, "this probe's name", "NAME",
@@ -384,13 +385,19 @@ int logger_main(int argc, char **argv)
                      "or a shared queue");
         return 2;
     }
+    char *token = NULL, err[200];
+    if (dst_cred_secret_load(c.token, c.token_file, &token, err, sizeof(err)) != 0) {
+        dst_cfg_fail(&cfg, stderr, *c.token_file ? "token-file" : "token", "%s", err);
+        return 2;
+    }
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
+        free(token);
         return 0;
     }
     struct probe_opts o = {.target = c.dummy ? "dummy:" : c.target,
                            .api = c.api,
-                           .token = c.token,
+                           .token = token,
                            .agent = c.agent,
                            .location = *c.location ? c.location : NULL,
                            .user = c.user,
@@ -404,10 +411,13 @@ int logger_main(int argc, char **argv)
                              .after = c.after,
                              .hook_timeout_s = (int)c.hook_timeout};
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (!c.once)
-        return run_daemon(&o, &lo, c.queue);
-    puts("Starting SpeedTestLogger");
-    rc = run_once(&o, &lo);
-    puts("SpeedTestLogger stopped");
+    if (!c.once) {
+        rc = run_daemon(&o, &lo, c.queue);
+    } else {
+        puts("Starting SpeedTestLogger");
+        rc = run_once(&o, &lo);
+        puts("SpeedTestLogger stopped");
+    }
+    free(token);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/cfg.h"
+#include "core/cred.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -15,7 +16,7 @@
 #include "speedtest/services.h"
 
 struct run_cfg {
-    const char *target, *api, *token, *agent, *delim;
+    const char *target, *api, *token, *token_file, *agent, *delim;
     bool json, csv, csv_header;
     long timeout;
 };
@@ -144,7 +145,7 @@ int run_main(int argc, char **argv)
         {"target", DST_CFG_STR, &c.target, "dummy:", "what to test against", "URL",
          .check = check_target},
         {"api", DST_CFG_STR, &c.api, "", "also post the result to this API", "URL"},
-        {"token", DST_CFG_STR, &c.token, "", "bearer token for the API", "TOKEN"},
+        DST_CRED_CLIENT_OPTS(c.token, c.token_file),
         {"agent", DST_CFG_STR, &c.agent, host, "probe name stored with the result", "NAME"},
         {"json", DST_CFG_BOOL, &c.json, "false",
          "print speedtest-cli's JSON (with dstmc's result under \"result\")"},
@@ -163,10 +164,15 @@ int run_main(int argc, char **argv)
         return 2;
     if (c.json && c.csv)
         return dst_cfg_fail(&cfg, stderr, "csv", "--json and --csv exclude each other"), 2;
+    char *token = NULL, err[200];
+    if (dst_cred_secret_load(c.token, c.token_file, &token, err, sizeof(err)) != 0)
+        return dst_cfg_fail(&cfg, stderr, *c.token_file ? "token-file" : "token", "%s", err), 2;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
+        free(token);
         return 0;
     }
+    c.token = token;
     /* with --json or --csv, stdout holds only that; the original's lines go to stderr */
     FILE *lines = c.json || c.csv ? stderr : stdout;
     dst_result_init(&r);
@@ -182,5 +188,6 @@ int run_main(int argc, char **argv)
     }
     bool ok = rc == 0 && r.status == DST_RESULT_OK;
     dst_result_release(&r);
+    free(token);
     return ok ? 0 : 1;
 }

@@ -2,9 +2,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/cfg.h"
+#include "core/cred.h"
 #include "core/err.h"
 #include "core/http_client.h"
 #include "core/json.h"
@@ -17,7 +19,7 @@
 #define FOLLOW_EVERY_MS 5000 /* how often --api's schedules are read */
 
 struct scheduler_cfg {
-    const char *queue, *enable_file, *api;
+    const char *queue, *enable_file, *api, *token, *token_file;
     struct dst_cfg_list schedule;
     long jitter;
     bool once, fire_at_start;
@@ -60,9 +62,11 @@ static int run_once(const struct sched *s, const char *url, const char *enable_f
 }
 
 /* Reads the API's schedules document; NULL (and a warning when that is news) if it cannot. */
-static json_t *read_schedules(struct dst_http_client *hc, const char *url, bool *failing)
+static json_t *read_schedules(struct dst_http_client *hc, const char *url, const char *token,
+                              bool *failing)
 {
-    struct dst_http_call call = {.url = url, .timeout_ms = 5000, .max_body = 1 << 20};
+    struct dst_http_call call = {
+        .url = url, .timeout_ms = 5000, .max_body = 1 << 20, .bearer = token};
     struct dst_http_resp resp;
     json_t *doc = NULL;
     int rc = dst_http_client_do(hc, &call, &resp);
@@ -102,7 +106,8 @@ static char *follow_key(const json_t *doc)
 
 struct follower {
     struct sched *s;
-    const char *url; /* .../api/v1/schedules */
+    const char *url;   /* .../api/v1/schedules */
+    const char *token; /* for a private API; NULL: none */
     pthread_t t;
 };
 
@@ -117,7 +122,7 @@ static void *follow_main(void *arg)
     if (dst_http_client_new(&hc) != 0)
         return dst_error("--api: no HTTP client"), NULL;
     do {
-        json_t *doc = read_schedules(hc, f->url, &failing);
+        json_t *doc = read_schedules(hc, f->url, f->token, &failing);
         char *key = doc ? follow_key(doc) : NULL;
         if (key && (!last || strcmp(key, last) != 0)) {
             sched_follow_doc(f->s, doc);
@@ -134,9 +139,9 @@ static void *follow_main(void *arg)
 }
 
 /* The daemon: publishes on schedule until SIGTERM/SIGINT. */
-static int run_daemon(struct sched *s, const char *url, const char *api)
+static int run_daemon(struct sched *s, const char *url, const char *api, const char *token)
 {
-    struct follower f = {.s = s};
+    struct follower f = {.s = s, .token = token};
     char follow_url[1100];
     bool following = false;
 
@@ -198,6 +203,7 @@ int scheduler_main(int argc, char **argv)
          "follow this API's schedules and pause (/api/v1/schedules, read every 5 s); until it "
          "answers, the --schedule flags",
          "URL"},
+        DST_CRED_CLIENT_OPTS(c.token, c.token_file),
     };
     struct dst_cfg cfg = {"scheduler", "publishes speed test requests on a cron schedule", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
@@ -212,14 +218,20 @@ int scheduler_main(int argc, char **argv)
                             .enable_file = *c.enable_file ? c.enable_file : NULL,
                             .fire_at_start = c.fire_at_start};
     struct sched *s = sched_new(&so);
+    char *token = NULL, err[200];
     rc = add_schedules(s, &c, &cfg) ? 2 : 0;
+    if (rc == 0 && dst_cred_secret_load(c.token, c.token_file, &token, err, sizeof(err)) != 0) {
+        dst_cfg_fail(&cfg, stderr, *c.token_file ? "token-file" : "token", "%s", err);
+        rc = 2;
+    }
     if (rc == 0 && cfg.check_only)
         dst_cfg_ok(&cfg, stdout);
     else if (rc == 0 && c.once) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         rc = run_once(s, c.queue, so.enable_file);
     } else if (rc == 0)
-        rc = run_daemon(s, c.queue, c.api);
+        rc = run_daemon(s, c.queue, c.api, token);
     sched_free(s);
+    free(token);
     return rc;
 }

@@ -80,7 +80,7 @@ static int start_http(struct server *s, struct dst_http_server **out)
                                      .threads = (unsigned)s->cfg.threads,
                                      .max_conns = (unsigned)s->cfg.max_streams * 4,
                                      .access_log = s->cfg.access_log,
-                                     .cors = true,
+                                     .cors_any = true,
                                      .poll = true, /* cut uploads end at once (see poll) */
                                      .conn_memory = CONN_MEMORY};
     struct dst_http_server *h = NULL;

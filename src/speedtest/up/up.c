@@ -1,6 +1,7 @@
 /* up.c - `dstmc up`: the whole speed test system in one process */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@
  * probe posts the same over HTTP).
  */
 struct up_cfg {
-    const char *listen, *db, *target, *agent, *location, *token, *log_level;
+    const char *listen, *db, *target, *agent, *location, *log_level;
+    struct api_access_cfg access;
     const char *server_http, *server_ookla, *server_iperf3;
     struct dst_cfg_list schedule;
     long jitter;
@@ -160,19 +162,22 @@ static int up_run(const struct up_cfg *c)
     struct sched_opts sco = {.jitter_s = c->jitter, .live = true};
     struct sched_thread st = {.s = sched_new(&sco)};
 
-    int rc = dst_store_open(c->db, &store);
+    char *secret = NULL;
+    struct api_opts ao = {.web = true,
+                          .web_api_base = "",
+                          .first_token = true,
+                          .schedules_changed = sched_follow,
+                          .schedules_ud = st.s};
+    struct dst_http_server_opts so = {
+        .listen = c->listen, .name = "api", .access_log = c->access_log};
+
+    int rc = api_access_cfg_apply(&c->access, &ao, &so, &secret);
+    rc = rc ? rc : dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
         rc = api_seed_demo(store);
     rc = rc ? rc : dst_queue_open("mem:", &queue);
-    struct api_opts ao = {.token = c->token,
-                          .web = true,
-                          .web_api_base = "",
-                          .schedules_changed = sched_follow,
-                          .schedules_ud = st.s};
     rc = rc ? rc : api_new(&ao, store, queue, &a);
     rc = rc ? rc : sched_load(a, c);
-    struct dst_http_server_opts so = {
-        .listen = c->listen, .name = "api", .access_log = c->access_log, .cors = true};
     struct probe_sink sink = {.post = sink_post, .heartbeat = sink_heartbeat, .ud = a};
     struct probe_opts po = {.target = c->target,
                             .sink = &sink,
@@ -191,6 +196,7 @@ static int up_run(const struct up_cfg *c)
     if (rc == 0) {
         dst_info("web UI and API on port %d, probe '%s' testing %s", dst_http_server_port(srv),
                  c->agent, c->target);
+        api_auth_first_token(a, dst_http_server_url(srv));
         dst_sig_wait(-1);
         dst_info("stopping (signal %d)", dst_sig_last());
     }
@@ -205,6 +211,7 @@ static int up_run(const struct up_cfg *c)
     api_free(a);
     dst_queue_free(queue);
     dst_store_free(store);
+    free(secret);
     return rc ? 1 : 0;
 }
 
@@ -234,7 +241,7 @@ int up_main(int argc, char **argv)
         {"agent", DST_CFG_STR, &c.agent, host, "the probe's name", "NAME",
          .check = logger_check_agent},
         {"location", DST_CFG_STR, &c.location, "", "the probe's location label", "LABEL"},
-        {"token", DST_CFG_STR, &c.token, "", "bearer token required for writes", "TOKEN"},
+        API_ACCESS_CFG_OPTS(c.access),
         {"seed-demo", DST_CFG_BOOL, &c.seed_demo, "false",
          "fill an empty store with the original's 1345 demo results"},
         {"access-log", DST_CFG_BOOL, &c.access_log, "false", "log one line per request"},
@@ -250,6 +257,9 @@ int up_main(int argc, char **argv)
         return 2;
     if (dst_store_url_check(c.db, err, sizeof(err)))
         return dst_cfg_fail(&cfg, stderr, "db", "%s", err), 2;
+    const char *key = NULL;
+    if (api_access_cfg_check(&c.access, &key, err, sizeof(err)))
+        return dst_cfg_fail(&cfg, stderr, key, "%s", err), 2;
     if (dst_log_level_parse(c.log_level, &lvl))
         return dst_cfg_fail(&cfg, stderr, "log-level",
                             "'%s' is not one of debug, info, warn, "

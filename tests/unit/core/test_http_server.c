@@ -563,7 +563,7 @@ static void test_head(void **state)
 
 static void test_cors(void **state)
 {
-    struct dst_http_server_opts o = {.cors = true};
+    struct dst_http_server_opts o = {.cors_any = true};
     struct dst_http_server *s = start(&o);
     const char *pre[] = {"Origin: http://elsewhere", "Access-Control-Request-Method: POST",
                          "Access-Control-Request-Headers: X-Foo, Content-Type", NULL};
@@ -1171,7 +1171,7 @@ static void h_own_origin(struct dst_http_req *req, void *ud)
 static struct dst_http_server *hooks_server(const char *listen, bool cors, bool poll)
 {
     struct dst_http_server_opts o = {
-        .listen = listen, .name = "hooks", .quiet = true, .cors = cors, .poll = poll};
+        .listen = listen, .name = "hooks", .quiet = true, .cors_any = cors, .poll = poll};
     struct dst_http_server *s = NULL;
 
     if (dst_http_server_new(&o, &s) != 0)

@@ -152,7 +152,7 @@ static void test_migration_from_v1(void **state)
     sqlite3_close(db);
 
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 2);
+    assert_int_equal(dst_store_schema_version(s), 3);
     dst_store_query_init(&q);
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
@@ -163,7 +163,7 @@ static void test_migration_from_v1(void **state)
     dst_store_free(s);
     s = NULL;
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 2);
+    assert_int_equal(dst_store_schema_version(s), 3);
     assert_setting(s, "k", "\"kept\"");
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
