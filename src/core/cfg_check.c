@@ -238,7 +238,7 @@ int dst_cfg_check_listeners(const struct dst_cfg *cfg, FILE *errf, const struct 
             if (!overlap(&bs[j], &bs[i]))
                 continue;
             rc = dst_cfg_fail(cfg, errf, bs[i].l->name,
-                              "port %d is also taken by %s (%s and %s overlap): give one of them "
+                              "port %d is also taken by %s: %s and %s overlap; give one of them "
                               "another port",
                               bs[i].port, dst_cfg_key(cfg, bs[j].l->name, key, sizeof(key)),
                               bs[j].l->value, bs[i].l->value);

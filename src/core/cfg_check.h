@@ -21,7 +21,7 @@ struct dst_cfg_listener {
  * - the host resolves: "cannot resolve 'h': ...";
  * - no two listen on one port at overlapping addresses (the same address; 0.0.0.0 and any IPv4
  *   address; :: and any address, since the servers bind :: for both families): "--b: port 8080
- *   is also taken by --a (0.0.0.0:8080 and 127.0.0.1:8080 overlap): give one of them another
+ *   is also taken by --a: 0.0.0.0:8080 and 127.0.0.1:8080 overlap; give one of them another
  *   port";
  * - the port is free now (a socket is bound to it, as the server would, and closed at once; port
  *   0 is never tried): "--listen: port 3001 is in use: another dstmc machine? use --listen",

@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/http_server.h"
 #include "core/json.h"
 #include "monitor/services.h"
@@ -85,6 +86,7 @@ int machine_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"machine", "the demo service the monitor watches: /ping and sums", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
+    struct dst_cfg_listener ls[] = {{"listen", NULL, false}};
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
@@ -94,6 +96,9 @@ int machine_main(int argc, char **argv)
         return dst_cfg_fail(&cfg, stderr, "random-max", "%ld is below --random-min %ld", m.hi,
                             m.lo),
                2;
+    ls[0].value = listen;
+    if (dst_cfg_check_listeners(&cfg, stderr, ls, 1))
+        return 2;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
         return 0;
