@@ -76,7 +76,8 @@ int machine_main(int argc, char **argv)
     const char *listen = NULL;
     bool access_log = false;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT",
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3001",
+         "address to listen on (the monitor has the original's 3000)", "HOST:PORT",
          .check = dst_cfg_check_hostport},
         {"random-min", DST_CFG_INT, &m.lo, "1", "smallest random number (Machine2: 70)", "N", 0,
          1000000000},

@@ -148,7 +148,7 @@ static const struct {
 void server_cfg_init(struct server_cfg *c)
 {
     *c = (struct server_cfg){.http = "0.0.0.0:8081",
-                             .ookla = "0.0.0.0:8080",
+                             .ookla = "0.0.0.0:5060",
                              .iperf3 = "0.0.0.0:5201",
                              .on_idle = "",
                              .name = "dstmc",
@@ -222,7 +222,8 @@ int server_main(int argc, char **argv)
         {"http", DST_CFG_STR, &c->http, "0.0.0.0:8081",
          "speedtest.net legacy/Mini and LibreSpeed HTTP (\"off\": none)", "HOST:PORT",
          .check = dst_cfg_check_hostport_or_off},
-        {"ookla", DST_CFG_STR, &c->ookla, "0.0.0.0:8080", "Ookla TCP protocol (\"off\": none)",
+        {"ookla", DST_CFG_STR, &c->ookla, "0.0.0.0:5060",
+         "Ookla TCP protocol (\"off\": none; Ookla's servers use 5060 and 8080, the API's here)",
          "HOST:PORT", .check = dst_cfg_check_hostport_or_off},
         {"iperf3", DST_CFG_STR, &c->iperf3, "0.0.0.0:5201", "iperf3 (\"off\": none)", "HOST:PORT",
          .check = dst_cfg_check_hostport_or_off},

@@ -25,7 +25,7 @@ int web_main(int argc, char **argv)
     const char *listen = NULL, *api = NULL;
     bool access_log = true;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8081", "address to listen on", "HOST:PORT",
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8082", "address to listen on", "HOST:PORT",
          .check = dst_cfg_check_hostport},
         {"api", DST_CFG_STR, &api, "http://localhost:8080",
          "the API the page reads (absolute URL, or a path like /backend on this host)", "URL", 0, 0,
