@@ -27,7 +27,8 @@ struct dst_cfg_listener {
  *   0 is never tried): "--listen: port 3001 is in use: another dstmc machine? use --listen",
  *   naming the dstmc service whose default port it is, if any; or why else it cannot be bound
  *   (a privileged port, an address not on this machine).
- * Blocking (name resolution). 0, or DST_EINVAL when any check failed.
+ * At most 16 listeners are looked at (a service has up to four). Blocking (name resolution).
+ * 0, or DST_EINVAL when any check failed.
  */
 int dst_cfg_check_listeners(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_listener *l,
                             int n);
