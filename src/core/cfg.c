@@ -50,7 +50,7 @@ static void errorf(const struct dst_cfg *cfg, FILE *errf, const char *fmt, ...)
     fputc('\n', errf);
 }
 
-static struct dst_cfg_opt *find_opt(struct dst_cfg *cfg, const char *name, size_t len)
+static struct dst_cfg_opt *find_opt(const struct dst_cfg *cfg, const char *name, size_t len)
 {
     for (int i = 0; i < cfg->nopts; i++) {
         if (strlen(cfg->opts[i].name) == len && strncmp(cfg->opts[i].name, name, len) == 0)
@@ -239,7 +239,7 @@ static int apply(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_opt
 }
 
 /* Resolves one option: flag > DSTMC_* > env_alias > default; dest untouched when none. */
-static int resolve(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_opt *o,
+static int resolve(const struct dst_cfg *cfg, FILE *errf, struct dst_cfg_opt *o,
                    const struct seen *s)
 {
     char env[ENV_NAME_MAX];
@@ -252,6 +252,7 @@ static int resolve(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_o
     if (o->type == DST_CFG_STR)
         *(const char **)o->dest = NULL;
     if (s->n > 0) {
+        o->from = DST_CFG_FROM_FLAG;
         for (int i = 0; i < s->n && rc == 0; i++)
             rc = apply(cfg, errf, o, NULL, s->flag[i]);
         return rc;
@@ -259,13 +260,16 @@ static int resolve(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_o
     env_name(o->name, env, sizeof(env));
     v = getenv(env);
     from = env;
+    o->from = DST_CFG_FROM_ENV;
     if (!v && o->env_alias) {
         v = getenv(o->env_alias);
         from = o->env_alias;
+        o->from = DST_CFG_FROM_ALIAS;
     }
     if (!v) {
         v = o->def;
         from = "the default";
+        o->from = v ? DST_CFG_FROM_DEFAULT : DST_CFG_FROM_NONE;
     }
     return v ? apply(cfg, errf, o, from, v) : 0;
 }
@@ -372,12 +376,29 @@ void dst_cfg_ok(const struct dst_cfg *cfg, FILE *out)
     fprintf(out, "dstmc %s: configuration OK\n", cfg->service);
 }
 
+const char *dst_cfg_key(const struct dst_cfg *cfg, const char *name, char *buf, size_t len)
+{
+    const struct dst_cfg_opt *o = find_opt(cfg, name, strlen(name));
+    char env[ENV_NAME_MAX];
+
+    if (o && o->from == DST_CFG_FROM_ENV) {
+        env_name(o->name, env, sizeof(env));
+        snprintf(buf, len, "--%s (from %s)", name, env);
+    } else if (o && o->from == DST_CFG_FROM_ALIAS) {
+        snprintf(buf, len, "--%s (from %s)", name, o->env_alias);
+    } else {
+        snprintf(buf, len, "--%s", name);
+    }
+    return buf;
+}
+
 int dst_cfg_fail(const struct dst_cfg *cfg, FILE *errf, const char *name, const char *fmt, ...)
 {
+    char key[ENV_NAME_MAX + 64];
     va_list ap;
 
     if (name)
-        fprintf(errf, "dstmc %s: --%s: ", cfg->service, name);
+        fprintf(errf, "dstmc %s: %s: ", cfg->service, dst_cfg_key(cfg, name, key, sizeof(key)));
     else
         fprintf(errf, "dstmc %s: ", cfg->service);
     va_start(ap, fmt);
@@ -458,4 +479,14 @@ int dst_cfg_check_hostport(const char *value, char *err, size_t errlen)
     int port = 0;
 
     return dst_cfg_split_hostport(value, host, sizeof(host), &port, err, errlen);
+}
+
+bool dst_cfg_is_off(const char *value)
+{
+    return !value || !*value || strcmp(value, "off") == 0;
+}
+
+int dst_cfg_check_hostport_or_off(const char *value, char *err, size_t errlen)
+{
+    return dst_cfg_is_off(value) ? 0 : dst_cfg_check_hostport(value, err, errlen);
 }

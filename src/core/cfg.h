@@ -15,6 +15,15 @@ enum dst_cfg_type {
 
 #define DST_CFG_LIST_MAX 16
 
+/* Where an option's value came from; dst_cfg_parse records it in the option. */
+enum dst_cfg_from {
+    DST_CFG_FROM_NONE,    /* no value (no default either) */
+    DST_CFG_FROM_FLAG,    /* the command line */
+    DST_CFG_FROM_ENV,     /* its DSTMC_* twin */
+    DST_CFG_FROM_ALIAS,   /* its env_alias */
+    DST_CFG_FROM_DEFAULT, /* def */
+};
+
 struct dst_cfg_list {
     const char *v[DST_CFG_LIST_MAX];
     int n;
@@ -25,7 +34,8 @@ struct dst_cfg_list {
  * upper case). env_alias is one more environment name accepted (e.g. the original logger's
  * "speedTestApiUrl"); it loses to DSTMC_* and to the flag. Precedence: flag > DSTMC_* >
  * env_alias > def. def is text parsed like a value; NULL leaves dest untouched (STR: NULL).
- * check, when set, validates the final text value and writes a reason into err.
+ * check, when set, validates the final text value and writes a reason into err. from is
+ * written by dst_cfg_parse (leave it out of the table).
  */
 struct dst_cfg_opt {
     const char *name;
@@ -43,6 +53,7 @@ struct dst_cfg_opt {
      * environment variable. In --help as "[env NAME only]".
      */
     bool env_only;
+    enum dst_cfg_from from;
 };
 
 struct dst_cfg {
@@ -74,7 +85,11 @@ void dst_cfg_help(const struct dst_cfg *cfg, FILE *out);
 /* Prints "dstmc SERVICE: configuration OK" to out. */
 void dst_cfg_ok(const struct dst_cfg *cfg, FILE *out);
 
-/* Reports a semantic error found by the service: "dstmc SERVICE: --NAME: REASON" to errf. */
+/*
+ * Reports a semantic error found by the service: "dstmc SERVICE: --NAME: REASON" to errf, or
+ * "--NAME (from DSTMC_NAME): REASON" when the option's value came from the environment (as
+ * dst_cfg_parse's own errors). Returns DST_EINVAL.
+ */
 int dst_cfg_fail(const struct dst_cfg *cfg, FILE *errf, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -87,5 +102,17 @@ int dst_cfg_split_hostport(const char *s, char *host, size_t hostlen, int *port,
 
 /* A check for an option holding "HOST:PORT" (e.g. --listen): dst_cfg_split_hostport's verdict. */
 int dst_cfg_check_hostport(const char *value, char *err, size_t errlen);
+
+/* The same for a listener that may be left out: "off" or "" pass too. */
+int dst_cfg_check_hostport_or_off(const char *value, char *err, size_t errlen);
+
+/* True when a listener option's value turns it off ("off" or ""). */
+bool dst_cfg_is_off(const char *value);
+
+/*
+ * The option key as the messages name it: "--NAME", or "--NAME (from DSTMC_NAME)" when its value
+ * came from the environment. Written into buf, which is returned.
+ */
+const char *dst_cfg_key(const struct dst_cfg *cfg, const char *name, char *buf, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cfg_check.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -39,6 +40,15 @@ int dst_store_url_check(const char *url, char *err, size_t errlen)
     if (err && errlen)
         snprintf(err, errlen, "%s", why);
     return DST_EINVAL;
+}
+
+int dst_store_url_check_path(const char *url, char *err, size_t errlen)
+{
+    const char *path = sqlite_rest(url);
+
+    if (!path || strcmp(path, ":memory:") == 0)
+        return 0;
+    return dst_cfg_check_file_rw(path, err, errlen);
 }
 
 int dst_store_open(const char *url, struct dst_store **out)

@@ -24,6 +24,13 @@ void dst_store_free(struct dst_store *s);
 /* Checks the URL's form without opening anything (for --check-config). */
 int dst_store_url_check(const char *url, char *err, size_t errlen);
 
+/*
+ * What opening url would find out about the file system, without opening anything: for
+ * "sqlite:PATH", that PATH can be created or opened for reading and writing (see
+ * dst_cfg_check_file_rw). 0 for other URLs; else DST_EINVAL with the reason in err.
+ */
+int dst_store_url_check_path(const char *url, char *err, size_t errlen);
+
 /* Schema version after migrations (for tests and /readyz). */
 int dst_store_schema_version(struct dst_store *s);
 

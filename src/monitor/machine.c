@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/http_server.h"
 #include "core/json.h"
 #include "monitor/services.h"
@@ -75,7 +76,8 @@ int machine_main(int argc, char **argv)
     const char *listen = NULL;
     bool access_log = false;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3000", "address to listen on", "HOST:PORT",
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:3001",
+         "address to listen on (the monitor has the original's 3000)", "HOST:PORT",
          .check = dst_cfg_check_hostport},
         {"random-min", DST_CFG_INT, &m.lo, "1", "smallest random number (Machine2: 70)", "N", 0,
          1000000000},
@@ -85,6 +87,7 @@ int machine_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"machine", "the demo service the monitor watches: /ping and sums", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
+    struct dst_cfg_listener ls[] = {{"listen", NULL, false}};
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
@@ -94,6 +97,9 @@ int machine_main(int argc, char **argv)
         return dst_cfg_fail(&cfg, stderr, "random-max", "%ld is below --random-min %ld", m.hi,
                             m.lo),
                2;
+    ls[0].value = listen;
+    if (dst_cfg_check_listeners(&cfg, stderr, ls, 1))
+        return 2;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
         return 0;

@@ -5,6 +5,7 @@
 
 #include "core/assets.h"
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/http_proxy.h"
@@ -213,6 +214,7 @@ int monitor_main(int argc, char **argv)
     struct monitor_cfg c = {0};
     struct monitor *m = dst_xnew(struct monitor);
     enum dst_ping_method method = DST_PING_AUTO;
+    struct dst_cfg_listener ls = {"listen", NULL, false};
     char err[300];
     struct dst_cfg_opt opts[] = {
         {"backend", DST_CFG_LIST, &c.backends, NULL,
@@ -269,6 +271,9 @@ int monitor_main(int argc, char **argv)
         dst_cfg_fail(&cfg, stderr, "ping", "'%s' is not auto, icmp, icmp-raw or tcp", c.ping);
         goto out;
     }
+    ls.value = c.listen;
+    if (dst_cfg_check_listeners(&cfg, stderr, &ls, 1) != 0)
+        goto out;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
         rc = 0;

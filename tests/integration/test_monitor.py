@@ -442,7 +442,8 @@ class MonitorTest(TestCase):
             code, _, err = run("monitor", *args)
             self.assertEqual(code, 2, (args, err))
             self.assertIn(word, err, args)
-        code, out, _ = run("monitor", "--backend", "http://127.0.0.1:1", "--check-config")
+        code, out, _ = run("monitor", "--backend", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+                           "--check-config")
         self.assertEqual(code, 0, out)
 
     def test_backend_by_name(self):

@@ -79,7 +79,8 @@ class LoggerTest(TestCase):
         self.assertEqual(code, 0)
         for flag in ("once", "--target", "--api", "DSTMC_API", "speedTestApiUrl"):
             self.assertIn(flag, out)
-        code, out, _ = run("api", "--check-config", "--db", "sqlite::memory:")
+        code, out, _ = run("api", "--check-config", "--db", "sqlite::memory:", "--listen",
+                           "127.0.0.1:0")  # the check binds the port: not a fixed one
         self.assertEqual((code, out.strip()), (0, "dstmc api: configuration OK"))
         code, _, err = run("api", "--check-config", "--db", "mysql://x")
         self.assertEqual(code, 2)

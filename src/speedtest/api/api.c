@@ -8,6 +8,7 @@
 #include "core/assets.h"
 #include "core/buf.h"
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/json.h"
@@ -228,18 +229,20 @@ static int check_log_level(const char *v, char *err, size_t errlen)
     return DST_EINVAL;
 }
 
-/* Checks what the table cannot: the URLs. */
+/* Checks what the table cannot: the URLs, the database file, the port. */
 static int check_cfg(const struct dst_cfg *cfg, const struct api_cfg *c)
 {
-    char err[256];
-    if (dst_store_url_check(c->db, err, sizeof(err)))
+    struct dst_cfg_listener ls[] = {{"listen", c->listen, false}};
+    char err[512];
+    if (dst_store_url_check(c->db, err, sizeof(err)) ||
+        dst_store_url_check_path(c->db, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, "db", "%s", err);
     if (dst_queue_url_check(c->queue, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, "queue", "%s", err);
     const char *key = NULL;
     if (api_access_cfg_check(&c->access, &key, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, key, "%s", err);
-    return 0;
+    return dst_cfg_check_listeners(cfg, stderr, ls, 1);
 }
 
 static int serve(const struct api_cfg *c)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/cred.h"
 #include "core/datetime.h"
 #include "core/err.h"
@@ -340,7 +341,7 @@ int logger_main(int argc, char **argv)
         {"dummy", DST_CFG_BOOL, &c.dummy, "false", "use canned data (target dummy:)", NULL, 0, 0,
          "useDummyData"},
         {"api", DST_CFG_STR, &c.api, "http://localhost:8080", "API to post results to", "URL", 0, 0,
-         "speedTestApiUrl"},
+         "speedTestApiUrl", .check = dst_cfg_check_url},
         DST_CRED_CLIENT_OPTS(c.token, c.token_file),
         {"upload", DST_CFG_BOOL, &c.upload, "true", "post results to the API", NULL, 0, 0,
          "uploadResults"},
@@ -385,7 +386,10 @@ int logger_main(int argc, char **argv)
                      "or a shared queue");
         return 2;
     }
-    char *token = NULL, err[200];
+    const char *outbox = given(c.outbox) || c.once ? c.outbox : DEFAULT_OUTBOX;
+    char *token = NULL, err[600];
+    if (dst_cfg_check_dir(outbox, err, sizeof(err)))
+        return dst_cfg_fail(&cfg, stderr, "outbox", "%s", err), 2;
     if (dst_cred_secret_load(c.token, c.token_file, &token, err, sizeof(err)) != 0) {
         dst_cfg_fail(&cfg, stderr, *c.token_file ? "token-file" : "token", "%s", err);
         return 2;
@@ -406,7 +410,7 @@ int logger_main(int argc, char **argv)
                            .upload = c.upload};
     struct logger_opts lo = {.group = c.group,
                              .consumer = c.consumer,
-                             .outbox = given(c.outbox) || c.once ? c.outbox : DEFAULT_OUTBOX,
+                             .outbox = outbox,
                              .before = c.before,
                              .after = c.after,
                              .hook_timeout_s = (int)c.hook_timeout};

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/cred.h"
 #include "core/datetime.h"
 #include "core/err.h"
@@ -144,7 +145,8 @@ int run_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"target", DST_CFG_STR, &c.target, "dummy:", "what to test against", "URL",
          .check = check_target},
-        {"api", DST_CFG_STR, &c.api, "", "also post the result to this API", "URL"},
+        {"api", DST_CFG_STR, &c.api, "", "also post the result to this API", "URL",
+         .check = dst_cfg_check_url_or_empty},
         DST_CRED_CLIENT_OPTS(c.token, c.token_file),
         {"agent", DST_CFG_STR, &c.agent, host, "probe name stored with the result", "NAME"},
         {"json", DST_CFG_BOOL, &c.json, "false",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/cred.h"
 #include "core/err.h"
 #include "core/http_client.h"
@@ -196,13 +197,14 @@ int scheduler_main(int argc, char **argv)
          "start each firing a random 0..S seconds late, so probes spread out", "S", 0, 86400},
         {"once", DST_CFG_BOOL, &c.once, "false", "publish one request per schedule now and exit"},
         {"enable-file", DST_CFG_STR, &c.enable_file, "",
-         "fire only while this file exists (the original's marker file)", "PATH"},
+         "fire only while this file exists (the original's marker file)", "PATH",
+         .check = dst_cfg_check_watched_file},
         {"fire-at-start", DST_CFG_BOOL, &c.fire_at_start, "false",
          "also fire every schedule once right after start"},
         {"api", DST_CFG_STR, &c.api, "",
          "follow this API's schedules and pause (/api/v1/schedules, read every 5 s); until it "
          "answers, the --schedule flags",
-         "URL"},
+         "URL", .check = dst_cfg_check_url_or_empty},
         DST_CRED_CLIENT_OPTS(c.token, c.token_file),
     };
     struct dst_cfg cfg = {"scheduler", "publishes speed test requests on a cron schedule", opts,

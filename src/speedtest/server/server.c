@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/http_server.h"
@@ -66,7 +67,7 @@ static void get_ping(struct dst_http_req *req, void *ud)
 
 static bool enabled(const char *listen)
 {
-    return listen && *listen && strcmp(listen, "off") != 0;
+    return !dst_cfg_is_off(listen);
 }
 
 /* Per HTTP connection: uploads are read in pieces of up to about this size. */
@@ -147,7 +148,7 @@ static const struct {
 void server_cfg_init(struct server_cfg *c)
 {
     *c = (struct server_cfg){.http = "0.0.0.0:8081",
-                             .ookla = "0.0.0.0:8080",
+                             .ookla = "0.0.0.0:5060",
                              .iperf3 = "0.0.0.0:5201",
                              .on_idle = "",
                              .name = "dstmc",
@@ -203,20 +204,13 @@ void server_stop(struct server *s)
     free(s);
 }
 
-/* Checks the listen addresses (each one, unless "off"). */
+/* Checks the listeners together: no two on one port, each port free. */
 static int check_listeners(const struct dst_cfg *cfg, const struct server_cfg *c)
 {
-    const char *names[] = {"http", "ookla", "iperf3"};
-    const char *vals[] = {c->http, c->ookla, c->iperf3};
-    char host[256], err[256];
-    int port;
+    struct dst_cfg_listener ls[] = {
+        {"http", c->http, true}, {"ookla", c->ookla, true}, {"iperf3", c->iperf3, true}};
 
-    for (int i = 0; i < 3; i++) {
-        if (enabled(vals[i]) &&
-            dst_cfg_split_hostport(vals[i], host, sizeof(host), &port, err, sizeof(err)))
-            return dst_cfg_fail(cfg, stderr, names[i], "%s", err);
-    }
-    return 0;
+    return dst_cfg_check_listeners(cfg, stderr, ls, 3);
 }
 
 int server_main(int argc, char **argv)
@@ -226,10 +220,13 @@ int server_main(int argc, char **argv)
     enum dst_log_level lvl;
     struct dst_cfg_opt opts[] = {
         {"http", DST_CFG_STR, &c->http, "0.0.0.0:8081",
-         "speedtest.net legacy/Mini and LibreSpeed HTTP (\"off\": none)", "HOST:PORT"},
-        {"ookla", DST_CFG_STR, &c->ookla, "0.0.0.0:8080", "Ookla TCP protocol (\"off\": none)",
-         "HOST:PORT"},
-        {"iperf3", DST_CFG_STR, &c->iperf3, "0.0.0.0:5201", "iperf3 (\"off\": none)", "HOST:PORT"},
+         "speedtest.net legacy/Mini and LibreSpeed HTTP (\"off\": none)", "HOST:PORT",
+         .check = dst_cfg_check_hostport_or_off},
+        {"ookla", DST_CFG_STR, &c->ookla, "0.0.0.0:5060",
+         "Ookla TCP protocol (\"off\": none; Ookla's servers use 5060 and 8080, the API's here)",
+         "HOST:PORT", .check = dst_cfg_check_hostport_or_off},
+        {"iperf3", DST_CFG_STR, &c->iperf3, "0.0.0.0:5201", "iperf3 (\"off\": none)", "HOST:PORT",
+         .check = dst_cfg_check_hostport_or_off},
         {"idle-exit", DST_CFG_INT, &c->idle_exit, "0",
          "exit after this long without a test (0: never)", "SECONDS", 0, 31536000},
         {"on-idle", DST_CFG_STR, &c->on_idle, "",
@@ -247,7 +244,8 @@ int server_main(int argc, char **argv)
          "longitude told to clients in speedtest-config.php", "DEG", -180, 180},
         {"isp", DST_CFG_STR, &c->isp, "dstmc test network", "ISP told to clients", "TEXT"},
         {"public-url", DST_CFG_STR, &c->public_url, "",
-         "URL clients reach the HTTP listener at (default: the address they connected to)", "URL"},
+         "URL clients reach the HTTP listener at (default: the address they connected to)", "URL",
+         .check = dst_cfg_check_url_or_empty},
         {"max-streams", DST_CFG_INT, &c->max_streams, "64",
          "concurrent connections per raw protocol", "N", 1, 4096},
         {"max-bytes", DST_CFG_INT, &c->max_bytes, "1073741824", "largest single download or upload",

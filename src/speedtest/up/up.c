@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/err.h"
 #include "core/http_server.h"
 #include "core/json.h"
@@ -151,6 +152,32 @@ static void sink_heartbeat(void *ud, const char *agent, const json_t *state)
     api_heartbeat(ud, agent, state);
 }
 
+/* Checks what the table cannot: the database file, the schedules, the ports. */
+static int check_cfg(const struct dst_cfg *cfg, const struct up_cfg *c)
+{
+    struct dst_cfg_listener ls[] = {{"listen", c->listen, false},
+                                    {"server-http", c->server_http, true},
+                                    {"server-ookla", c->server_ookla, true},
+                                    {"server-iperf3", c->server_iperf3, true}};
+    struct sched_opts so = {0};
+    struct sched *s = sched_new(&so);
+    char err[512];
+    int rc = 0;
+
+    if (dst_store_url_check(c->db, err, sizeof(err)) ||
+        dst_store_url_check_path(c->db, err, sizeof(err)))
+        rc = dst_cfg_fail(cfg, stderr, "db", "%s", err);
+    for (int i = 0; rc == 0 && i < c->schedule.n; i++) {
+        if (sched_add(s, c->schedule.v[i], err, sizeof(err)) != 0)
+            rc = dst_cfg_fail(cfg, stderr, "schedule", "%s", err);
+    }
+    sched_free(s);
+    const char *key = NULL;
+    if (rc == 0 && api_access_cfg_check(&c->access, &key, err, sizeof(err)))
+        rc = dst_cfg_fail(cfg, stderr, key, "%s", err);
+    return rc ? rc : dst_cfg_check_listeners(cfg, stderr, ls, 4);
+}
+
 static int up_run(const struct up_cfg *c)
 {
     struct dst_store *store = NULL;
@@ -218,7 +245,7 @@ static int up_run(const struct up_cfg *c)
 int up_main(int argc, char **argv)
 {
     struct up_cfg c = {0};
-    char host[65] = "probe", err[256];
+    char host[65] = "probe";
     enum dst_log_level lvl;
     gethostname(host, sizeof(host) - 1);
     struct dst_cfg_opt opts[] = {
@@ -233,11 +260,14 @@ int up_main(int argc, char **argv)
         {"jitter", DST_CFG_INT, &c.jitter, "0",
          "start each scheduled test a random 0..S seconds late", "S", 0, 86400},
         {"server-http", DST_CFG_STR, &c.server_http, "0.0.0.0:8081",
-         "test server: speedtest.net/Mini and LibreSpeed over HTTP (\"off\": none)", "HOST:PORT"},
+         "test server: speedtest.net/Mini and LibreSpeed over HTTP (\"off\": none)", "HOST:PORT",
+         .check = dst_cfg_check_hostport_or_off},
         {"server-ookla", DST_CFG_STR, &c.server_ookla, "off",
-         "test server: Ookla TCP (its usual 8080 is the UI's here)", "HOST:PORT"},
+         "test server: Ookla TCP (its usual 8080 is the UI's here)", "HOST:PORT",
+         .check = dst_cfg_check_hostport_or_off},
         {"server-iperf3", DST_CFG_STR, &c.server_iperf3, "0.0.0.0:5201",
-         "test server: iperf3 (\"off\": none)", "HOST:PORT"},
+         "test server: iperf3 (\"off\": none)", "HOST:PORT",
+         .check = dst_cfg_check_hostport_or_off},
         {"agent", DST_CFG_STR, &c.agent, host, "the probe's name", "NAME",
          .check = logger_check_agent},
         {"location", DST_CFG_STR, &c.location, "", "the probe's location label", "LABEL"},
@@ -253,13 +283,8 @@ int up_main(int argc, char **argv)
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
-    if (rc)
+    if (rc || check_cfg(&cfg, &c))
         return 2;
-    if (dst_store_url_check(c.db, err, sizeof(err)))
-        return dst_cfg_fail(&cfg, stderr, "db", "%s", err), 2;
-    const char *key = NULL;
-    if (api_access_cfg_check(&c.access, &key, err, sizeof(err)))
-        return dst_cfg_fail(&cfg, stderr, key, "%s", err), 2;
     if (dst_log_level_parse(c.log_level, &lvl))
         return dst_cfg_fail(&cfg, stderr, "log-level",
                             "'%s' is not one of debug, info, warn, "

@@ -4,6 +4,7 @@
 
 #include "core/assets.h"
 #include "core/cfg.h"
+#include "core/cfg_check.h"
 #include "core/http_server.h"
 #include "core/json.h"
 #include "speedtest/services.h"
@@ -13,24 +14,32 @@ static int mount(struct dst_http_server *srv, void *ud)
     return dst_assets_mount(srv, ud); /* copies the configuration.json text */
 }
 
+/* The API the page reads: a URL, a path on this host, or "" (this host). */
+static int check_api(const char *v, char *err, size_t errlen)
+{
+    return v[0] == '/' ? 0 : dst_cfg_check_url_or_empty(v, err, errlen);
+}
+
 int web_main(int argc, char **argv)
 {
     const char *listen = NULL, *api = NULL;
     bool access_log = true;
     struct dst_cfg_opt opts[] = {
-        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8081", "address to listen on", "HOST:PORT",
+        {"listen", DST_CFG_STR, &listen, "0.0.0.0:8082", "address to listen on", "HOST:PORT",
          .check = dst_cfg_check_hostport},
         {"api", DST_CFG_STR, &api, "http://localhost:8080",
          "the API the page reads (absolute URL, or a path like /backend on this host)", "URL", 0, 0,
-         "SpeedTestApiBase"},
+         "SpeedTestApiBase", .check = check_api},
         {"access-log", DST_CFG_BOOL, &access_log, "true", "log one line per request"},
     };
     struct dst_cfg cfg = {"web", "the web UI on its own (writes configuration.json for it)", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};
+    struct dst_cfg_listener ls[] = {{"listen", NULL, false}};
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (rc == DST_CFG_EXIT)
         return 0;
-    if (rc)
+    ls[0].value = listen;
+    if (rc || dst_cfg_check_listeners(&cfg, stderr, ls, 1))
         return 2;
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);

@@ -477,6 +477,59 @@ static void ok_and_fail(void **state)
     free(text);
 }
 
+/* A service's own check reports like the parser: the environment twin when the value came from it. */
+static void fail_names_the_source(void **state)
+{
+    char key[96];
+    char *text = NULL;
+    size_t len = 0;
+
+    (void)state;
+    setenv("DSTMC_DB", "sqlite:/env.db", 1);
+    setenv("speedTestApiUrl", "http://alias", 1);
+    assert_int_equal(parse("--port", "1", NULL), 0);
+    assert_int_equal(opts[0].from, DST_CFG_FROM_ENV);
+    assert_int_equal(opts[1].from, DST_CFG_FROM_NONE); /* token: no value, no default */
+    assert_int_equal(opts[2].from, DST_CFG_FROM_ALIAS);
+    assert_int_equal(opts[3].from, DST_CFG_FROM_FLAG);
+    assert_int_equal(opts[4].from, DST_CFG_FROM_DEFAULT);
+    FILE *f = open_memstream(&text, &len);
+    dst_cfg_fail(&cfg, f, "db", "cannot open it");
+    dst_cfg_fail(&cfg, f, "api-url", "no");
+    dst_cfg_fail(&cfg, f, "port", "in use");
+    dst_cfg_fail(&cfg, f, "offset", "odd");
+    dst_cfg_fail(&cfg, f, "not-an-option", "still reported");
+    fclose(f);
+    assert_string_equal(text, "dstmc api: --db (from DSTMC_DB): cannot open it\n"
+                              "dstmc api: --api-url (from speedTestApiUrl): no\n"
+                              "dstmc api: --port: in use\n"
+                              "dstmc api: --offset: odd\n"
+                              "dstmc api: --not-an-option: still reported\n");
+    free(text);
+    assert_string_equal(dst_cfg_key(&cfg, "db", key, sizeof(key)), "--db (from DSTMC_DB)");
+    assert_string_equal(dst_cfg_key(&cfg, "port", key, sizeof(key)), "--port");
+    /* a flag given later wins, and so does its source */
+    assert_int_equal(parse("--db", "sqlite:x", NULL), 0);
+    assert_string_equal(dst_cfg_key(&cfg, "db", key, sizeof(key)), "--db");
+}
+
+static void hostport_or_off(void **state)
+{
+    char why[128] = "";
+
+    (void)state;
+    assert_true(dst_cfg_is_off("off"));
+    assert_true(dst_cfg_is_off(""));
+    assert_true(dst_cfg_is_off(NULL));
+    assert_false(dst_cfg_is_off("OFF")); /* only the documented word */
+    assert_false(dst_cfg_is_off(":0"));
+    assert_int_equal(dst_cfg_check_hostport_or_off("off", why, sizeof(why)), 0);
+    assert_int_equal(dst_cfg_check_hostport_or_off("", why, sizeof(why)), 0);
+    assert_int_equal(dst_cfg_check_hostport_or_off("127.0.0.1:5201", why, sizeof(why)), 0);
+    assert_int_equal(dst_cfg_check_hostport_or_off("of", why, sizeof(why)), DST_EINVAL);
+    assert_string_equal(why, "'of' is not HOST:PORT (the port is missing)");
+}
+
 static void hostport_good(void **state)
 {
     char host[64];
@@ -563,6 +616,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ok_and_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(hostport_good, setup, teardown),
         cmocka_unit_test_setup_teardown(hostport_bad, setup, teardown),
+        cmocka_unit_test_setup_teardown(fail_names_the_source, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostport_or_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

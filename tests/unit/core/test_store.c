@@ -103,6 +103,14 @@ static void test_url_check(void **state)
     assert_null(s);
     assert_int_equal(dst_store_open("sqlite:/nonexistent-dir/x/y.db", &s), DST_EDEP);
     assert_null(s);
+    /* what that open finds out, told without opening anything */
+    assert_int_equal(dst_store_url_check_path("sqlite:/nonexistent-dir/x/y.db", err, sizeof(err)),
+                     DST_EINVAL);
+    assert_non_null(strstr(err, "/nonexistent-dir/x: No such file or directory"));
+    assert_int_equal(dst_store_url_check_path("sqlite:/", err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "'/' is not a file"));
+    assert_int_equal(dst_store_url_check_path("sqlite::memory:", err, sizeof(err)), 0);
+    assert_int_equal(dst_store_url_check_path("mysql://x", err, sizeof(err)), 0);
     dst_store_free(NULL);
 }
 
