@@ -334,6 +334,18 @@ class PostAndFilterTest(TestCase):
         self.assertEqual(len(self.c.get("/SpeedTest?User=alice&Device=2").json()), 0)
         self.assertEqual(len(self.c.get("/SpeedTest?user=bob&serverid=80").json()), 1)
 
+    def test_long_queries_are_not_confused_by_the_cache(self):
+        """The answer cache was keyed by the first 1200 bytes of the query: a 1300-character
+        pad made every user's query the same key."""
+        xx, yy = original(User="XX"), original(User="YY")
+        self.post(xx)
+        self.post(yy)
+        pad = "p" * 1300
+        for _ in range(2):  # the second round is answered from the cache
+            for body in (xx, yy):
+                rows = self.c.get(f"/SpeedTest?pad={pad}&User={body['User']}").json()
+                self.assertEqual([r["sessionId"] for r in rows], [body["SessionId"]])
+
     def test_speed_ranges_are_inclusive(self):
         for down, up in ((10, 1), (20, 2), (30, 3)):
             self.post(original(**{"Data.Speeds.Download": down, "Data.Speeds.Upload": up}))
