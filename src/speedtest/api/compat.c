@@ -191,7 +191,9 @@ bool compat_parse_date(const char *s, int64_t *ms_out)
     if (y < 1 || y > 9999)
         return false;
     char iso[80];
-    snprintf(iso, sizeof(iso), "%04d-%02d-%02d%s", y, m, d, p);
+    int k = snprintf(iso, sizeof(iso), "%04d-%02d-%02d%s", y, m, d, p);
+    if (k < 0 || (size_t)k >= sizeof(iso)) /* longer than any date and time: not one */
+        return false;
     size_t n = strlen(iso);
     while (n > 0 && isspace((unsigned char)iso[n - 1]))
         iso[--n] = '\0';
