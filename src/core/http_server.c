@@ -1245,10 +1245,8 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    dst_json_text_fix(msg); /* it may quote raw bytes, or end in half a character */
     j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
-    if (!j) { /* msg is not valid UTF-8 */
-        j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", "(unprintable)");
-    }
     rc = dst_http_reply_json(req, status, j);
     json_decref(j);
     return rc;
