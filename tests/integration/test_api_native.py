@@ -203,6 +203,20 @@ class NativeTest(TestCase):
         self.assertEqual((r.status, len(r.json())), (200, 1))
         self.assertEqual(self.c.get("/ping").text, "pong")
 
+    def test_texts_are_never_cut(self):
+        """Fixed buffers cut the gauges' probe label at 300 bytes (two probes shared one, and
+        the label could end in half a character), and an error quoting raw bytes became
+        '(unprintable)'."""
+        names = ["\U0001F600" * 100 + "A", "\U0001F600" * 100 + "B"]  # 401 bytes each
+        self.ingest([result(0, probe=names[0], download_bps=1e6),
+                     result(1, probe=names[1], download_bps=2e6)])
+        m = self.c.get("/metrics")
+        for name, v in zip(names, ("1000000", "2000000")):
+            self.assertIn(f'dstmc_probe_last_download_bps{{probe="{name}"}} {v}\n', m.text)
+        r = self.c.get("/api/v1/results?%FF=1")
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json()["error"]["message"], "unknown query argument '?'")
+
     def test_csv_export(self):
         rows = [result(i) for i in range(2500)]  # more than one page of the stream
         rows[7]["error"] = None

@@ -127,6 +127,9 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
             return self.reply(413, b"too large")
         if self.server.mode == "size-lie":
             return self.reply(200, b"size=10")
+        if self.server.mode == "size-pad":  # the right size, padded to 60 digits by zeros, + 7
+            size = self.headers.get("Content-Length")
+            return self.reply(200, f"size={size.rjust(58, '0')}7".encode())
         self.reply(200, f"size={self.headers.get('Content-Length')}".encode())
 
 
@@ -300,6 +303,22 @@ class HttpEngineFailures(TestCase):
     def test_upload_size_lie(self):
         err = self.with_stub("size-lie", "speedtest://127.0.0.1:{port}?duration=1")
         self.assertRegex(err, r"^upload: short body: the server got 10 of \d+ bytes$")
+
+    def test_upload_size_padded(self):
+        """Only the answer's first 63 bytes are kept: 'size=' and 58 digits that are the size,
+        then more digits, were taken for the size."""
+        err = self.with_stub("size-pad", "speedtest://127.0.0.1:{port}?duration=1")
+        self.assertRegex(err, r"^upload: upload answer is not size=N: 'size=0000")
+
+    def test_long_error_stays_text(self):
+        """An error over 512 bytes was cut in the middle of a character: the result then had
+        no error (jansson refused it), and the API would refuse the result."""
+        port = closed_port()
+        head = f"http://127.0.0.1:{port}/a"
+        head += "a" * (len(head) % 2)  # the 512-byte cut then falls in the middle of an é
+        url = head + "\u00e9" * ((508 - len(head)) // 2)
+        err = self.failed(f"speedtest://auto?config={url}", bound=10)
+        self.assertTrue(err.startswith(f"config: {head}\u00e9\u00e9"), err)
 
     def test_stall_is_timeout(self):
         err = self.with_stub("stall", "speedtest://127.0.0.1:{port}?duration=30", bound=15)

@@ -1,4 +1,5 @@
 /* speedtest.c - the speedtest engine: legacy speedtest.net and Speedtest Mini HTTP servers */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,14 +428,22 @@ static void on_progress(void *ud, double bps)
     engine_progress(p->run->ctx, p->name, bps);
 }
 
-/* The server must say it got the whole body: "size=N". */
+/*
+ * The server must say it got the whole body: "size=N". reply holds the answer's first 63 bytes:
+ * N of at most 20 digits (any uint64) is in them whole; a longer one could be cut to another.
+ */
 static int check_size(void *ud, uint64_t sent, const char *reply, char *err, size_t errlen)
 {
     char *end = NULL;
-    unsigned long long got = strncmp(reply, "size=", 5) == 0 ? strtoull(reply + 5, &end, 10) : 0;
+    const char *digits = reply + 5;
+    unsigned long long got = 0;
 
     (void)ud;
-    if (!end || end == reply + 5)
+    if (strncmp(reply, "size=", 5) == 0 && *digits >= '0' && *digits <= '9') {
+        errno = 0;
+        got = strtoull(digits, &end, 10);
+    }
+    if (!end || end - digits > 20 || errno == ERANGE)
         return snprintf(err, errlen, "upload answer is not size=N: '%.40s'", reply), DST_EDEP;
     if (got != sent)
         return snprintf(err, errlen, "short body: the server got %llu of %llu bytes", got,
