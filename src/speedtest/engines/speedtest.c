@@ -174,7 +174,6 @@ static int on_client(struct config *c, const char **attrs)
 static int on_config(void *ud, const char *name, const char **attrs, int depth)
 {
     struct config *c = ud;
-    const char *ids = NULL;
 
     (void)depth;
     if (strcmp(name, "client") == 0)
@@ -183,7 +182,7 @@ static int on_config(void *ud, const char *name, const char **attrs, int depth)
         if (!int_attr(attrs, "threadcount", 1, 16, &c->threadcount))
             return config_bad(c, name, "threadcount", attrs, "not a whole number from 1 to 16");
         free(c->ignoreids);
-        c->ignoreids = (ids = dst_xml_attr(attrs, "ignoreids")) ? dst_xstrdup(ids) : NULL;
+        c->ignoreids = dst_xstrdup(dst_xml_attr(attrs, "ignoreids")); /* NULL when absent */
     } else if (strcmp(name, "upload") == 0) {
         if (!int_attr(attrs, "ratio", 1, 7, &c->ratio))
             return config_bad(c, name, "ratio", attrs, "not a whole number from 1 to 7");
