@@ -162,32 +162,30 @@ class LeakTest(TestCase):
     (Service.stop checks both)."""
 
     def check(self, svc):
-        """Bad traffic, then a request that works; a request half sent when SIGTERM comes."""
+        """Bad traffic, then a request that works; returns a connection with a request half
+        sent, for SIGTERM to find."""
         malformed(svc.port)
         c = Client(svc)
         self.assertEqual(c.get("/ping").text, "pong")
         c.close()
         held = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
-        self.addCleanup(held.close)
         held.sendall(post("/api/v1/results", RESULT[:10], length=len(RESULT)))
+        return held
 
     def test_api(self):
+        held = []
+        self.addCleanup(lambda: [h.close() for h in held])  # cleanups run last to first
         svc = api("--max-body", "65536")
-        try:
-            self.check(svc)
-        finally:
-            svc.stop()
+        self.addCleanup(svc.stop)
+        held.append(self.check(svc))
 
     def test_monitor_and_its_backend(self):
+        held = []
+        self.addCleanup(lambda: [h.close() for h in held])
         backend = api("--max-body", "65536")
-        mon = None
-        try:
-            mon = Service("monitor", "--listen", "127.0.0.1:0", "--backend", backend.url,
-                          "--calculate=false", "--poll-ms", "200", "--timeout-ms", "400")
-            wait_for(lambda: status_of(exchange(mon.port, get("/ping"))) == 200, 10,
-                     "the backend up")
-            self.check(mon)
-        finally:
-            if mon:
-                mon.stop()
-            backend.stop()
+        self.addCleanup(backend.stop)
+        mon = Service("monitor", "--listen", "127.0.0.1:0", "--backend", backend.url,
+                      "--calculate=false", "--poll-ms", "200", "--timeout-ms", "400")
+        self.addCleanup(mon.stop)
+        wait_for(lambda: status_of(exchange(mon.port, get("/ping"))) == 200, 10, "the backend up")
+        held.append(self.check(mon))
