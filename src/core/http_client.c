@@ -146,24 +146,27 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* Appends "NAME: value" (any length: a token is never cut short) to list. */
+static struct curl_slist *header_add(struct curl_slist *list, const char *name, const char *value)
+{
+    char *line = dst_xasprintf("%s%s", name, value);
+
+    list = dst_curl.slist_append(list, line);
+    free(line);
+    return list;
+}
+
 /* Request headers of call; NULL when none. */
 static struct curl_slist *headers(const struct dst_http_call *call)
 {
     struct curl_slist *list = NULL;
-    char line[1024];
 
-    if (call->bearer) {
-        snprintf(line, sizeof(line), "Authorization: Bearer %s", call->bearer);
-        list = dst_curl.slist_append(list, line);
-    }
-    if (call->content_type) {
-        snprintf(line, sizeof(line), "Content-Type: %s", call->content_type);
-        list = dst_curl.slist_append(list, line);
-    }
-    if (call->idempotency_key) {
-        snprintf(line, sizeof(line), "Idempotency-Key: %s", call->idempotency_key);
-        list = dst_curl.slist_append(list, line);
-    }
+    if (call->bearer)
+        list = header_add(list, "Authorization: Bearer ", call->bearer);
+    if (call->content_type)
+        list = header_add(list, "Content-Type: ", call->content_type);
+    if (call->idempotency_key)
+        list = header_add(list, "Idempotency-Key: ", call->idempotency_key);
     if (call->body)
         list = dst_curl.slist_append(list, "Expect:"); /* no 100-continue round trip */
     return list;

@@ -20,10 +20,10 @@ static const char *const hop_by_hop[] = {
     "Upgrade",    "Content-Length", "Expect",           "Date", NULL,
 };
 
-bool proxy_hop(const char *name)
+bool proxy_hop(const char *name, size_t len)
 {
     for (int i = 0; hop_by_hop[i]; i++) {
-        if (strcasecmp(name, hop_by_hop[i]) == 0)
+        if (strlen(hop_by_hop[i]) == len && strncasecmp(name, hop_by_hop[i], len) == 0)
             return true;
     }
     return false;
@@ -237,12 +237,12 @@ static void hdr_each(void *ud, const char *name, const char *value)
 {
     struct hdr_copy *c = ud;
 
-    if (proxy_hop(name) && strcasecmp(name, "Date") != 0)
+    if (proxy_hop(name, strlen(name)) && strcasecmp(name, "Date") != 0)
         return;
     if (strcasecmp(name, "X-Forwarded-For") == 0) {
-        char v[1024];
-        snprintf(v, sizeof(v), "%s, %s", value, c->client);
+        char *v = dst_xasprintf("%s, %s", value, c->client); /* any length: never cut short */
         hdr_add(c, name, v);
+        free(v);
         c->xff = true;
         return;
     }

@@ -84,8 +84,8 @@ struct dst_http_proxy {
     int nspare;
 };
 
-/* Whether a header is hop-by-hop (or one the proxy sets itself): not passed on. */
-bool proxy_hop(const char *name);
+/* Whether a header (name: len bytes) is hop-by-hop (or one the proxy sets itself): not passed on. */
+bool proxy_hop(const char *name, size_t len);
 /* Drops a reference to x; the last one frees it. */
 void proxy_xfer_unref(struct xfer *x);
 /* Marks a command for the proxy's thread as queued (under x->mu); false if it already is. */

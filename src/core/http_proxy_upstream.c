@@ -1,4 +1,5 @@
 /* http_proxy_upstream.c - the proxy's thread: libcurl multi transfers to the upstreams */
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -43,10 +44,54 @@ static void deadline_set(struct xfer *x, int64_t ms)
         x->p->next_deadline = ms;
 }
 
+/*
+ * The status of an HTTP/1.x status line ("HTTP/1.1 200 OK"), read within its len bytes: curl's
+ * header bytes need not end in a NUL. 0 when the line is not one: curl also takes other
+ * versions, leading white space, a second space and NCSA's "HTTP 200".
+ */
+static int status_of(const char *line, size_t len)
+{
+    int status = 0;
+
+    if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)line[7]) ||
+        line[8] != ' ')
+        return 0;
+    for (size_t i = 9; i < 12; i++) {
+        if (!isdigit((unsigned char)line[i]))
+            return 0;
+        status = status * 10 + (line[i] - '0');
+    }
+    if (len > 12 && line[12] != ' ')
+        return 0;
+    return status >= 100 ? status : 0;
+}
+
+/* A Content-Length value of len bytes: digits only, within int64; -1 otherwise. */
+static int64_t length_of(const char *v, size_t len)
+{
+    int64_t n = 0;
+
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)v[i]) || n > (INT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+/* Whether the header name of len bytes is want (any case). */
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+/* One header line of the answer (data: len bytes, not NUL-terminated), or its blank end. */
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
-    size_t len = size * n, nl = len, vl = 0;
+    size_t len = size * n, nl = len, vl = 0, kl = 0;
     const char *colon = memchr(data, ':', len);
     const char *v = NULL;
 
@@ -62,34 +107,35 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
         }
         return len;
     }
-    if (len > 5 && strncmp(data, "HTTP/", 5) == 0) {
-        const char *sp = memchr(data, ' ', nl);
-        x->status = sp ? atoi(sp + 1) : 0;
+    if (nl >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        x->status = status_of(data, nl);
         x->event_stream = false;
         dst_buf_reset(&x->rhdr);
         x->clen = -1;
-        return x->status >= 100 && x->status <= 999 ? len : 0;
+        return x->status ? len : 0; /* 0 fails the attempt */
     }
+    if (x->status == 0)
+        return 0; /* the answer does not begin with a status line we take */
     if (!colon || colon == data)
         return len; /* not a header line: skip it */
     v = colon + 1;
     while (v < data + nl && (*v == ' ' || *v == '\t'))
         v++;
     vl = (size_t)(data + nl - v);
-    char name[128];
-    size_t kl = (size_t)(colon - data);
-    if (kl >= sizeof(name))
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    kl = (size_t)(colon - data);
+    if (name_is(data, kl, "Content-Length")) {
+        x->clen = length_of(v, vl);
+        if (x->clen < 0)
+            return 0; /* curl would not know where the answer ends either */
+    }
+    if (name_is(data, kl, "Content-Type"))
+        x->event_stream = vl >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
+    if (proxy_hop(data, kl))
         return len;
-    memcpy(name, data, kl);
-    name[kl] = '\0';
-    if (strcasecmp(name, "Content-Length") == 0)
-        x->clen = strtoll(v, NULL, 10);
-    if (strcasecmp(name, "Content-Type") == 0)
-        x->event_stream = strncasecmp(v, "text/event-stream", 17) == 0;
-    if (proxy_hop(name))
-        return len;
-    if (dst_buf_append(&x->rhdr, name, kl + 1) != 0 || dst_buf_append(&x->rhdr, v, vl) != 0 ||
-        dst_buf_append(&x->rhdr, "", 1) != 0)
+    if (dst_buf_append(&x->rhdr, data, kl) != 0 || dst_buf_append(&x->rhdr, "", 1) != 0 ||
+        dst_buf_append(&x->rhdr, v, vl) != 0 || dst_buf_append(&x->rhdr, "", 1) != 0)
         return 0; /* more headers than we hold: fails the attempt */
     return len;
 }

@@ -37,6 +37,7 @@
 #define FREE_DRAIN_MS   1000 /* when free has to stop the server */
 #define DEFER_CANCEL_MS 200  /* for deferred requests to send their 503 when the server stops */
 #define HDR_INLINE      256
+#define QUERY_ARG_COST  64 /* libmicrohttpd's pool record per query argument (56 bytes, aligned) */
 #define QUERY_INLINE    8
 #define CORS_METHODS    "GET, POST, PUT, DELETE, OPTIONS"
 
@@ -97,7 +98,8 @@ struct dst_http_req {
     char *path;
     char *query_raw;
     const struct dst_http_route *route;
-    int err_status; /* 404 or 405 when no route takes the request */
+    int err_status;     /* 404 or 405 when no route takes the request */
+    bool query_too_big; /* answered 414 in the first call: see query_fits */
     int nparams;
     struct param params[DST_HTTP_ROUTE_MAX_PARAMS + 1]; /* and "*" */
     int nquery;                                         /* -1 until collected */
@@ -224,6 +226,12 @@ static int reply_too_big(struct dst_http_req *req)
     return dst_http_reply_error(req, 413, "the request body exceeds %zu bytes", req->max_body);
 }
 
+static int reply_query_too_big(struct dst_http_req *req)
+{
+    dst_http_add_header(req, "Connection", "close");
+    return dst_http_reply_error(req, 414, "the query has too many arguments or is too long");
+}
+
 /* First call: the headers are in. Routes the request and checks the announced body size. */
 static enum MHD_Result req_begin(struct dst_http_req *req, struct MHD_Connection *conn,
                                  const char *url, const char *method)
@@ -239,6 +247,10 @@ static enum MHD_Result req_begin(struct dst_http_req *req, struct MHD_Connection
     req->head = strcmp(method, "HEAD") == 0;
     req->path = arena_alloc(req, strlen(url) + 2);
     dst_http_route_normalize(url, req->path);
+    if (req->query_too_big) {
+        req->handled = true;
+        return reply_query_too_big(req) == 0 ? MHD_YES : MHD_NO;
+    }
     route_find(req);
     route_begin(req);
     req->max_body = req->route && req->route->max_body ? req->route->max_body : s->opts.max_body;
@@ -461,11 +473,42 @@ static void deferred_cancel(struct dst_http_server *s)
 
 /* ---- libmicrohttpd callbacks ---- */
 
+/*
+ * Whether libmicrohttpd can hold the query's arguments. Right after on_uri it stores a record
+ * per argument in the connection's memory pool, beside the request line and the read buffer;
+ * when the pool runs out, 0.9.75 queues a 431 and then loses it (its request-line state
+ * overwrites the error), so the connection hangs unanswered and its request never completes.
+ * A target whose length plus QUERY_ARG_COST per argument fits half the pool cannot run it out:
+ * the read buffer takes at most the other half.
+ */
+static bool query_fits(const struct dst_http_server *s, const char *uri)
+{
+    size_t pool = s->opts.conn_memory ? s->opts.conn_memory : (size_t)CONN_MEMORY;
+    const char *q = strchr(uri, '?');
+    size_t args = 1;
+
+    if (!q)
+        return true;
+    for (const char *p = q + 1; *p; p++)
+        args += *p == '&';
+    return strlen(uri) + args * QUERY_ARG_COST <= pool / 2;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct dst_http_req *req = req_new(cls, uri);
 
     req->conn = conn;
+    if (uri && !query_fits(cls, uri)) {
+        /*
+         * uri points into libmicrohttpd's (writable) read buffer, which it splits at the '?'
+         * after this call: ending the string there leaves it no argument to store. The request
+         * is answered 414 in its first call (req_begin).
+         */
+        char *q = (char *)strchr(uri, '?');
+        q[1] = '\0';
+        req->query_too_big = true;
+    }
     return req;
 }
 
@@ -1276,10 +1319,8 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    dst_json_text_fix(msg); /* it may quote raw bytes, or end in half a character */
     j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
-    if (!j) { /* msg is not valid UTF-8 */
-        j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", "(unprintable)");
-    }
     rc = dst_http_reply_json(req, status, j);
     json_decref(j);
     return rc;

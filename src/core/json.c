@@ -53,6 +53,44 @@ bool dst_json_number(const json_t *j, double *out)
     return false;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629), or 0 if there is none. */
+static size_t utf8_seq(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80                    ? 1
+               : p[0] >= 0xC2 && p[0] <= 0xDF ? 2
+               : p[0] >= 0xE0 && p[0] <= 0xEF ? 3
+               : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4
+                                              : 0;
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+
+    if (p[0] == 0xE0)
+        lo = 0xA0; /* no overlong forms */
+    else if (p[0] == 0xED)
+        hi = 0x9F; /* no surrogates */
+    else if (p[0] == 0xF0)
+        lo = 0x90;
+    else if (p[0] == 0xF4)
+        hi = 0x8F; /* nothing past U+10FFFF */
+    for (size_t i = 1; i < n; i++) {
+        if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
+            return 0; /* also at the NUL of a cut sequence */
+    }
+    return n;
+}
+
+void dst_json_text_fix(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (p && *p) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 void dst_json_set_num(json_t *obj, const char *key, double v)
 {
     json_object_set_new(obj, key, isfinite(v) ? json_real(v) : json_null());

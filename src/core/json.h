@@ -23,6 +23,13 @@ json_t *dst_json_iget(const json_t *obj, const char *key);
 /* A JSON number (integer or real) as double; false if j is not a number. */
 bool dst_json_number(const json_t *j, double *out);
 
+/*
+ * Makes s valid UTF-8 in place, as jansson wants its strings: each byte that does not belong to
+ * a well-formed sequence becomes '?'. For texts that quote outside bytes or were cut to fit a
+ * buffer (possibly in the middle of a character): jansson would refuse them whole.
+ */
+void dst_json_text_fix(char *s);
+
 /* Setters that treat NAN / NULL as JSON null. */
 void dst_json_set_num(json_t *obj, const char *key, double v);
 void dst_json_set_str(json_t *obj, const char *key, const char *s);

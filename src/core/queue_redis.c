@@ -127,10 +127,12 @@ static int xack(struct call *k, const char *id)
     return rc;
 }
 
-/* The id and the body text of a stream entry [id, [field, value, ...]]; text NULL if none. */
-static const char *entry_split(const redisReply *e, const char **text)
+/* The id and the body text (len bytes) of a stream entry [id, [field, value, ...]]; text NULL
+ * if none. */
+static const char *entry_split(const redisReply *e, const char **text, size_t *len)
 {
     *text = NULL;
+    *len = 0;
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= DST_QUEUE_ID_LEN)
         return NULL;
@@ -138,8 +140,10 @@ static const char *entry_split(const redisReply *e, const char **text)
     for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
         const redisReply *f = kv->element[i], *v = kv->element[i + 1];
         if (f->type == REDIS_REPLY_STRING && strcmp(f->str, "body") == 0 &&
-            v->type == REDIS_REPLY_STRING)
+            v->type == REDIS_REPLY_STRING) {
             *text = v->str;
+            *len = v->len;
+        }
     }
     return e->element[0]->str;
 }
@@ -148,15 +152,16 @@ static const char *entry_split(const redisReply *e, const char **text)
 static int entry_take(struct call *k, const redisReply *e, int deliveries,
                       struct dst_queue_msg *out)
 {
-    const char *text = NULL, *id = entry_split(e, &text);
+    size_t len = 0;
+    const char *text = NULL, *id = entry_split(e, &text, &len);
     json_error_t jerr = {.text = "no body field"};
     json_t *body = NULL;
     int rc = 0;
 
     if (!id)
         return rq_fail(k->r, k->topic, "unexpected stream entry");
-    if (text)
-        body = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (text) /* all of it: a NUL inside must not hide the rest */
+        body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (json_is_object(body)) {
         snprintf(out->id, DST_QUEUE_ID_LEN, "%s", id);
         out->body = body;
@@ -195,7 +200,8 @@ static int claim_reply(struct call *k, const redisReply *rep, char cursor[DST_QU
     if (rq_is_error(rep, "NOGROUP"))
         return NOGROUP;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
-        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_ARRAY)
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= DST_QUEUE_ID_LEN ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY)
         return rq_reply_fail(k->r, "XAUTOCLAIM", rep);
     snprintf(cursor, DST_QUEUE_ID_LEN, "%s", rep->element[0]->str);
     const redisReply *entries = rep->element[1];

@@ -57,7 +57,7 @@ int monitor_backend_init(struct monitor_backend *b, int index, const char *url, 
         p += hl;
     }
     if (hl == 0 || hl >= sizeof(b->host)) {
-        snprintf(err, errlen, "'%s' has no host", url);
+        snprintf(err, errlen, "'%s' has %s", url, hl ? "a host that is too long" : "no host");
         return DST_EINVAL;
     }
     memcpy(b->host, host, hl);

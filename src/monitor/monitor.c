@@ -135,8 +135,8 @@ static void on_page(struct dst_http_req *req, void *ud)
     char path[128];
 
     (void)ud;
-    snprintf(path, sizeof(path), "/monitor/%s", file && *file ? file : "index.html");
-    const struct dst_asset *a = dst_asset_find(path);
+    int n = snprintf(path, sizeof(path), "/monitor/%s", file && *file ? file : "index.html");
+    const struct dst_asset *a = n > 0 && (size_t)n < sizeof(path) ? dst_asset_find(path) : NULL;
     if (!a)
         dst_http_reply_error(req, 404, "no such resource: %s", dst_http_req_path(req));
     else

@@ -3,6 +3,7 @@ import copy
 import datetime as dt
 import os
 import re
+import urllib.parse
 import uuid
 
 from harness import Client, TestCase, api
@@ -342,6 +343,28 @@ class PostAndFilterTest(TestCase):
             self.assertEqual(self.c.get(f"/SpeedTest?{name}=").status, 200)  # empty: no filter
         self.assertEqual(len(self.c.get("/SpeedTest?User=alice&Device=2").json()), 0)
         self.assertEqual(len(self.c.get("/SpeedTest?user=bob&serverid=80").json()), 1)
+
+    def test_long_queries_are_not_confused_by_the_cache(self):
+        """The answer cache was keyed by the first 1200 bytes of the query: a 1300-character
+        pad made every user's query the same key."""
+        xx, yy = original(User="XX"), original(User="YY")
+        self.post(xx)
+        self.post(yy)
+        pad = "p" * 1300
+        for _ in range(2):  # the second round is answered from the cache
+            for body in (xx, yy):
+                rows = self.c.get(f"/SpeedTest?pad={pad}&User={body['User']}").json()
+                self.assertEqual([r["sessionId"] for r in rows], [body["SessionId"]])
+
+    def test_long_bad_values_keep_their_message(self):
+        """A message over 512 bytes was cut in the middle of a character, which jansson
+        refused: the field's list of errors came back empty."""
+        value = "a" + "\u00e9" * 300
+        r = self.c.get("/SpeedTest?Device=" + urllib.parse.quote(value))
+        self.assertEqual(r.status, 400)
+        msgs = r.json()["errors"]["Device"]
+        self.assertEqual(len(msgs), 1)
+        self.assertTrue(msgs[0].startswith("The value 'a\u00e9\u00e9"), msgs)
 
     def test_speed_ranges_are_inclusive(self):
         for down, up in ((10, 1), (20, 2), (30, 3)):

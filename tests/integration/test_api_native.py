@@ -165,6 +165,58 @@ class NativeTest(TestCase):
         for q in ("step=10", f"from={base}&to={base}", "from=x", "probe=a&zzz=1"):
             self.assertEqual(self.c.get("/api/v1/series?" + q).status, 400, q)
 
+    def test_extreme_numbers_are_400_naming_the_field(self):
+        """Query integers at and past the int64 limits (UBSan aborted the API on the first)."""
+        self.ingest(result(0))
+        lo, hi = "-9223372036854775808", "9223372036854775807"
+        bad = [("series?to=" + lo, "to"), ("series?to=" + hi, "to"), ("series?from=" + lo, "from"),
+               ("series?from=" + hi, "from"), (f"series?from={lo}&to={hi}", "to"),
+               ("series?to=-9223372036854775809", "to"), ("series?from=99999999999999999999", "from"),
+               (f"series?from={T0}&to={T0 - 1}", "from"),  # from after to
+               (f"series?from={T0}&to={T0 + 1}&step=" + hi, "step"),
+               (f"series?from={T0}&to={T0 + 1}&step=" + lo, "step"),
+               (f"series?from={T0}&to={T0 + 1}&step=400000000000000", "step"),
+               ("series?step=99999999999999999999", "step"), ("series?step=999", "step"),
+               ("results?from=" + lo, "from"), ("results?to=" + hi, "to"),
+               ("results?limit=99999999999999999999", "limit"), ("results?limit=" + lo, "limit"),
+               ("results?cursor=99999999999999999999.1", "cursor"),
+               ("results?cursor=1.99999999999999999999", "cursor"), ("results?cursor=1.2x", "cursor"),
+               ("results.csv?from=" + lo, "from"), ("results.csv?to=1" + hi, "to")]
+        for q, field in bad:
+            r = self.c.get("/api/v1/" + q)
+            self.assertEqual(r.status, 400, q)
+            self.assertTrue(r.json()["error"]["message"].startswith(field + ":"), (q, r.text))
+        # the limits the API does take
+        first, last = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"
+        s = self.c.get(f"/api/v1/series?from={first}&to={last}").json()
+        self.assertEqual(sum(s["ok"]), 1)
+        span = 253402300799999 + 62135596800000
+        s = self.c.get(f"/api/v1/series?from={first}&to={last}&step={span}").json()
+        self.assertEqual((s["t"], s["ok"]), ([s["from"]], [1]))  # one bucket holds everything
+        r = self.c.get(f"/api/v1/results?from=-62135596800000&to=253402300799999&cursor={hi}.{hi}")
+        self.assertEqual(len(r.json()["results"]), 1)
+        for q in (f"From={lo}", f"To={hi}", "From=-2147483649", "To=2147483648"):
+            r = self.c.get("/SpeedTest?" + q)  # Int32 binders: 400 naming the field
+            self.assertEqual(r.status, 400, q)
+            self.assertIn(q.split("=")[0], r.json()["errors"])
+        r = self.c.get("/SpeedTest?From=-2147483648&To=2147483647")
+        self.assertEqual((r.status, len(r.json())), (200, 1))
+        self.assertEqual(self.c.get("/ping").text, "pong")
+
+    def test_texts_are_never_cut(self):
+        """Fixed buffers cut the gauges' probe label at 300 bytes (two probes shared one, and
+        the label could end in half a character), and an error quoting raw bytes became
+        '(unprintable)'."""
+        names = ["\U0001F600" * 100 + "A", "\U0001F600" * 100 + "B"]  # 401 bytes each
+        self.ingest([result(0, probe=names[0], download_bps=1e6),
+                     result(1, probe=names[1], download_bps=2e6)])
+        m = self.c.get("/metrics")
+        for name, v in zip(names, ("1000000", "2000000")):
+            self.assertIn(f'dstmc_probe_last_download_bps{{probe="{name}"}} {v}\n', m.text)
+        r = self.c.get("/api/v1/results?%FF=1")
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.json()["error"]["message"], "unknown query argument '?'")
+
     def test_csv_export(self):
         rows = [result(i) for i in range(2500)]  # more than one page of the stream
         rows[7]["error"] = None

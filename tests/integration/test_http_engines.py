@@ -53,8 +53,10 @@ class Stub(http.server.ThreadingHTTPServer):
     """A misbehaving legacy/LibreSpeed server on 127.0.0.1:0; mode says how it misbehaves."""
     daemon_threads = True
 
-    def __init__(self, mode):
+    def __init__(self, mode, config=b"", servers=b""):
         self.mode = mode
+        self.config, self.servers = config, servers  # speedtest://auto's documents
+        self.pinged = set()  # the folders whose latency.txt was asked for
         self.stop_event = threading.Event()
         super().__init__(("127.0.0.1", 0), StubHandler)
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
@@ -90,7 +92,12 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         mode, path = self.server.mode, urllib.parse.urlsplit(self.path).path
         if path.endswith("latency.txt"):
+            self.server.pinged.add(path.rsplit("/", 2)[-2])
             return self.reply(200, b"test=test\n")
+        if path.endswith("config.php"):
+            return self.reply(200, self.server.config)
+        if path.endswith("servers.php"):
+            return self.reply(200, self.server.servers)
         if path.endswith("empty.php") or path.endswith("getIP.php"):
             return self.reply(200)
         if mode == "404":
@@ -120,6 +127,9 @@ class StubHandler(http.server.BaseHTTPRequestHandler):
             return self.reply(413, b"too large")
         if self.server.mode == "size-lie":
             return self.reply(200, b"size=10")
+        if self.server.mode == "size-pad":  # the right size, padded to 60 digits by zeros, + 7
+            size = self.headers.get("Content-Length")
+            return self.reply(200, f"size={size.rjust(58, '0')}7".encode())
         self.reply(200, f"size={self.headers.get('Content-Length')}".encode())
 
 
@@ -232,6 +242,53 @@ class HttpEngineFailures(TestCase):
         finally:
             stub.close()
 
+    def auto_stub(self, servers, config_attrs=""):
+        """A stub serving a config (client at 0,0) and a list of (folder, id, lat, lon)."""
+        config = ('<settings><client ip="127.0.0.1" lat="0" lon="0" isp="Test" country="NO" '
+                  f'{config_attrs}/><server-config threadcount="1" ignoreids="9,3" />'
+                  '<upload ratio="5" maxchunkcount="4"/></settings>')
+        stub = Stub("ok", config.encode())
+        rows = "".join(f'<server url="http://127.0.0.1:{stub.port}/{f}/upload.php" lat="{lat}" '
+                       f'lon="{lon}" name="{f}" country="Norway" cc="NO" sponsor="t" id="{i}" '
+                       f'host="127.0.0.1:{stub.port}"/>' for f, i, lat, lon in servers)
+        stub.servers = f"<settings><servers>{rows}</servers></settings>".encode()
+        self.addCleanup(stub.close)
+        base = f"http://127.0.0.1:{stub.port}"
+        return stub, (f"speedtest://auto?config={base}/config.php&servers={base}/servers.php"
+                      "&duration=1&grace=0")
+
+    def test_auto_tries_the_five_nearest(self):
+        """The nearest-five insert compared against an unfilled slot: only four servers were
+        kept, plus an empty one (whose URL then met pointer arithmetic on NULL)."""
+        far = [(f"s{k}", k, k, 0) for k in (8, 2, 7, 5, 1, 3, 6, 4)]  # s3: ignored by the config
+        bad = [("big-id", "7" * 55, 0.1, 0), ("neg-id", -5, 0.1, 0), ("frac-id", "1.5", 0.1, 0),
+               ("lat-95", 11, 95, 0), ("lon-181", 12, 0, 181), ("lat-nan", 13, "nan", 0),
+               ("lat-none", 14, "", 0), ("lat-inf", 15, "1e999", 0)]
+        stub, target = self.auto_stub(far + bad)
+        code, j, _ = dstmc_run(target)
+        self.assertEqual(stub.pinged, {"s1", "s2", "s4", "s5", "s6"}, j["result"])
+        self.assertEqual((code, j["result"]["status"]), (0, "ok"), j["result"])
+        self.assertIn(j["result"]["server"]["id"], (1, 2, 4, 5, 6))
+
+    def test_auto_config_numbers_out_of_range(self):
+        for attrs, field in (('lat="91"', "lat"), ('lon="-1e999"', "lon"),
+                             ('lat="1" lon="x"', "lon")):
+            with self.subTest(attrs=attrs):
+                stub, target = self.auto_stub([("s1", 1, 1, 0)])
+                stub.config = stub.config.replace(b'lat="0" lon="0" ', b"").replace(
+                    b"/><server-config", f" {attrs}/><server-config".encode())
+                err = self.failed(target, bound=15)
+                self.assertRegex(err, rf'^config: http://.*: <client {field}=".*">: not a ', err)
+                self.assertEqual(stub.pinged, set())
+        for old, new, field in ((b'threadcount="1"', b'threadcount="99999999999999999999"',
+                                 "threadcount"), (b'ratio="5"', b'ratio="0"', "ratio"),
+                                (b'maxchunkcount="4"', b'maxchunkcount="1.5"', "maxchunkcount")):
+            with self.subTest(field=field):
+                stub, target = self.auto_stub([("s1", 1, 1, 0)])
+                stub.config = stub.config.replace(old, new)
+                err = self.failed(target, bound=15)
+                self.assertRegex(err, rf'^config: http://.*: <[a-z-]+ {field}=".*">: not a whole ')
+
     def test_download_404(self):
         err = self.with_stub("404", "speedtest://127.0.0.1:{port}?duration=2")
         self.assertRegex(err, r"^download: HTTP 404 from http://127\.0\.0\.1:\d+/speedtest/random")
@@ -246,6 +303,22 @@ class HttpEngineFailures(TestCase):
     def test_upload_size_lie(self):
         err = self.with_stub("size-lie", "speedtest://127.0.0.1:{port}?duration=1")
         self.assertRegex(err, r"^upload: short body: the server got 10 of \d+ bytes$")
+
+    def test_upload_size_padded(self):
+        """Only the answer's first 63 bytes are kept: 'size=' and 58 digits that are the size,
+        then more digits, were taken for the size."""
+        err = self.with_stub("size-pad", "speedtest://127.0.0.1:{port}?duration=1")
+        self.assertRegex(err, r"^upload: upload answer is not size=N: 'size=0000")
+
+    def test_long_error_stays_text(self):
+        """An error over 512 bytes was cut in the middle of a character: the result then had
+        no error (jansson refused it), and the API would refuse the result."""
+        port = closed_port()
+        head = f"http://127.0.0.1:{port}/a"
+        head += "a" * (len(head) % 2)  # the 512-byte cut then falls in the middle of an é
+        url = head + "\u00e9" * ((508 - len(head)) // 2)
+        err = self.failed(f"speedtest://auto?config={url}", bound=10)
+        self.assertTrue(err.startswith(f"config: {head}\u00e9\u00e9"), err)
 
     def test_stall_is_timeout(self):
         err = self.with_stub("stall", "speedtest://127.0.0.1:{port}?duration=30", bound=15)

@@ -122,6 +122,14 @@ class RunTest(TestCase):
             self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
 
 
+    def test_a_long_token_is_sent_whole(self):
+        """The Authorization header was built in 1024 bytes: a longer token was cut."""
+        env = {"DSTMC_TOKEN": "t" * 1500}
+        with api(env=env) as svc:
+            code, out, _ = run("run", "--api", svc.url, env=env)
+            self.assertEqual(code, 0, out)
+            self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
+
     def test_live_progress_only_on_a_terminal(self):
         from harness import BIN
         import subprocess

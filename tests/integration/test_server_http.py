@@ -215,6 +215,16 @@ class ServerListOptionsTest(harness.TestCase):
                              ("Acme", "Sweden", "SE", "42"))
             self.assertEqual((float(s["lat"]), float(s["lon"])), (1.5, -2.25))
 
+    def test_long_texts_are_given_whole(self):
+        """--public-url was cut at 512 bytes in the server list, --isp at 512 in getIP."""
+        base, isp = "http://speed.example:8081/" + "p" * 600, "I" * 600
+        with server("--public-url", base + "/", "--isp", isp) as svc:
+            r = once(svc, "GET", "/speedtest-servers-static.php")
+            s = ET.fromstring(r.body).find("servers/server").attrib
+            self.assertEqual(s["url"], base + "/speedtest/upload.php")
+            r = once(svc, "GET", "/getIP?isp=true", headers={"X-Forwarded-For": "8.8.8.8"})
+            self.assertEqual(r.json()["processedString"], f"8.8.8.8 - {isp}, NO")
+
 
 class LibreSpeedTest(harness.TestCase):
     """The LibreSpeed back end, checked with curl."""

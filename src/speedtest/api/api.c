@@ -105,15 +105,19 @@ void api_free(struct api *a)
 /* Per-probe gauges of the newest stored result. */
 static void probe_gauges(struct api *a, const struct dst_result *r)
 {
-    char esc[300], labels[320];
-    dst_metrics_escape(r->probe ? r->probe : "", esc, sizeof(esc));
-    snprintf(labels, sizeof(labels), "probe=\"%s\"", esc);
+    const char *probe = r->probe ? r->probe : "";
+    size_t cap = 2 * strlen(probe) + 1; /* escaping at most doubles it: never cut short */
+    char *esc = dst_xmalloc(cap);
+    dst_metrics_escape(probe, esc, cap);
+    char *labels = dst_xasprintf("probe=\"%s\"", esc);
     dst_metrics_set(a->metrics, "dstmc_probe_last_download_bps", labels, r->download_bps);
     dst_metrics_set(a->metrics, "dstmc_probe_last_upload_bps", labels, r->upload_bps);
     dst_metrics_set(a->metrics, "dstmc_probe_last_ping_ms", labels, r->ping_ms);
     dst_metrics_set(a->metrics, "dstmc_probe_last_result_ok", labels, r->status == DST_RESULT_OK);
     dst_metrics_set(a->metrics, "dstmc_probe_last_result_timestamp_seconds", labels,
                     (double)r->time_ms / 1000);
+    free(labels);
+    free(esc);
 }
 
 void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, const bool *created,

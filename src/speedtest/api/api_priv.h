@@ -117,8 +117,21 @@ int api_session_mount(struct api *a, struct dst_http_server *s);
 /* The series' bucket width for a span when the client names none (at most ~400 buckets). */
 int64_t api_series_auto_step(int64_t span_ms);
 
-/* Reads a time query argument (ISO 8601 or ms); *out untouched when absent. */
+/*
+ * The times the API takes: years 1 to 9999, as dst_datetime_parse reads them. Far from the
+ * int64 limits, so sums and differences of two of them cannot overflow.
+ */
+#define API_TIME_MIN (-62135596800000LL) /* 0001-01-01T00:00:00Z */
+#define API_TIME_MAX 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+
+/*
+ * Reads a time query argument (ISO 8601 or ms) within API_TIME_MIN..MAX; *out untouched when
+ * absent. On bad input replies 400 naming the argument and returns DST_EINVAL.
+ */
 int api_query_time(struct dst_http_req *req, const char *name, int64_t *out);
+
+/* A whole decimal int64 (optional '-', digits, nothing else, in range); false otherwise. */
+bool api_parse_int64(const char *s, int64_t *out);
 
 /* ---- the response cache (cache.c) ---- */
 

@@ -191,7 +191,9 @@ bool compat_parse_date(const char *s, int64_t *ms_out)
     if (y < 1 || y > 9999)
         return false;
     char iso[80];
-    snprintf(iso, sizeof(iso), "%04d-%02d-%02d%s", y, m, d, p);
+    int k = snprintf(iso, sizeof(iso), "%04d-%02d-%02d%s", y, m, d, p);
+    if (k < 0 || (size_t)k >= sizeof(iso)) /* longer than any date and time: not one */
+        return false;
     size_t n = strlen(iso);
     while (n > 0 && isspace((unsigned char)iso[n - 1]))
         iso[--n] = '\0';
@@ -427,31 +429,33 @@ static void get_speedtests(struct dst_http_req *req, void *ud)
     struct api *a = ud;
     struct dst_store_query q;
     uint64_t version = 0;
-    char key[1200];
+    json_t *list = NULL;
+    /* the whole query: a key cut short would answer one query with another's rows */
+    char *key = dst_xasprintf("compat?%s", dst_http_req_query_string(req));
 
-    snprintf(key, sizeof(key), "compat?%s", dst_http_req_query_string(req));
     int rc = dst_store_version(a->store, &version);
     if (rc == 0 && api_cache_reply(a->cache, req, key, version))
-        return;
+        goto out;
     json_t *errors = json_object();
     build_query(req, errors, &q);
     if (json_object_size(errors) > 0) {
         problem_reply(req, errors);
-        return;
+        goto out;
     }
     json_decref(errors);
-    json_t *list = json_array();
+    list = json_array();
     if (q.limit != -1)
         rc = rc ? rc : dst_store_query(a->store, &q, append_row, list);
     if (rc) {
-        json_decref(list);
         dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
-        return;
+        goto out;
     }
     size_t len = 0;
     char *body = dst_json_dumps(list, &len);
-    json_decref(list);
     api_cache_put_reply(a->cache, req, key, version, "application/json; charset=utf-8", body, len);
+out:
+    json_decref(list);
+    free(key);
 }
 
 /* GET /SpeedTest/ping */

@@ -50,6 +50,7 @@ void compat_error_add(json_t *errors, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    dst_json_text_fix(msg); /* it may quote raw bytes, or end in half a character */
     json_t *list = json_object_get(errors, key);
     if (!list) {
         list = json_array();

@@ -1,4 +1,5 @@
 /* results.c - the native face's results: list with cursor paging, one, ingest, CSV export */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,19 +20,45 @@
 #define MAX_BATCH 1000
 #define CSV_PAGE  1000
 
+bool api_parse_int64(const char *s, int64_t *out)
+{
+    char *end = NULL;
+
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Whether v is an integer's text, whatever its size: "-" and digits. */
+static bool integer_text(const char *v)
+{
+    v += *v == '-';
+    return *v && v[strspn(v, "0123456789")] == '\0';
+}
+
 int api_query_time(struct dst_http_req *req, const char *name, int64_t *out)
 {
     const char *v = dst_http_req_query(req, name);
-    char *end = NULL;
+    int64_t ms = 0;
 
     if (!v || !*v)
         return 0;
-    long long ms = strtoll(v, &end, 10);
-    if (end != v && *end == '\0') {
-        *out = ms;
-        return 0;
+    if (!api_parse_int64(v, &ms) && dst_datetime_parse(v, &ms) != 0) {
+        if (integer_text(v))
+            return dst_http_reply_error(req, 400, "%s: out of range (years 1 to 9999)", name),
+                   DST_EINVAL;
+        return dst_http_reply_error(req, 400, "%s: not ISO 8601 or milliseconds", name), DST_EINVAL;
     }
-    return dst_datetime_parse(v, out);
+    if (ms < API_TIME_MIN || ms > API_TIME_MAX)
+        return dst_http_reply_error(req, 400, "%s: out of range (years 1 to 9999)", name),
+               DST_EINVAL;
+    *out = ms;
+    return 0;
 }
 
 /* The query arguments the list and the CSV export take. */
@@ -57,7 +84,7 @@ static bool known_arg(const char *k, const char *const *extra)
 static int read_filters(struct dst_http_req *req, struct dst_store_query *q,
                         const char *const *extra)
 {
-    int64_t from = INT64_MIN, to = INT64_MIN;
+    int64_t from = INT64_MIN, to = INT64_MIN; /* absent: never a time the API takes */
     enum dst_result_status st;
     const char *k, *v;
 
@@ -67,7 +94,7 @@ static int read_filters(struct dst_http_req *req, struct dst_store_query *q,
             return dst_http_reply_error(req, 400, "unknown query argument '%s'", k), DST_EINVAL;
     }
     if (api_query_time(req, "from", &from) || api_query_time(req, "to", &to))
-        return dst_http_reply_error(req, 400, "from/to: not ISO 8601 or milliseconds"), DST_EINVAL;
+        return DST_EINVAL;
     dst_store_query_init(q);
     q->keyset = true;
     if (from != INT64_MIN)
@@ -107,6 +134,19 @@ static int page_row(const struct dst_result *r, void *ud)
     return 0;
 }
 
+/* A next_cursor of list_results: "TIME.SEQ", two integers. */
+static bool parse_cursor(const char *v, int64_t *time, int64_t *seq)
+{
+    const char *dot = strchr(v, '.');
+    char head[24];
+
+    if (!dot || (size_t)(dot - v) >= sizeof(head)) /* longer than any int64 */
+        return false;
+    memcpy(head, v, (size_t)(dot - v));
+    head[dot - v] = '\0';
+    return api_parse_int64(head, time) && api_parse_int64(dot + 1, seq);
+}
+
 /* GET /api/v1/results */
 static void list_results(struct dst_http_req *req, void *ud)
 {
@@ -115,17 +155,15 @@ static void list_results(struct dst_http_req *req, void *ud)
     struct dst_store_query q;
     struct page p = {.limit = 100};
     const char *v;
-    char *end = NULL;
 
     if (read_filters(req, &q, extra))
         return;
     if ((v = dst_http_req_query(req, "limit")) && *v) {
-        p.limit = strtoll(v, &end, 10);
-        if (*end || p.limit < 1 || p.limit > 1000)
+        if (!api_parse_int64(v, &p.limit) || p.limit < 1 || p.limit > 1000)
             return (void)dst_http_reply_error(req, 400, "limit: must be from 1 to 1000");
     }
     if ((v = dst_http_req_query(req, "cursor")) && *v) {
-        if (sscanf(v, "%" SCNd64 ".%" SCNd64, &q.after_time, &q.after_seq) != 2)
+        if (!parse_cursor(v, &q.after_time, &q.after_seq))
             return (void)dst_http_reply_error(req, 400, "cursor: not a cursor of this API");
         q.has_after = true;
     }

@@ -91,21 +91,22 @@ static void get_series(struct dst_http_req *req, void *ud)
     }
     q.to_ms = dst_datetime_now_ms();
     if (api_query_time(req, "to", &q.to_ms))
-        return (void)dst_http_reply_error(req, 400, "to: not ISO 8601 or milliseconds");
-    q.from_ms = q.to_ms - DAY_MS;
+        return;
+    q.from_ms = q.to_ms - DAY_MS; /* no overflow: see API_TIME_MIN */
     if (api_query_time(req, "from", &q.from_ms))
-        return (void)dst_http_reply_error(req, 400, "from: not ISO 8601 or milliseconds");
+        return;
     if (q.to_ms <= q.from_ms)
         return (void)dst_http_reply_error(req, 400, "from: must be before to");
     if ((v = dst_http_req_query(req, "step")) && *v) {
-        char *end = NULL;
-        q.step_ms = strtoll(v, &end, 10);
-        if (*end || q.step_ms < 1000 || (q.to_ms - q.from_ms) / q.step_ms > 100000)
-            return (void)dst_http_reply_error(
-                req, 400, "step: milliseconds, at least 1000 and at most 100000 buckets");
+        if (!api_parse_int64(v, &q.step_ms) || q.step_ms < 1000 ||
+            q.step_ms > API_TIME_MAX - API_TIME_MIN || (q.to_ms - q.from_ms) / q.step_ms > 100000)
+            return (void)dst_http_reply_error(req, 400,
+                                              "step: milliseconds, at least 1000, at most 100000 "
+                                              "buckets and at most the years 1 to 9999");
     } else {
         q.step_ms = api_series_auto_step(q.to_ms - q.from_ms);
-        q.from_ms -= q.from_ms % q.step_ms; /* stable buckets while "now" moves on */
+        int64_t into = q.from_ms % q.step_ms;
+        q.from_ms -= into < 0 ? into + q.step_ms : into; /* stable buckets while "now" moves on */
     }
     if ((v = dst_http_req_query(req, "probe")) && *v)
         q.probe = v;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/json.h"
 
 static const struct engine_ops *const engines[] = {
     &engine_dummy,       &engine_speedtest, &engine_librespeed,
@@ -68,6 +69,7 @@ int engine_fail(struct dst_result *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    dst_json_text_fix(msg); /* a result's error is JSON text: no half character at the end */
     r->status = DST_RESULT_FAILED;
     dst_result_set(&r->error, msg);
     return 0;

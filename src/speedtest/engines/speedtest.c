@@ -1,4 +1,5 @@
 /* speedtest.c - the speedtest engine: legacy speedtest.net and Speedtest Mini HTTP servers */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include "core/datetime.h"
 #include "core/err.h"
 #include "core/http_client.h"
+#include "core/mem.h"
 #include "core/transfer.h"
 #include "core/xml.h"
 #include "speedtest/engines/engine.h"
@@ -36,6 +38,7 @@
 #define STEP_MS        10000L
 #define DRAIN_MS       2000
 #define MIN_PHASE_MS   1000
+#define MAX_SERVER_ID  9007199254740992LL /* 2^53: what a result's server.id holds */
 
 static const char *const default_lists[] = {
     "https://www.speedtest.net/speedtest-servers-static.php",
@@ -46,21 +49,29 @@ static const char *const default_lists[] = {
 static const int image_sizes[] = {350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000};
 static const uint64_t upload_sizes[] = {32768, 65536, 131072, 262144, 524288, 1048576, 7340032};
 
+/*
+ * Texts from the config and the server list, as long as a result holds them (500 bytes; a
+ * country 64 characters of up to 4 bytes): a longer one refuses the config or skips the server.
+ */
+#define TEXT_LEN    501
+#define COUNTRY_LEN 257
+
 struct client {
-    char ip[64], isp[128], country[64];
+    char ip[64], isp[TEXT_LEN], country[COUNTRY_LEN];
     double lat, lon;
 };
 
 struct config {
     struct client client;
     long threadcount, ratio, maxchunkcount;
-    char ignoreids[1024];
+    char *ignoreids; /* owned; NULL for none */
+    char err[200];   /* why on_config refused the config */
 };
 
 struct server {
-    long id;
+    int64_t id;
     char url[DST_TRANSFER_MAX_URL - 64]; /* upload.php; the other files are beside it */
-    char host[300], name[300], sponsor[128], country[64], cc[8];
+    char host[TEXT_LEN], name[TEXT_LEN], sponsor[TEXT_LEN], country[COUNTRY_LEN], cc[8];
     double lat, lon, dist_km, latency_ms, jitter_ms;
 };
 
@@ -82,41 +93,101 @@ struct list {
     int n;
 };
 
-static void copy_attr(char *out, size_t outlen, const char **attrs, const char *name)
+/* Copies attribute name ("" when absent); false if it does not fit out. */
+static bool copy_attr(char *out, size_t outlen, const char **attrs, const char *name)
 {
     const char *v = dst_xml_attr(attrs, name);
-    snprintf(out, outlen, "%s", v ? v : "");
+    size_t n = v ? strlen(v) : 0;
+
+    if (n >= outlen)
+        return false;
+    memcpy(out, v ? v : "", n + 1);
+    return true;
 }
 
-static double num_attr(const char **attrs, const char *name)
+/* Copies a country attribute: at most 64 characters, as a result holds it. */
+static bool copy_country(char *out, size_t outlen, const char **attrs, const char *name)
+{
+    size_t chars = 0;
+
+    if (!copy_attr(out, outlen, attrs, name))
+        return false;
+    for (const char *p = out; *p; p++)
+        chars += ((unsigned char)*p & 0xC0) != 0x80; /* UTF-8 (expat's): lead bytes */
+    return chars <= 64;
+}
+
+/* A number attribute within min..max: NAN when absent, false when present but not one. */
+static bool num_attr(const char **attrs, const char *name, double min, double max, double *out)
 {
     const char *v = dst_xml_attr(attrs, name);
     char *end = NULL;
-    double d = v ? strtod(v, &end) : NAN;
-    return v && *v && end && !*end && isfinite(d) ? d : NAN;
+
+    *out = NAN;
+    if (!v)
+        return true;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= min && d <= max)) /* NaN fails too */
+        return false;
+    *out = d;
+    return true;
+}
+
+/* A whole-number attribute within min..max (which the caller keeps within long); as num_attr. */
+static bool int_attr(const char **attrs, const char *name, long min, long max, long *out)
+{
+    double d = NAN;
+
+    if (!num_attr(attrs, name, (double)min, (double)max, &d) || (!isnan(d) && d != floor(d)))
+        return false;
+    if (!isnan(d))
+        *out = (long)d;
+    return true;
+}
+
+/* Refuses the config: the attribute of element el is not what it should be. */
+static int config_bad(struct config *c, const char *el, const char *attr, const char **attrs,
+                      const char *want)
+{
+    snprintf(c->err, sizeof(c->err), "<%s %s=\"%.40s\">: %s", el, attr, dst_xml_attr(attrs, attr),
+             want);
+    return DST_EINVAL;
+}
+
+static int on_client(struct config *c, const char **attrs)
+{
+    struct client *cl = &c->client;
+
+    if (!copy_attr(cl->ip, sizeof(cl->ip), attrs, "ip"))
+        return config_bad(c, "client", "ip", attrs, "too long");
+    if (!copy_attr(cl->isp, sizeof(cl->isp), attrs, "isp"))
+        return config_bad(c, "client", "isp", attrs, "too long");
+    if (!copy_country(cl->country, sizeof(cl->country), attrs, "country"))
+        return config_bad(c, "client", "country", attrs, "too long");
+    if (!num_attr(attrs, "lat", -90, 90, &cl->lat))
+        return config_bad(c, "client", "lat", attrs, "not a latitude (-90 to 90)");
+    if (!num_attr(attrs, "lon", -180, 180, &cl->lon))
+        return config_bad(c, "client", "lon", attrs, "not a longitude (-180 to 180)");
+    return 0;
 }
 
 static int on_config(void *ud, const char *name, const char **attrs, int depth)
 {
     struct config *c = ud;
-    double v;
 
     (void)depth;
-    if (strcmp(name, "client") == 0) {
-        copy_attr(c->client.ip, sizeof(c->client.ip), attrs, "ip");
-        copy_attr(c->client.isp, sizeof(c->client.isp), attrs, "isp");
-        copy_attr(c->client.country, sizeof(c->client.country), attrs, "country");
-        c->client.lat = num_attr(attrs, "lat");
-        c->client.lon = num_attr(attrs, "lon");
-    } else if (strcmp(name, "server-config") == 0) {
-        v = num_attr(attrs, "threadcount");
-        c->threadcount = v >= 1 && v <= 16 ? (long)v : c->threadcount;
-        copy_attr(c->ignoreids, sizeof(c->ignoreids), attrs, "ignoreids");
+    if (strcmp(name, "client") == 0)
+        return on_client(c, attrs);
+    if (strcmp(name, "server-config") == 0) {
+        if (!int_attr(attrs, "threadcount", 1, 16, &c->threadcount))
+            return config_bad(c, name, "threadcount", attrs, "not a whole number from 1 to 16");
+        free(c->ignoreids);
+        c->ignoreids = dst_xstrdup(dst_xml_attr(attrs, "ignoreids")); /* NULL when absent */
     } else if (strcmp(name, "upload") == 0) {
-        v = num_attr(attrs, "ratio");
-        c->ratio = v >= 1 && v <= 7 ? (long)v : c->ratio;
-        v = num_attr(attrs, "maxchunkcount");
-        c->maxchunkcount = v >= 1 && v <= 1000 ? (long)v : c->maxchunkcount;
+        if (!int_attr(attrs, "ratio", 1, 7, &c->ratio))
+            return config_bad(c, name, "ratio", attrs, "not a whole number from 1 to 7");
+        if (!int_attr(attrs, "maxchunkcount", 1, 1000, &c->maxchunkcount))
+            return config_bad(c, name, "maxchunkcount", attrs, "not a whole number from 1 to 1000");
     }
     return 0;
 }
@@ -130,15 +201,29 @@ static double haversine_km(double lat1, double lon1, double lat2, double lon2)
     return 6371 * 2 * atan2(sqrt(a), sqrt(1 - a));
 }
 
-/* Whether id is in the comma-separated list ids. */
-static bool ignored(const char *ids, long id)
+/* A server id: digits only, at most MAX_SERVER_ID; -1 otherwise. */
+static int64_t server_id(const char *v, size_t len)
 {
-    for (const char *p = ids; *p;) {
-        char *end = NULL;
-        long v = strtol(p, &end, 10);
-        if (end != p && v == id)
+    int64_t id = 0;
+
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || id > (MAX_SERVER_ID - 9) / 10)
+            return -1;
+        id = id * 10 + (v[i] - '0');
+    }
+    return id;
+}
+
+/* Whether id is in the comma-separated list ids (NULL: none). */
+static bool ignored(const char *ids, int64_t id)
+{
+    for (const char *p = ids; p && *p;) {
+        size_t n = strcspn(p, ", ");
+        if (n > 0 && server_id(p, n) == id)
             return true;
-        p = end != p ? end : p + 1;
+        p += n;
         p += strspn(p, ", ");
     }
     return false;
@@ -147,35 +232,48 @@ static bool ignored(const char *ids, long id)
 /* Keeps s if it is among the NEAREST nearest so far (near[] sorted by distance). */
 static void keep_nearest(struct list *l, const struct server *s)
 {
-    int i = l->n < NEAREST ? l->n++ : NEAREST - 1;
+    int i = l->n;
 
-    if (i == NEAREST - 1 && l->n == NEAREST && s->dist_km >= l->near[i].dist_km)
-        return;
+    if (l->n == NEAREST) {
+        if (s->dist_km >= l->near[NEAREST - 1].dist_km)
+            return;
+        i = NEAREST - 1; /* the farthest makes room */
+    } else {
+        l->n++;
+    }
     for (; i > 0 && l->near[i - 1].dist_km > s->dist_km; i--)
         l->near[i] = l->near[i - 1];
     l->near[i] = *s;
+}
+
+/* A server of the list, or false when it is skipped: every attribute must be what it says. */
+static bool read_server(const char **attrs, struct server *s)
+{
+    const char *url = dst_xml_attr(attrs, "url");
+    const char *id = dst_xml_attr(attrs, "id");
+
+    if (!url || !(strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) ||
+        strlen(url) >= sizeof(s->url) || !id)
+        return false;
+    s->id = server_id(id, strlen(id));
+    memcpy(s->url, url, strlen(url) + 1);
+    return s->id >= 0 && copy_attr(s->host, sizeof(s->host), attrs, "host") &&
+           copy_attr(s->name, sizeof(s->name), attrs, "name") &&
+           copy_attr(s->sponsor, sizeof(s->sponsor), attrs, "sponsor") &&
+           copy_country(s->country, sizeof(s->country), attrs, "country") &&
+           copy_country(s->cc, sizeof(s->cc), attrs, "cc") &&
+           num_attr(attrs, "lat", -90, 90, &s->lat) && !isnan(s->lat) &&
+           num_attr(attrs, "lon", -180, 180, &s->lon) && !isnan(s->lon);
 }
 
 static int on_server(void *ud, const char *name, const char **attrs, int depth)
 {
     struct list *l = ud;
     struct server s = {.latency_ms = NAN, .jitter_ms = NAN};
-    const char *url = dst_xml_attr(attrs, "url");
-    double id = num_attr(attrs, "id");
 
     (void)depth;
-    if (strcmp(name, "server") != 0 || !url || strncmp(url, "http", 4) != 0 ||
-        strlen(url) >= sizeof(s.url) || !isfinite(id) || ignored(l->cfg->ignoreids, (long)id))
+    if (strcmp(name, "server") != 0 || !read_server(attrs, &s) || ignored(l->cfg->ignoreids, s.id))
         return 0;
-    s.id = (long)id;
-    snprintf(s.url, sizeof(s.url), "%s", url);
-    copy_attr(s.host, sizeof(s.host), attrs, "host");
-    copy_attr(s.name, sizeof(s.name), attrs, "name");
-    copy_attr(s.sponsor, sizeof(s.sponsor), attrs, "sponsor");
-    copy_attr(s.country, sizeof(s.country), attrs, "country");
-    copy_attr(s.cc, sizeof(s.cc), attrs, "cc");
-    s.lat = num_attr(attrs, "lat");
-    s.lon = num_attr(attrs, "lon");
     s.dist_km = haversine_km(l->cfg->client.lat, l->cfg->client.lon, s.lat, s.lon);
     if (isfinite(s.dist_km))
         keep_nearest(l, &s);
@@ -189,14 +287,17 @@ static long left_ms(const struct run *run, long cap)
     return left < cap ? (long)(left > 0 ? left : 1) : cap;
 }
 
-/* GETs an XML document and hands its elements to fn; a text for a person in err. */
-static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, void *ud, char *err,
-                     size_t errlen)
+/*
+ * GETs an XML document and hands its elements to fn; a text for a person in err (fn_err: what
+ * fn says when it stops the parse).
+ */
+static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, void *ud,
+                     const char *fn_err, char *err, size_t errlen)
 {
     struct dst_http_call call = {
         .url = url, .timeout_ms = left_ms(run, STEP_MS), .max_body = DST_XML_MAX_INPUT};
     struct dst_http_resp resp;
-    char why[256];
+    char why[256] = "";
     int rc = dst_http_do(&call, &resp);
 
     if (rc)
@@ -204,7 +305,10 @@ static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, vo
     else if (resp.status != 200)
         rc = DST_EDEP, snprintf(err, errlen, "HTTP %ld from %s", resp.status, url);
     else if ((rc = dst_xml_parse(resp.body, resp.len, fn, ud, why, sizeof(why))) != 0)
-        snprintf(err, errlen, "%s: not XML: %s", url, why);
+        snprintf(err, errlen, "%s: %s%s", url, why[0] ? "not XML: " : "",
+                 why[0]   ? why
+                 : fn_err ? fn_err
+                          : "refused");
     dst_http_resp_release(&resp);
     return rc;
 }
@@ -213,9 +317,10 @@ static int load_config(struct run *run, const char *url, char *err, size_t errle
 {
     struct config *c = &run->cfg;
 
+    free(c->ignoreids);
     *c = (struct config){.client = {.lat = NAN, .lon = NAN}, .threadcount = 4, .ratio = 5};
     c->maxchunkcount = 50;
-    if (fetch_xml(run, url, on_config, c, err, errlen) != 0)
+    if (fetch_xml(run, url, on_config, c, c->err, err, errlen) != 0)
         return DST_EDEP;
     run->have_cfg = true;
     if (!engine_target_param(run->t, "streams"))
@@ -268,7 +373,7 @@ static int pick_server(struct run *run, char *err, size_t errlen)
         return snprintf(err, errlen, "config: %s", why), rc;
     for (size_t i = 0; l.n == 0 && i < (list_url ? 1 : 4); i++) {
         snprintf(url, sizeof(url), "%s?threads=%ld", default_lists[i], run->streams);
-        rc = fetch_xml(run, list_url ? list_url : url, on_server, &l, why, sizeof(why));
+        rc = fetch_xml(run, list_url ? list_url : url, on_server, &l, NULL, why, sizeof(why));
     }
     if (l.n == 0)
         return snprintf(err, errlen, "server list: %s", why[0] ? why : "no servers"), DST_EDEP;
@@ -322,14 +427,22 @@ static void on_progress(void *ud, double bps)
     engine_progress(p->run->ctx, p->name, bps);
 }
 
-/* The server must say it got the whole body: "size=N". */
+/*
+ * The server must say it got the whole body: "size=N". reply holds the answer's first 63 bytes:
+ * N of at most 20 digits (any uint64) is in them whole; a longer one could be cut to another.
+ */
 static int check_size(void *ud, uint64_t sent, const char *reply, char *err, size_t errlen)
 {
     char *end = NULL;
-    unsigned long long got = strncmp(reply, "size=", 5) == 0 ? strtoull(reply + 5, &end, 10) : 0;
+    const char *digits = reply + 5;
+    unsigned long long got = 0;
 
     (void)ud;
-    if (!end || end == reply + 5)
+    if (strncmp(reply, "size=", 5) == 0 && *digits >= '0' && *digits <= '9') {
+        errno = 0;
+        got = strtoull(digits, &end, 10);
+    }
+    if (!end || end - digits > 20 || errno == ERANGE)
         return snprintf(err, errlen, "upload answer is not size=N: '%.40s'", reply), DST_EDEP;
     if (got != sent)
         return snprintf(err, errlen, "short body: the server got %llu of %llu bytes", got,
@@ -458,33 +571,44 @@ static int speedtest_check(const struct engine_target *t, char *err, size_t errl
     return params(t, &d, &g, &s, err, errlen);
 }
 
+/* Picks the server, then measures each way; fills r (failed with the reason on an error). */
+static int measure(struct run *run, int64_t t0)
+{
+    struct dst_transfer_stats down = {0}, up = {0};
+    struct dst_result *r = run->r;
+    char err[512];
+
+    if (strcmp(run->t->host, "auto") == 0) {
+        engine_say(run->ctx, "Finding best test servers");
+        if (pick_server(run, err, sizeof(err)) != 0)
+            return engine_fail(r, "%s", err);
+    } else if (direct_server(run, err, sizeof(err)) != 0) {
+        return engine_fail(r, "latency: %s", err);
+    }
+    engine_say(run->ctx, "Testing download speed");
+    if (download(run, &down) != 0)
+        return engine_fail(r, "download: %s", down.error);
+    engine_say(run->ctx, "Testing upload speed");
+    if (upload(run, &up) != 0)
+        return engine_fail(r, "upload: %s", up.error);
+    fill_result(run, &down, &up);
+    r->duration_s = (double)(dst_monotonic_ms() - t0) / 1000;
+    return 0;
+}
+
 static int speedtest_run(const struct engine_ctx *ctx, const struct engine_target *t,
                          struct dst_result *r)
 {
     struct run run = {.ctx = ctx, .t = t, .r = r};
-    struct dst_transfer_stats down = {0}, up = {0};
     char err[512];
     int64_t t0 = dst_monotonic_ms();
 
     if (params(t, &run.duration, &run.grace, &run.streams, err, sizeof(err)) != 0)
         return engine_fail(r, "%s", err);
     run.deadline = t0 + (ctx->timeout_s > 0 ? ctx->timeout_s : 60) * 1000L;
-    if (strcmp(t->host, "auto") == 0) {
-        engine_say(ctx, "Finding best test servers");
-        if (pick_server(&run, err, sizeof(err)) != 0)
-            return engine_fail(r, "%s", err);
-    } else if (direct_server(&run, err, sizeof(err)) != 0) {
-        return engine_fail(r, "latency: %s", err);
-    }
-    engine_say(ctx, "Testing download speed");
-    if (download(&run, &down) != 0)
-        return engine_fail(r, "download: %s", down.error);
-    engine_say(ctx, "Testing upload speed");
-    if (upload(&run, &up) != 0)
-        return engine_fail(r, "upload: %s", up.error);
-    fill_result(&run, &down, &up);
-    r->duration_s = (double)(dst_monotonic_ms() - t0) / 1000;
-    return 0;
+    int rc = measure(&run, t0);
+    free(run.cfg.ignoreids);
+    return rc;
 }
 
 const struct engine_ops engine_speedtest = {

@@ -83,21 +83,20 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
     return 0;
 }
 
-/* The API's URL for path, without a doubled slash. */
-static void api_url(const struct probe_opts *o, const char *path, char *out, size_t outlen)
+/* The API's URL for path, without a doubled slash (caller frees). */
+static char *api_url(const struct probe_opts *o, const char *path)
 {
     size_t n = strlen(o->api);
     while (n > 0 && o->api[n - 1] == '/')
         n--;
-    snprintf(out, outlen, "%.*s%s", (int)n, o->api, path);
+    return dst_xasprintf("%.*s%s", (int)n, o->api, path);
 }
 
 /* POSTs j (borrowed) as JSON to the API's path; the answer goes to resp (release it). */
 static int post_json(const struct probe_opts *o, struct dst_http_client *hc, const char *path,
                      const json_t *j, const char *key, long timeout_ms, struct dst_http_resp *resp)
 {
-    char url[1024];
-    api_url(o, path, url, sizeof(url));
+    char *url = api_url(o, path);
     char *body = dst_json_dumps(j, NULL);
     struct dst_http_call call = {.method = "POST",
                                  .url = url,
@@ -108,6 +107,7 @@ static int post_json(const struct probe_opts *o, struct dst_http_client *hc, con
                                  .timeout_ms = timeout_ms};
     int rc = hc ? dst_http_client_do(hc, &call, resp) : dst_http_do(&call, resp);
     free(body);
+    free(url);
     return rc;
 }
 
@@ -193,18 +193,18 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
                     const struct probe_beat *b)
 {
     struct dst_http_resp resp = {0};
-    char path[300];
 
     if (!o->sink && (!o->api || !*o->api))
         return 0;
-    snprintf(path, sizeof(path), "/api/v1/probes/%s/heartbeat", o->agent);
     json_t *j = beat_json(o, b);
     if (o->sink) {
         o->sink->heartbeat(o->sink->ud, o->agent, j);
         json_decref(j);
         return 0;
     }
+    char *path = dst_xasprintf("/api/v1/probes/%s/heartbeat", o->agent);
     int rc = post_json(o, hc, path, j, NULL, 3000, &resp);
+    free(path);
     json_decref(j);
     if (rc == 0 && resp.status != 204)
         rc = DST_EDEP;

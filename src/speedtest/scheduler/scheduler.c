@@ -12,6 +12,7 @@
 #include "core/http_client.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/queue.h"
 #include "core/sig.h"
 #include "speedtest/scheduler/schedule.h"
@@ -143,7 +144,7 @@ static void *follow_main(void *arg)
 static int run_daemon(struct sched *s, const char *url, const char *api, const char *token)
 {
     struct follower f = {.s = s, .token = token};
-    char follow_url[1100];
+    char *follow_url = NULL;
     bool following = false;
 
     struct dst_queue *q = NULL;
@@ -159,7 +160,7 @@ static int run_daemon(struct sched *s, const char *url, const char *api, const c
     dst_info("publishing test requests on %s (%d schedule%s)", url, sched_count(s),
              sched_count(s) == 1 ? "" : "s");
     if (*api) {
-        snprintf(follow_url, sizeof(follow_url), "%s/api/v1/schedules", api);
+        follow_url = dst_xasprintf("%s/api/v1/schedules", api);
         f.url = follow_url;
         following = pthread_create(&f.t, NULL, follow_main, &f) == 0;
         dst_info("following the schedules at %s", follow_url);
@@ -167,6 +168,7 @@ static int run_daemon(struct sched *s, const char *url, const char *api, const c
     sched_run(s, q);
     if (following)
         pthread_join(f.t, NULL); /* it ends on the same stop as sched_run */
+    free(follow_url);
     dst_info("stopped");
     dst_queue_free(q);
     return 0;

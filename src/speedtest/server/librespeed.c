@@ -165,18 +165,22 @@ static void distance_text(const struct server_cfg *c, const char *unit, char *ou
 static json_t *isp_info(const struct server_cfg *c, const char *ip, const char *unit)
 {
     const char *label = special_label(ip);
-    char text[512], dist[32], loc[64];
+    char text[128], dist[32], loc[64];
 
     if (label) {
-        snprintf(text, sizeof(text), "%s - %s", ip, label);
+        snprintf(text, sizeof(text), "%s - %s", ip, label); /* both short: fits */
         return json_pack("{s:s,s:s}", "processedString", text, "rawIspInfo", "");
     }
     distance_text(c, unit, dist, sizeof(dist));
-    snprintf(text, sizeof(text), "%s - %s, %s%s", ip, c->isp, c->cc, dist);
-    snprintf(loc, sizeof(loc), "%.4f,%.4f", c->client_lat, c->client_lon);
-    return json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}", "processedString", text,
-                     "rawIspInfo", "ip", ip, "hostname", "", "city", "", "region", "", "country",
-                     c->cc, "loc", loc, "org", c->isp, "postal", "", "timezone", "");
+    snprintf(loc, sizeof(loc), "%.4f,%.4f", c->client_lat, c->client_lon); /* -90..90 etc. */
+    /* --isp and --cc have any length: the text is built whole */
+    char *whole = dst_xasprintf("%s - %s, %s%s", ip, c->isp, c->cc, dist);
+    json_t *j =
+        json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}}", "processedString", whole,
+                  "rawIspInfo", "ip", ip, "hostname", "", "city", "", "region", "", "country",
+                  c->cc, "loc", loc, "org", c->isp, "postal", "", "timezone", "");
+    free(whole);
+    return j;
 }
 
 static void get_ip(struct dst_http_req *req, void *ud)

@@ -205,10 +205,10 @@ static void get_config(struct dst_http_req *req, void *ud)
 
 /*
  * Where clients reach us: --public-url (its scheme://host:port, any path kept), else the local
- * address this client connected to. host gets the "host:port" part.
+ * address this client connected to. *host gets the "host:port" part. Both are the caller's to
+ * free: an URL of any length is given whole.
  */
-static void base_url(struct dst_http_req *req, const char *public_url, char *base, size_t blen,
-                     char *host, size_t hlen)
+static char *base_url(struct dst_http_req *req, const char *public_url, char **host)
 {
     char local[80];
 
@@ -218,14 +218,13 @@ static void base_url(struct dst_http_req *req, const char *public_url, char *bas
         h = h ? h + 3 : public_url;
         while (n > 0 && public_url[n - 1] == '/')
             n--;
-        snprintf(base, blen, "%.*s", (int)n, public_url);
-        snprintf(host, hlen, "%.*s", (int)strcspn(h, "/?#"), h);
-        return;
+        *host = dst_xstrndup(h, strcspn(h, "/?#"));
+        return dst_xstrndup(public_url, n);
     }
     if (dst_http_req_local_addr(req, local, sizeof(local)) != 0)
         snprintf(local, sizeof(local), "127.0.0.1:80");
-    snprintf(base, blen, "http://%s", local);
-    snprintf(host, hlen, "%s", local);
+    *host = dst_xstrdup(local);
+    return dst_xasprintf("http://%s", local);
 }
 
 /* speedtest-servers.php: a list of one, this server. */
@@ -233,10 +232,10 @@ static void get_servers(struct dst_http_req *req, void *ud)
 {
     const struct server_cfg *c = state(ud)->cfg;
     struct dst_buf b;
-    char base[512], host[300], url[600], id[24];
+    char id[24], *host = NULL;
+    char *base = base_url(req, c->public_url, &host);
+    char *url = dst_xasprintf("%s/speedtest/upload.php", base);
 
-    base_url(req, c->public_url, base, sizeof(base), host, sizeof(host));
-    snprintf(url, sizeof(url), "%s/speedtest/upload.php", base);
     snprintf(id, sizeof(id), "%ld", c->id);
     dst_buf_init(&b, 0);
     dst_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<settings>\n<servers>\n<server");
@@ -251,6 +250,9 @@ static void get_servers(struct dst_http_req *req, void *ud)
     put_attr(&b, "host", host);
     dst_buf_puts(&b, "/>\n</servers>\n</settings>\n");
     reply_xml(req, &b);
+    free(url);
+    free(base);
+    free(host);
 }
 
 static void speedtest_free(void *p)

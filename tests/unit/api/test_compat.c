@@ -81,6 +81,10 @@ static void dates_as_the_original_web_sends_them(void **state)
     assert_false(compat_parse_date("2026-02-30", &a));
     assert_false(compat_parse_date("2026-13-01", &a));
     assert_false(compat_parse_date("yesterday", &a));
+    /* garbage past the 80th character was cut off, and the rest taken for a date */
+    char longer[160];
+    snprintf(longer, sizeof(longer), "2026-03-05T10:00:00.%0100dZ!", 0);
+    assert_false(compat_parse_date(longer, &a));
 }
 
 static void dates_are_formatted_like_dotnet(void **state)

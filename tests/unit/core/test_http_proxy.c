@@ -461,10 +461,12 @@ static int dead_port(void)
     return port;
 }
 
-/* A listener that reads each request and closes without an answer. */
+/* A listener that reads each request and closes, after sending answer (when not NULL). */
 struct dropper {
     int fd;
     pthread_t thread;
+    const char *answer;
+    size_t answer_len;
 };
 
 static void *drop_main(void *arg)
@@ -477,6 +479,8 @@ static void *drop_main(void *arg)
         if (c < 0)
             return NULL; /* shut down */
         recv(c, buf, sizeof(buf), 0);
+        if (d->answer)
+            ht_send_all(c, d->answer, d->answer_len);
         close(c);
     }
 }
@@ -552,7 +556,7 @@ static void test_retry_refused(void **state)
 /* Upstream 0 reads the request and closes: a GET or a keyed POST moves on, a bare POST not. */
 static void test_retry_dropped(void **state)
 {
-    struct dropper dr;
+    struct dropper dr = {0};
     struct call get = {.method = "GET", .path = "/echo/g"};
     struct call post = {.method = "POST", .path = "/echo/p", .body = "once"};
     struct call keyed = {
@@ -575,6 +579,80 @@ static void test_retry_dropped(void **state)
     ht_resp_release(&get.r);
     ht_resp_release(&post.r);
     ht_resp_release(&keyed.r);
+}
+
+/*
+ * Upstream 0 answers with a crafted status line: none reaches the client, each attempt fails
+ * and moves on to upstream 1. The status was read with atoi on curl's header bytes, which
+ * need not end in a NUL: digits and white space up to the end of them were read past it.
+ */
+static void test_bad_status_line(void **state)
+{
+    static const char *const bad[] = {
+        "HTTP/1.1 200",             /* no line end, then the connection closes */
+        "HTTP/1.1 20",              /* two digits */
+        "HTTP/1.1 2000 OK\r\n\r\n", /* four */
+        "HTTP/1.1 +20 OK\r\n\r\n",
+        "HTTP/1.1 -200 OK\r\n\r\n",
+        "HTTP/1.1 099 Early\r\n\r\n",
+        "HTTP/1.1 \r\n\r\n",
+        "HTTP/1.1 abc\r\n\r\n",
+        " HTTP/1.1 200 OK\r\n\r\n",                   /* curl takes leading white space */
+        "HTTP 200 OK\r\nContent-Length: 2\r\n\r\nok", /* and NCSA 1.5's line */
+        "HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200OK\r\nContent-Length: 2\r\n\r\nok",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct dropper dr = {.answer = bad[i], .answer_len = strlen(bad[i])};
+        struct call c = {.method = "GET", .path = "/echo/s"};
+        base0(dropper_start(&dr));
+        call_run(&c);
+        dropper_stop(&dr);
+        char id[8] = "";
+        ht_header(&c.r, ID_HEADER, id, sizeof(id));
+        if (c.r.status != 200 || strcmp(id, "1") != 0)
+            fail_msg("status line '%s': %ld from upstream '%s'", bad[i], c.r.status, id);
+        ht_resp_release(&c.r);
+    }
+    assert_int_equal(atomic_load(&F.fails), (int)(sizeof(bad) / sizeof(bad[0])));
+}
+
+/* Long header names and values pass whole each way (they were cut at 128 and 1024 bytes). */
+static void test_long_headers_pass_whole(void **state)
+{
+    char name[201], chain[2001], *want = NULL;
+    struct call c = {.method = "GET", .path = "/echo/h"};
+    struct call d = {.method = "GET", .path = "/echo/h"};
+
+    (void)state;
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    memset(chain, '1', sizeof(chain) - 1);
+    chain[sizeof(chain) - 1] = '\0';
+    char *xff = dst_xasprintf("X-Forwarded-For: %s", chain);
+    c.hdr[0] = xff;
+    call_run(&c);
+    assert_int_equal(c.r.status, 200);
+    want = dst_xasprintf("GET /echo/h\n\n%s, 127.0.0.1\n", chain);
+    assert_string_equal(c.r.body, want);
+    char *answer =
+        dst_xasprintf("HTTP/1.1 200 OK\r\nX-%s: long\r\nContent-Length: 2\r\n\r\nok", name);
+    struct dropper dr = {.answer = answer, .answer_len = strlen(answer)};
+    base0(dropper_start(&dr));
+    call_run(&d);
+    dropper_stop(&dr);
+    char *hname = dst_xasprintf("X-%s", name);
+    assert_int_equal(d.r.status, 200);
+    assert_header(&d, hname, "long");
+    free(hname);
+    free(answer);
+    free(want);
+    free(xff);
+    ht_resp_release(&c.r);
+    ht_resp_release(&d.r);
 }
 
 static void test_none_up(void **state)
@@ -746,6 +824,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_status_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_headers_pass_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_none_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_timeout_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_both_slow_504, setup, teardown),

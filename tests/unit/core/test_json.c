@@ -161,6 +161,38 @@ static void setters(void **state)
     json_decref(o);
 }
 
+/* Texts become valid UTF-8, and only the bytes that were not are replaced. */
+static void text_fix(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain", "plain"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"cut \xc3", "cut ?"},           /* half a character at the end */
+        {"cut \xf0\x9f\x98", "cut ???"}, /* three quarters of one */
+        {"\x80lone", "?lone"},           /* a continuation byte alone */
+        {"\xc0\x80", "??"},              /* overlong NUL */
+        {"\xe0\x80\xaf", "???"},         /* overlong '/' */
+        {"\xed\xa0\x80", "???"},         /* a surrogate */
+        {"\xf4\x90\x80\x80", "????"},    /* past U+10FFFF */
+        {"\xff\xfe", "??"},
+        {"", ""},
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        dst_json_text_fix(buf);
+        assert_string_equal(buf, cases[i].out);
+        json_t *j = json_string(buf); /* jansson takes it now */
+        assert_non_null(j);
+        json_decref(j);
+    }
+    dst_json_text_fix(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +203,7 @@ int main(void)
         cmocka_unit_test(iget),
         cmocka_unit_test(number),
         cmocka_unit_test(setters),
+        cmocka_unit_test(text_fix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
