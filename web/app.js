@@ -875,7 +875,7 @@
   };
 
   function schedError(e, what) {
-    const text = e.status === 401 ? `${what}: log in first.`
+    const text = e.status === 401 ? `${what}: the login has ended.`
       : `${what}: ${e.message}${e.status && e.status !== 400 ? ` (HTTP ${e.status})` : ''}`;
     schedMsg(text, 'error');
   }
@@ -1043,7 +1043,7 @@
       }
     } catch (e) {
       setRunPending(null);
-      showRunMsg(`Could not request a test: ${e.message}.${e.status === 401 ? ' Log in first.' : ''}`, 'error');
+      showRunMsg(e.status === 401 ? 'Not requested: the login has ended.' : `Could not request a test: ${e.message}.`, 'error');
     }
   }
 

@@ -59,7 +59,7 @@ window.dstmcSession = (() => {
     let body = null;
     try { body = JSON.parse(await res.text()); } catch (e) { /* empty or not JSON */ }
     if (res.status === 401 && path !== SESSION) {
-      if (me.authenticated) ended('Your login has ended (expired, revoked, or logged out elsewhere).');
+      if (me.authenticated) ended('Your login has ended (expired or revoked).');
       else if (!write) await load(); /* an API that turned private: the page locks */
     }
     if (!res.ok) throw new ApiError(res.status, body?.error?.message || body?.title || `HTTP ${res.status}`);
