@@ -19,6 +19,7 @@ window.dstmcSession = (() => {
   let base = '';             /* the API's base URL, as app.js resolved it */
   let me = { ...LOGGED_OUT }; /* the last answer of /api/v1/session (csrf included) */
   let notice = '';           /* why the page was logged out, until the next login */
+  let noLogins = false;      /* the API has no /api/v1/session (an original speedtest-api) */
   const listeners = [];
 
   class ApiError extends Error {
@@ -85,6 +86,7 @@ window.dstmcSession = (() => {
     try {
       set(await request(SESSION));
     } catch (e) {
+      noLogins = e.status === 404;
       set({ ...LOGGED_OUT });
     }
   }
@@ -132,14 +134,15 @@ window.dstmcSession = (() => {
     const root = document.documentElement;
     root.toggleAttribute('data-admin', isAdmin());
     root.toggleAttribute('data-locked', locked());
-    $('#login-btn').hidden = me.authenticated || locked();
+    $('#login-btn').hidden = me.authenticated || locked() || noLogins;
     $('#logout-btn').hidden = $('#who').hidden = !me.authenticated;
     if (me.authenticated) {
       $('#who-name').textContent = me.name || 'logged in';
       const until = me.expires ? `, until ${new Date(me.expires).toLocaleString()}` : '';
       $('#who').title = `Logged in as ${me.name} (${(me.scopes || []).join(', ') || 'no scopes'})${until}`;
     }
-    if (notice) hint(notice, 'warn');
+    if (noLogins) hint('');
+    else if (notice) hint(notice, 'warn');
     else if (!me.authenticated) hint('Read-only view.', 'quiet');
     else if (!isAdmin()) hint(`Read-only: “${me.name}” may not run tests or change the schedule (that needs the admin scope).`, 'quiet');
     else hint('');
