@@ -4,6 +4,7 @@
 set(NM ${CMAKE_SOURCE_DIR}/web/node_modules)
 set(DSTMC_ASSETS
   "/index.html=${CMAKE_SOURCE_DIR}/web/index.html"
+  "/session.js=${CMAKE_SOURCE_DIR}/web/session.js"
   "/app.js=${CMAKE_SOURCE_DIR}/web/app.js"
   "/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   "/favicon.svg=${CMAKE_SOURCE_DIR}/web/favicon.svg"

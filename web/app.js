@@ -28,7 +28,6 @@
     overlay: false,        /* "Compare probes": the charts draw one line per probe */
     overlaySeries: null,   /* {t, probes: [{name, download, upload, ping}], total} in overlay mode */
     thresholds: readStored('dstmc.thresholds', { download: null, upload: null, ping: null }),
-    session: { authenticated: false }, /* GET /api/v1/session: who this browser is logged in as */
     series: null,          /* the last series answer, as chart columns (see toColumns) */
     results: [],           /* table rows, newest first */
     probes: new Map(),     /* probe name → its last known state */
@@ -85,28 +84,8 @@
 
   /* ---------- talking to the API ---------- */
 
-  class ApiError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
-  }
-
-  /* fetch + JSON; throws ApiError (status 0 when the API could not be reached). */
-  async function api(path, opts = {}) {
-    const headers = { Accept: 'application/json' };
-    const write = opts.method && opts.method !== 'GET';
-    if (opts.body || write) headers['Content-Type'] = 'application/json';
-    /* the session cookie goes by itself (HttpOnly); a write also shows the session's CSRF token */
-    if (write && state.session.csrf) headers['X-CSRF-Token'] = state.session.csrf;
-    let res;
-    try {
-      res = await fetch(state.base + path, { ...opts, headers, cache: 'no-store', credentials: 'include' });
-    } catch (e) {
-      throw new ApiError(0, `Cannot reach the API at ${state.base || location.origin}`);
-    }
-    let body = null;
-    try { body = JSON.parse(await res.text()); } catch (e) { /* empty or not JSON */ }
-    if (!res.ok) throw new ApiError(res.status, body?.error?.message || body?.title || `HTTP ${res.status}`);
-    return body;
-  }
+  /* fetch + JSON with this browser's login (session.js); throws an error with .status. */
+  const api = (path, opts) => dstmcSession.request(path, opts);
 
   /*
    * configuration.json's speedTestApiBase, as the original web client reads it: empty = the
@@ -124,30 +103,20 @@
     return new URL('.', location.href).href.replace(/\/$/, '');
   }
 
-  /* ---------- the login: a session cookie, never a token kept in the page ---------- */
-
-  /* Who this browser is (GET /api/v1/session); logged out when the API cannot say. */
-  async function loadSession() {
-    try {
-      state.session = await api('/api/v1/session');
-    } catch (e) {
-      state.session = { authenticated: false };
-    }
-  }
-
   /*
-   * The login link that `dstmc up` prints, ".../#token=...": the token is traded for a session
-   * cookie at once and taken out of the address bar and the history. (A fragment never reaches
-   * a server's logs.)
+   * Logged in or out (session.js): the controls follow by themselves (CSS); a private dashboard
+   * locks when logged out, and loads again, without a reload, once logged in.
    */
-  async function loginFromLink() {
-    const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-    if (!m) return;
-    history.replaceState(null, '', location.pathname + location.search);
-    try {
-      state.session = await api('/api/v1/session', { method: 'POST', body: JSON.stringify({ token: decodeURIComponent(m[1]) }) });
-    } catch (e) {
-      showRunMsg(`The login link did not work: ${e.message}.`, 'error');
+  function onSession(who) {
+    if (!who.admin && state.schedEdit) { state.schedEdit = null; renderSchedules(); }
+    if (who.locked) {
+      state.events?.close();
+      state.events = null;
+      for (const t of [state.retryTimer, state.refreshTimer, state.schedTimer]) clearTimeout(t);
+      $('#banner').hidden = true;
+    } else if (who.private) {
+      if (state.loaded) { connectEvents(); loadProbes(); loadSchedules(); }
+      loadAll();
     }
   }
 
@@ -182,7 +151,7 @@
       state.loaded = true;
       if (!dstmc.isReady) { dstmc.isReady = true; markReady(); }
     } catch (e) {
-      if (seq !== state.loadSeq) return;
+      if (seq !== state.loadSeq || dstmcSession.locked()) return; /* locked: the login panel says why */
       if (e.status === 404 && state.mode === 'native' && !state.loaded) {
         enterCompatMode(); /* no /api/v1/series: an original speedtest-api */
         return loadAll();
@@ -607,7 +576,8 @@
    */
   function connectEvents(delay = 0) {
     state.events?.close();
-    const es = (state.events = new EventSource(`${state.base}/api/v1/events`));
+    const es = (state.events = new EventSource(`${state.base}/api/v1/events`,
+      { withCredentials: dstmcSession.who().authenticated }));
     let wasDown = false;
     setConn('connecting', 'connecting…');
     es.onopen = () => {
@@ -828,9 +798,9 @@
       `<td title="${esc(s.target || '')}">${s.target ? `<code>${esc(s.target)}</code>` : '<span class="muted">probe’s default</span>'}</td>` +
       `<td>${s.probe ? esc(s.probe) : '<span class="muted">all probes</span>'}</td>` +
       `<td class="next">${nextRunCell(s)}</td>` +
-      `<td><label class="switch"><input type="checkbox" role="switch" data-act="toggle"${off ? '' : ' checked'}` +
+      `<td data-needs="admin"><label class="switch"><input type="checkbox" role="switch" data-act="toggle"${off ? '' : ' checked'}` +
       ` aria-label="Enabled: ${esc(label)}"><span aria-hidden="true"></span></label></td>` +
-      `<td class="actions"><button type="button" class="btn ghost small" data-act="edit" aria-label="Edit ${esc(label)}">Edit</button>` +
+      `<td class="actions" data-needs="admin"><button type="button" class="btn ghost small" data-act="edit" aria-label="Edit ${esc(label)}">Edit</button>` +
       `<button type="button" class="btn ghost small danger" data-act="remove" aria-label="Remove ${esc(label)}">Remove</button></td></tr>`;
   }
 
@@ -842,8 +812,8 @@
       `<div class="cron-preview muted" aria-live="polite">${esc(words || (d.cron.trim() ? 'custom schedule' : 'minute hour day month weekday'))}</div></td>` +
       `<td><input data-field="target" class="mono" value="${esc(d.target)}" placeholder="probe’s default" aria-label="Target (empty: the probe’s default)" spellcheck="false" autocomplete="off"></td>` +
       `<td><input data-field="probe" value="${esc(d.probe)}" placeholder="all probes" list="sched-probes" aria-label="Probe (empty: all probes)" spellcheck="false" autocomplete="off"></td>` +
-      '<td class="next muted">Enter saves · Esc cancels</td><td></td>' +
-      '<td class="actions"><button type="button" class="btn primary small" data-act="save">Save</button>' +
+      '<td class="next muted">Enter saves · Esc cancels</td><td data-needs="admin"></td>' +
+      '<td class="actions" data-needs="admin"><button type="button" class="btn primary small" data-act="save">Save</button>' +
       '<button type="button" class="btn ghost small" data-act="cancel">Cancel</button></td></tr>';
   }
 
@@ -869,7 +839,7 @@
     const rows = sc.schedules.map((s, i) => (d && d.i === i ? schedEditHtml(d) : schedRowHtml(s, i)));
     if (d && d.i === null) rows.push(schedEditHtml(d));
     $('#schedules tbody').innerHTML = rows.join('') ||
-      '<tr class="empty"><td colspan="6">No schedules: tests run only on request. Add one below.</td></tr>';
+      '<tr class="empty"><td colspan="6">No schedules: tests run only on request.</td></tr>';
     $('#sched-add').disabled = !!d;
     $('#sched-probes').innerHTML = [...state.probes.keys()].sort().map((n) => `<option value="${esc(n)}">`).join('');
 
@@ -905,7 +875,7 @@
   };
 
   function schedError(e, what) {
-    const text = e.status === 401 ? `${what}: log in first (the link \`dstmc up\` printed, or a token).`
+    const text = e.status === 401 ? `${what}: the login has ended.`
       : `${what}: ${e.message}${e.status && e.status !== 400 ? ` (HTTP ${e.status})` : ''}`;
     schedMsg(text, 'error');
   }
@@ -1073,8 +1043,7 @@
       }
     } catch (e) {
       setRunPending(null);
-      const hint = e.status === 401 ? ' Log in first (the link `dstmc up` printed, or a token).' : '';
-      showRunMsg(`Could not request a test: ${e.message}.${hint}`, 'error');
+      showRunMsg(e.status === 401 ? 'Not requested: the login has ended.' : `Could not request a test: ${e.message}.`, 'error');
     }
   }
 
@@ -1186,9 +1155,9 @@
     state.base = await resolveBase();
     for (const a of document.querySelectorAll('[data-api-href]')) a.href = state.base + a.dataset.apiHref;
     try { localStorage.removeItem('dstmc.token'); } catch (e) { /* an older version kept it there */ }
-    await loginFromLink();
-    if (!state.session.authenticated) await loadSession();
-    loadAll();
+    const who = await dstmcSession.start(state.base);
+    dstmcSession.onChange(onSession);
+    if (!who.locked) loadAll();
   }
 
   init();
