@@ -82,7 +82,7 @@ async function main(launch) {
     check(!(await page.isVisible('#login-dialog')), 'the dialog is still open');
     check(await page.inputValue('#login-token') === '', 'the token field still holds the token');
     await adminShown(true);
-    const cookie = (await context.cookies(base)).find((c) => c.name === 'dstmc_session');
+    const cookie = (await context.cookies(base)).find((c) => c.name === `dstmc_session_${new URL(base).port}`);
     check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `cookie: ${JSON.stringify(cookie)}`);
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
     check(!stored.includes(TOKEN) && !stored.includes(cookie.value.slice(0, 20)) && !/csrf/i.test(stored),

@@ -58,6 +58,8 @@ class FirstStartTest(TestCase):
                 st, hs, body = request(svc, "POST", "/api/v1/session", {"token": tok})
                 self.assertEqual(st, 200, body)
                 cookie = hs["set-cookie"]
+                # named by the port: two dstmc on one host keep their own logins
+                self.assertTrue(cookie.startswith(f"dstmc_session_{svc.port}=dstmc_"), cookie)
                 for attr in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"):
                     self.assertIn(attr, cookie)
                 self.assertNotIn("Secure", cookie)  # plain http here

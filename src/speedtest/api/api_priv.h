@@ -68,8 +68,12 @@ struct api_who {
     char text[DST_CRED_TEXT_LEN + 1]; /* a session's cookie value (for its CSRF token) */
 };
 
-/* The name of the session cookie. */
-#define API_SESSION_COOKIE "dstmc_session"
+/*
+ * The name of the session cookie of req's API: "dstmc_session", and "_PORT" when the Host the
+ * browser used names a port. Browsers keep cookies per host, not per port: two dstmc on one
+ * host would otherwise overwrite each other's login. Replicas behind one address share it.
+ */
+void api_session_cookie(struct dst_http_req *req, char *name, size_t len);
 
 int api_auth_new(const struct api_opts *o, struct api_auth **out);
 void api_auth_free(struct api_auth *au);

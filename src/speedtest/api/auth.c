@@ -210,7 +210,9 @@ static bool identify(struct api *a, struct dst_http_req *req, struct api_who *wh
         who->known = true;
         return true;
     }
-    const char *cookie = dst_http_req_cookie(req, API_SESSION_COOKIE);
+    char name[32];
+    api_session_cookie(req, name, sizeof(name));
+    const char *cookie = dst_http_req_cookie(req, name);
     if (cookie && dst_cred_verify(a->store, cookie, true, &who->cred, &why) == 0) {
         bool operator_session = strncmp(who->cred.parent, "operator:", 9) == 0;
         if (operator_session && strcmp(who->cred.parent, a->auth->op_parent) != 0)

@@ -21,11 +21,26 @@ static bool over_tls(struct dst_http_req *req)
     return p && strcasecmp(p, "https") == 0;
 }
 
+void api_session_cookie(struct dst_http_req *req, char *name, size_t len)
+{
+    const char *host = dst_http_req_header(req, "Host");
+    const char *colon = host ? strrchr(host, ':') : NULL;
+    size_t digits = colon ? strspn(colon + 1, "0123456789") : 0;
+
+    /* "[::1]:8080" has its port after the last ':', "[::1]" none (its last ':' is inside) */
+    if (digits && digits <= 5 && !colon[1 + digits])
+        snprintf(name, len, "dstmc_session_%s", colon + 1);
+    else
+        snprintf(name, len, "dstmc_session");
+}
+
 static void set_cookie(struct dst_http_req *req, const char *value, long max_age_s)
 {
-    char c[DST_CRED_TEXT_LEN + 128];
-    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld%s",
-             API_SESSION_COOKIE, value, max_age_s, over_tls(req) ? "; Secure" : "");
+    char c[DST_CRED_TEXT_LEN + 128], name[32];
+
+    api_session_cookie(req, name, sizeof(name));
+    snprintf(c, sizeof(c), "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%ld%s", name, value,
+             max_age_s, over_tls(req) ? "; Secure" : "");
     dst_http_add_header(req, "Set-Cookie", c);
 }
 
