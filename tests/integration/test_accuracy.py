@@ -39,10 +39,11 @@ def namespaces_forbidden():
     for tool in ("ip", "tc", "iperf3"):
         if not shutil.which(tool):
             return f"{tool} is not installed"
-    probe = sh("ip", "netns", "add", "dstmc-probe-ns", check=False)
+    name = f"dstmc-probe-ns-{os.getpid()}"  # not another run's (namespaces are machine-wide)
+    probe = sh("ip", "netns", "add", name, check=False)
     if probe.returncode != 0:
         return f"ip netns add failed: {probe.stderr.strip()}"
-    sh("ip", "netns", "del", "dstmc-probe-ns", check=False)
+    sh("ip", "netns", "del", name, check=False)
     return None
 
 
@@ -51,7 +52,7 @@ class Link:
 
     def __init__(self, rate_mbit):
         self.rate = rate_mbit
-        tag = f"{os.getpid() % 10000}-{rate_mbit}"
+        tag = f"{os.getpid()}-{rate_mbit}"  # unique on the machine; "vs" + tag fits IFNAMSIZ
         self.server_ns, self.client_ns = f"dst-s-{tag}", f"dst-c-{tag}"
         subnet = {10: 10, 100: 100, 1000: 200}.get(rate_mbit, 50)
         self.server_ip, self.client_ip = f"10.66.{subnet}.2", f"10.66.{subnet}.1"
