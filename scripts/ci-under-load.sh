@@ -35,6 +35,7 @@ fi
 mkdir -p "$logs"
 tmp=$(mktemp -d /tmp/dstmc-ci-clone.XXXXXX)
 hogs=""
+ci=""
 
 stop_hogs() {
     for p in $hogs; do
@@ -47,6 +48,10 @@ stop_hogs() {
 }
 
 cleanup() {
+    if [ -n "$ci" ]; then
+        kill -- -"$ci" 2>/dev/null || true # .ci/run and every test it started (its own group)
+        wait "$ci" 2>/dev/null || true
+    fi
     stop_hogs
     rm -rf "$tmp"
 }
@@ -65,7 +70,10 @@ while [ "$i" -le "$runs" ]; do
         hogs="$hogs $!"
     done
     t0=$(date +%s)
-    if (cd "$dir" && ./.ci/run) >"$log" 2>&1; then rc=0; else rc=$?; fi
+    setsid sh -c 'cd "$1" && exec ./.ci/run' ci-run "$dir" >"$log" 2>&1 &
+    ci=$!
+    if wait "$ci"; then rc=0; else rc=$?; fi
+    ci=""
     t1=$(date +%s)
     stop_hogs
     took=$((t1 - t0))
