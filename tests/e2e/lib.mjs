@@ -219,8 +219,12 @@ export async function monitorStatus(base) {
 /* What the monitor knows that a request's fate depends on: each backend's service up and how
  * often it changed (a machine down is a service down too), and how many requests it moved. */
 export function monitorView(st) {
-  return { up: st.backends.map((b) => b.service.up), changes: st.backends.map((b) => b.service.changes),
-    retried: st.retried, active: st.active };
+  return {
+    up: st.backends.map((b) => b.service.up),
+    changes: st.backends.map((b) => b.service.changes),
+    retried: st.retried,
+    active: st.active,
+  };
 }
 
 /* Whether the monitor changed its mind between two views: a health flip or a moved request. */

@@ -111,7 +111,8 @@ async function main(launch) {
     check(rows > 0, 'the results table is empty (the demo rows did not come through)');
     const off = backends.filter(([, b]) => b !== '0');
     check(off.length === 0 || await moved(), `answers not from api1: ${JSON.stringify(off)}`);
-    log(`${backends.length} answers, ${backends.length - off.length} from api1; ${rows} rows in the table`);
+    log(`${backends.length} answers, ${backends.length - off.length} from api1; ` +
+      `${rows} rows in the table`);
   });
 
   await step('a result POSTed through the monitor appears live', async () => {
@@ -164,7 +165,8 @@ async function main(launch) {
   await step('a later result arrives over the new stream', async () => {
     const r3 = result('live-again', 133333333);
     check((await post(base, r3)) === '1', 'the POST was not stored by api2');
-    await page.waitForFunction((id) => window.__sse.results.includes(id), r3.id, { timeout: WAIT_MS });
+    await page.waitForFunction((id) => window.__sse.results.includes(id), r3.id,
+      { timeout: WAIT_MS });
     const row = await page.waitForSelector(rowOf(r3.id), { timeout: WAIT_MS });
     check((await row.textContent()).includes('133.3'), 'the row does not show 133.3 Mbps');
   });

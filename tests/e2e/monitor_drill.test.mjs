@@ -308,7 +308,8 @@ class Traffic {
       }
       p.excused++;
       log(`client loop (${p.name}): #${i}: HTTP ${r.status} ${body.error.message}, while for a ` +
-        `moment no backend may have been up (${JSON.stringify(before)} → ${JSON.stringify(after)})`);
+        `moment no backend may have been up (${JSON.stringify(before)} → ` +
+        `${JSON.stringify(after)})`);
       return null;
     }
     if (r.status !== 200) return `HTTP ${r.status}: ${r.body.slice(0, 120)}`;
@@ -372,7 +373,8 @@ class Traffic {
   report() {
     if (this.reported) return;
     this.reported = true;
-    log('client loop: phase                 requests   VM1   VM2 clean moved   503  failed  worst ms');
+    log('client loop: phase                 requests   VM1   VM2 clean moved   503  failed' +
+      '  worst ms');
     for (const p of this.phases) {
       const col = (v, w) => String(v).padStart(w);
       log(`             ${p.name.padEnd(22)}${col(p.n, 8)}${col(p.by[0], 6)}${col(p.by[1], 6)}` +
@@ -445,11 +447,12 @@ async function calculateOn(page, base, a, b, i) {
     const r = await calculate(page, a, b);
     const after = monitorView(await monitorStatus(base));
     const other = VMS[1 - i];
-    const excused = n < CALC_TRIES && (r.status === 200 && r.by?.startsWith(`answered by ${other.name} `) ?
-      monitorChanged(before, after) : r.status >= 500 && monitorMayHaveBeenEmpty(before, after));
+    const byOther = r.status === 200 && r.by?.startsWith(`answered by ${other.name} `);
+    const excused = n < CALC_TRIES && (byOther ? monitorChanged(before, after) :
+      r.status >= 500 && monitorMayHaveBeenEmpty(before, after));
     if (!excused) return checkCalculated(r, a, b, i);
-    log(`Calculate ${a} + ${b}: HTTP ${r.status} "${r.by ?? r.error}" while the monitor changed its ` +
-      `mind (${JSON.stringify(before)} → ${JSON.stringify(after)}): once more`);
+    log(`Calculate ${a} + ${b}: HTTP ${r.status} "${r.by ?? r.error}" while the monitor ` +
+      `changed its mind (${JSON.stringify(before)} → ${JSON.stringify(after)}): once more`);
   }
 }
 
@@ -481,7 +484,8 @@ async function expectStatus(base, want) {
       return last.status === 200 && isDeepStrictEqual(last.body, want);
     }, `GET /status showing ${JSON.stringify(want)}`);
   } catch (e) {
-    throw new CheckError(`${e.message}: it answers HTTP ${last?.status} ${JSON.stringify(last?.body)}`);
+    throw new CheckError(`${e.message}: it answers HTTP ${last?.status} ` +
+      `${JSON.stringify(last?.body)}`);
   }
 }
 
@@ -625,8 +629,8 @@ async function drill(page, base, traffic, { m1, m2, link, screenshot }) {
     for (const p of traffic.phases.filter((q) => !q.lenient)) {
       check(p.failed.length === 0,
         `${p.name}: ${p.failed.length} failed request(s): ${p.failed.slice(0, 5).join(' | ')}`);
-      check(p.clean >= SETTLED_ANSWERS, `${p.name}: ${p.clean} answers from ${VMS[p.expect].name} ` +
-        'once settled');
+      check(p.clean >= SETTLED_ANSWERS,
+        `${p.name}: ${p.clean} answers from ${VMS[p.expect].name} once settled`);
     }
     check(p5.noHost > 0, `${p5.name}: no 503 "${NONE}" while no host was up`);
   });

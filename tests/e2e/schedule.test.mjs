@@ -27,7 +27,9 @@ async function main(launch) {
   page.on('pageerror', (e) => errors.push(e.message));
   let pageGotSchedules = false; /* the page has had its answer to GET /api/v1/schedules */
   page.on('requestfinished', (r) => {
-    if (new URL(r.url()).pathname === '/api/v1/schedules' && r.method() === 'GET') pageGotSchedules = true;
+    if (new URL(r.url()).pathname === '/api/v1/schedules' && r.method() === 'GET') {
+      pageGotSchedules = true;
+    }
   });
   /* before and after the page loads them: the every-15-minutes schedule may fire (and move its
    * next run) between the page's read and ours */
@@ -62,7 +64,8 @@ async function main(launch) {
     const s = first.body.schedules.find((x) => x.cron === '*/15 * * * *');
     check(s.next_run, `the API gives no next_run: ${JSON.stringify(s)}`);
     const i = first.body.schedules.indexOf(s);
-    const known = [before, first].map((g) => g.body?.schedules?.find((x) => x.cron === s.cron)?.next_run);
+    const known = [before, first]
+      .map((g) => g.body?.schedules?.find((x) => x.cron === s.cron)?.next_run);
     const shown = await page.getAttribute(`#schedules tbody tr[data-i="${i}"] td.next time`, 'datetime');
     check(known.includes(shown), `next run shown as ${shown}, the API says ${known.join(' then ')}`);
     const text = await page.textContent(`#schedules tbody tr[data-i="${i}"]`);

@@ -316,7 +316,8 @@ class EngineTest(TestCase):
             self.assertEqual(r["server"]["host"], f"127.0.0.1:{port}")
             # speeds in bit/s of what moved: at most every byte of a phase over its counted
             # second (2 s, the first of them grace), whatever the machine's load
-            for bps, moved in ((r["download_bps"], r["bytes_down"]), (r["upload_bps"], r["bytes_up"])):
+            for bps, moved in ((r["download_bps"], r["bytes_down"]),
+                               (r["upload_bps"], r["bytes_up"])):
                 self.assertTrue(0 < bps <= moved * 8 / 1.0, (bps, moved))
             self.assertTrue(0 < r["ping_ms"] < r["duration_s"] * 1000, r["ping_ms"])
             self.assertTrue(r["jitter_ms"] >= 0)

@@ -1,4 +1,4 @@
-/* sys_test.h - what unit tests need of the system: ports that refuse, listeners, stopped processes */
+/* sys_test.h - for unit tests: ports that refuse, who listens on a port, stopped processes */
 #ifndef DST_SYS_TEST_H
 #define DST_SYS_TEST_H
 
