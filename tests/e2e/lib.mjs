@@ -1,9 +1,14 @@
 /*
  * lib.mjs - what the browser tests share: start and stop a dstmc service by its pid, launch
- * Debian's Chromium through playwright-core (never a downloaded browser), named steps.
+ * Debian's Chromium through playwright-core (never a downloaded browser), named steps, waits
+ * for a condition, and what `dstmc monitor` says about its backends.
+ *
+ * Every wait has a deadline, and the deadline is generous: it is reached only when something is
+ * wrong, and CI runs on 2 busy vCPUs, under ASan (2-5x slower) too. Tests check what happened,
+ * never how fast.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,19 +20,52 @@ const { chromium } = createRequire(join(ROOT, 'web', 'package.json'))('playwrigh
 
 export const BIN = process.env.DSTMC_BIN;
 export const OUT = process.env.DSTMC_E2E_OUT || join(ROOT, 'build', 'e2e');
-export const WAIT_MS = 15000; /* any single wait in the page */
+export const WAIT_MS = 30000; /* any single wait (in the page or for a service) */
 /* The operator's admin token every service here gets (DSTMC_TOKEN), the header that carries it,
  * and the login link's fragment: the page trades it for a session cookie. */
 export const TOKEN = 'dstmc-e2e-operator-token-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
 export const LOGIN = `#token=${TOKEN}`;
-const LISTEN_MS = 10000;      /* until the service prints its address */
+const LISTEN_MS = 60000;      /* until the service prints its address */
+const STOP_MS = 20000;        /* from SIGTERM until SIGKILL */
+
+export const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 export function log(msg) { console.log(`[e2e] ${msg}`); }
 
 export class CheckError extends Error {}
 
 export function check(cond, msg) { if (!cond) throw new CheckError(msg); }
+
+/* Polls cond (sync or async) every pollMs until it returns a truthy value, which it returns; a
+ * CheckError naming what after ms. */
+export async function waitFor(cond, what, ms = WAIT_MS, pollMs = 50) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() >= deadline) throw new CheckError(`${what}: not within ${ms} ms`);
+    await sleep(pollMs);
+  }
+}
+
+/* Whether every thread of pid is stopped (SIGSTOP takes effect a moment after kill()). */
+export function processStopped(pid) {
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch (e) {
+    return false;
+  }
+  return tids.every((tid) => {
+    try {
+      const state = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+      return 'TtZX'.includes(state);
+    } catch (e) {
+      return true; /* the thread is gone */
+    }
+  });
+}
 
 /* Runs one named step, so a failure says where it happened. */
 export async function step(name, fn) {
@@ -51,7 +89,22 @@ export class Service {
     this.wrap = opts.wrap || [];
     this.env = opts.env || null; /* on top of the environment and DSTMC_TOKEN = TOKEN */
     this.proc = null;
+    this.paused = false;
     this.output = ''; /* stdout + stderr, the last 20 kB, shown when something fails */
+  }
+
+  /* SIGSTOP (docker pause); resolves once every thread has stopped, so that nothing the
+   * process answers afterwards was on its way when the test paused it. */
+  async pause() {
+    this.proc.kill('SIGSTOP');
+    this.paused = true;
+    await waitFor(() => processStopped(this.proc.pid), `dstmc ${this.args[0]} stopped`);
+  }
+
+  /* SIGCONT (docker unpause). */
+  resume() {
+    this.proc.kill('SIGCONT');
+    this.paused = false;
   }
 
   start() {
@@ -77,18 +130,22 @@ export class Service {
     });
   }
 
-  /* SIGTERM by pid, then wait (SIGKILL after 5 s). Resolves with an error text, or null if the
-   * service drained and exited 0 (under ASan a leak or an error makes the exit non-zero). */
+  /* SIGTERM by pid, then wait (SIGKILL after STOP_MS). Resolves with an error text, or null if
+   * the service drained and exited 0 (under ASan a leak or an error makes the exit non-zero). */
   async stop() {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return null;
+    if (this.paused) this.resume(); /* a stopped process waits with its SIGTERM */
     const exited = new Promise((ok) => p.once('exit', (code, sig) => ok(code ?? sig)));
     p.kill('SIGTERM');
-    const how = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok('timeout'), 5000))]);
+    let timer = null;
+    const how = await Promise.race([exited,
+      new Promise((ok) => { timer = setTimeout(() => ok('timeout'), STOP_MS); })]);
+    clearTimeout(timer);
     if (how === 'timeout') {
       p.kill('SIGKILL');
       await exited;
-      return `dstmc ${this.args[0]} did not stop within 5 s of SIGTERM`;
+      return `dstmc ${this.args[0]} did not stop within ${STOP_MS / 1000} s of SIGTERM`;
     }
     return how === 0 ? null : `dstmc ${this.args[0]} exited with ${how} after SIGTERM`;
   }
@@ -155,4 +212,56 @@ export async function run(totalMs, services, main) {
   }
   if (!failed) log('PASS');
   process.exit(failed ? 1 : 0);
+}
+
+/* ---------- dstmc monitor ---------- */
+
+/* GET base/monitor/status: the rich status, or throws. */
+export async function monitorStatus(base) {
+  const res = await fetch(`${base}/monitor/status`, { signal: AbortSignal.timeout(WAIT_MS) });
+  check(res.status === 200, `GET /monitor/status answered ${res.status}`);
+  return res.json();
+}
+
+/* What the monitor knows that a request's fate depends on: each backend's service up and how
+ * often it changed (a machine down is a service down too), and how many requests it moved. */
+export function monitorView(st) {
+  return {
+    up: st.backends.map((b) => b.service.up),
+    changes: st.backends.map((b) => b.service.changes),
+    retried: st.retried,
+    active: st.active,
+  };
+}
+
+/* Whether the monitor changed its mind between two views: a health flip or a moved request. */
+export function monitorChanged(a, b) {
+  return a.retried !== b.retried || a.changes.some((c, i) => c !== b.changes[i]);
+}
+
+/* Whether, between two views, there may have been a moment with no backend up: each one was
+ * down in one of them or changed between them. */
+export function monitorMayHaveBeenEmpty(a, b) {
+  return a.up.every((up, i) => !up || !b.up[i] || a.changes[i] !== b.changes[i]);
+}
+
+/* Waits until the monitor sends traffic to backend active (null: none) and has not changed its
+ * mind for stableMs; resolves with that status. */
+export async function waitMonitorSettled(base, active, stableMs = 1000, ms = WAIT_MS) {
+  let since = null;
+  let seen = null;
+  return waitFor(async () => {
+    const st = await monitorStatus(base);
+    const v = monitorView(st);
+    if (v.active !== active || (seen && monitorChanged(seen, v))) {
+      since = null;
+      seen = null;
+      return null;
+    }
+    if (!seen) {
+      seen = v;
+      since = Date.now();
+    }
+    return Date.now() - since >= stableMs ? st : null;
+  }, `the monitor sending traffic to backend ${active}, unchanged for ${stableMs} ms`, ms);
 }

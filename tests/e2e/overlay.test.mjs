@@ -148,4 +148,4 @@ async function main(launch) {
   log(`screenshots in ${OUT}`);
 }
 
-await run(55000, [api], main);
+await run(150000, [api], main);

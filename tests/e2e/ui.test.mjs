@@ -72,7 +72,7 @@ async function main(launch) {
       }),
     });
     check(res.status === 201, `POST /api/v1/results answered ${res.status}: ${await res.text()}`);
-    const row = await page.waitForSelector(`#results tbody tr[data-id="${id}"]`, { timeout: 5000 });
+    const row = await page.waitForSelector(`#results tbody tr[data-id="${id}"]`, { timeout: WAIT_MS });
     const text = await row.textContent();
     check(text.includes('e2e-probe') && text.includes('123.5'), `the new row reads "${text}"`);
   });
@@ -120,4 +120,4 @@ async function main(launch) {
   check(foreign.length === 0, `requests outside the API: ${foreign.join(', ')}`);
 }
 
-await run(55000, [api], main);
+await run(150000, [api], main);

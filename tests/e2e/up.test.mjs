@@ -44,7 +44,7 @@ async function main(launch) {
     const mine = results.find((x) => x.request_id === requestId);
     check(mine && mine.status === 'ok' && mine.location === 'test rack',
       `no ok result of e2e-box for request ${requestId}: ${JSON.stringify(results[0])}`);
-    await page.waitForSelector(`#results tbody tr[data-id="${mine.id}"]`, { timeout: 5000 });
+    await page.waitForSelector(`#results tbody tr[data-id="${mine.id}"]`, { timeout: WAIT_MS });
     check(!(await page.isDisabled('#run-btn')), '"Run test now" is still disabled after the result');
     log(`run message: ${await page.textContent('#run-msg')}`);
   });
@@ -56,4 +56,4 @@ async function main(launch) {
   check(errors.length === 0, `JavaScript errors in the page: ${errors.join(' | ')}`);
 }
 
-await run(55000, [up], main);
+await run(150000, [up], main);

@@ -1,6 +1,10 @@
 """harness.py - start the real dstmc binary on 127.0.0.1, talk to it over HTTP, stop it by pid.
 
 Only the Python standard library: tests run on a fresh Debian 12 with nothing from PyPI.
+
+Every wait here has a deadline, and the deadline is generous (WAIT): it is reached only when
+something is wrong, and CI runs on 2 busy vCPUs, under ASan (2-5x slower) too. Tests assert what
+happened, never how fast it happened.
 """
 import http.client
 import json
@@ -18,13 +22,15 @@ import urllib.parse
 BIN = os.environ.get("DSTMC_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "dstmc")
 
+WAIT = 30.0  # seconds: the default deadline of every wait for something that must happen
+
 LISTEN_RE = re.compile(r"^listening on (http|tcp)://(\[[^\]]+\]|[^:]+):(\d+)$")
 
 
 class Service:
     """One dstmc process. Its stderr is collected; the first `listening on` line gives the URL."""
 
-    def __init__(self, *args, env=None, listen=True, deadline=20.0, stdin=None, wrap=()):
+    def __init__(self, *args, env=None, listen=True, deadline=2 * WAIT, stdin=None, wrap=()):
         """wrap prefixes the command, e.g. ["ip", "netns", "exec", NS] (which execs dstmc,
         so the pid stays dstmc's)."""
         self.args = [*wrap, BIN, *args]
@@ -55,7 +61,7 @@ class Service:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_line(self, pattern, deadline=10.0, stream="stderr"):
+    def wait_line(self, pattern, deadline=WAIT, stream="stderr"):
         """Waits until a line of stderr (or stdout) matches pattern; returns it."""
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         sink = self.lines if stream == "stderr" else self.out_lines
@@ -72,7 +78,7 @@ class Service:
                                          f"stderr: {self.lines[-20:]} stdout: {self.out_lines[-20:]}")
                 self._cond.wait(min(left, 0.2))
 
-    def listeners(self, n, deadline=10.0):
+    def listeners(self, n, deadline=WAIT):
         """Waits for n `listening on` lines (dstmc server prints one per listener, in order:
         http, then ookla, then iperf3, each only when enabled); returns [(scheme, host, port)]."""
         end = time.monotonic() + deadline
@@ -93,7 +99,7 @@ class Service:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def stop(self, sig=signal.SIGTERM, deadline=15.0, check=True):
+    def stop(self, sig=signal.SIGTERM, deadline=WAIT, check=True):
         """Stops the process by its pid and returns its exit code.
 
         With check, a process stopped by SIGTERM must exit 0 (a clean drain), and no sanitizer
@@ -121,6 +127,16 @@ class Service:
                                      f"stderr: {self.lines[-10:]}")
         return self.proc.returncode
 
+    def pause(self):
+        """SIGSTOP (docker pause), and waits until every thread of the process has stopped: the
+        signal takes effect later, and a request sent in between may still be answered."""
+        self.proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: process_stopped(self.proc.pid), what=f"{self.args[:2]} stopped")
+
+    def resume(self):
+        """SIGCONT (docker unpause)."""
+        self.proc.send_signal(signal.SIGCONT)
+
     def __enter__(self):
         return self
 
@@ -128,7 +144,24 @@ class Service:
         self.stop()
 
 
-def run(*args, env=None, timeout=60):
+def process_stopped(pid):
+    """Whether every thread of pid is stopped (state T or t; threads gone do not count)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
+def run(*args, env=None, timeout=120):
     """Runs dstmc to completion; returns (exit code, stdout, stderr)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -160,7 +193,7 @@ class Response:
 class Client:
     """A keep-alive HTTP/1.1 client for one service."""
 
-    def __init__(self, svc_or_url, timeout=10, token=None):
+    def __init__(self, svc_or_url, timeout=WAIT, token=None):
         """token: sent as a bearer token with every request (e.g. TOKEN, for admin writes)."""
         url = svc_or_url.url if isinstance(svc_or_url, Service) else svc_or_url
         u = urllib.parse.urlsplit(url)
@@ -203,7 +236,7 @@ class Client:
             self.conn = None
 
 
-def raw_request(host, port, data, timeout=5.0):
+def raw_request(host, port, data, timeout=15.0):
     """Sends raw bytes and returns everything the server sends until it closes or goes quiet."""
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(data)
@@ -225,11 +258,12 @@ class SSEReader:
     """Reads server-sent events from a streaming GET on its own connection."""
 
     def __init__(self, svc, path="/api/v1/events", headers=None):
-        self.conn = http.client.HTTPConnection(svc.host, svc.port, timeout=10)
+        self.conn = http.client.HTTPConnection(svc.host, svc.port, timeout=WAIT)
         self.conn.request("GET", path, headers=headers or {})
         self.resp = self.conn.getresponse()
+        self.ended = False  # the server ended the stream (not a deadline of ours)
 
-    def next_event(self, deadline=10.0, want=None):
+    def next_event(self, deadline=WAIT, want=None):
         """Returns the next event (dict with id, event, data) of type want (any when None)."""
         end = time.monotonic() + deadline
         ev = {}
@@ -240,6 +274,7 @@ class SSEReader:
             except socket.timeout:
                 break
             if not line:
+                self.ended = True
                 break
             line = line.decode().rstrip("\r\n")
             if line == "":
@@ -259,7 +294,9 @@ class SSEReader:
 
 
 def free_port():
-    """A loopback port nobody listens on (bound, then released)."""
+    """A loopback port nobody listens on right now (bound, then released: another process may
+    take it before the caller binds it, so a caller starts its server again on a new one when
+    that happens). For a port that must refuse connections use RefusingPort."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -267,7 +304,28 @@ def free_port():
     return port
 
 
-def wait_for(fn, deadline=10.0, what="condition"):
+class RefusingPort:
+    """A loopback port held by a bound socket that does not listen: a connection to it is
+    refused, and nobody else can take the port while it is held (a released port can be taken
+    by any test running beside this one). port=N holds a port a server of the test just left."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def wait_for(fn, deadline=WAIT, what="condition"):
     """Polls fn until it returns a true value (with a deadline); returns that value."""
     end = time.monotonic() + deadline
     while True:
@@ -300,3 +358,35 @@ def api(*extra, env=None, **kw):
 
 class TestCase(unittest.TestCase):
     maxDiff = None
+
+
+# ---- dstmc monitor ----
+
+def monitor_status(mon):
+    """GET /monitor/status of a `dstmc monitor`, on a connection of its own."""
+    c = Client(mon)
+    try:
+        r = c.get("/monitor/status")
+    finally:
+        c.close()
+    if r.status != 200:
+        raise AssertionError(f"GET /monitor/status: HTTP {r.status} {r.body[:200]!r}")
+    return r.json()
+
+
+def monitor_epoch(st):
+    """What changes when the monitor changes its mind: health flips (machine or service, every
+    backend) and requests moved to another backend. Equal epochs: nothing happened between."""
+    return (sum(b["machine"]["changes"] + b["service"]["changes"] for b in st["backends"]),
+            st["retried"])
+
+
+def wait_monitor(mon, active=0, up=None, deadline=WAIT):
+    """Waits until the monitor's traffic goes to backend active (None: no host) and each
+    backend's service is up as up says (default: all up); returns that status."""
+    def settled():
+        st = monitor_status(mon)
+        want = up if up is not None else [True] * len(st["backends"])
+        return st if (st["active"] == active and
+                      [b["service"]["up"] for b in st["backends"]] == list(want)) else None
+    return wait_for(settled, deadline, f"monitor: traffic to backend {active}, services up {up}")

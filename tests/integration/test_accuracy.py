@@ -3,12 +3,17 @@
 Two network namespaces joined by a veth pair, both ends shaped with `tc qdisc ... tbf rate R`
 (R = 10, 100, 1000 Mbit/s; netem is not available, tbf is). `dstmc server` runs in one
 namespace, the probe (`dstmc run`) in the other. The iperf3 binary measures the same link in the
-same run; each engine's download and upload must lie within +-5 % of it.
+same run; each engine's download and upload must lie within +-5 % of it, or within iperf3's
+own spread in that run when that is larger.
 
 iperf3 measures each direction twice, before and after the engines, and the higher figure is
 the reference: on a shaped link nothing beats the shaper, so a low figure is noise (seen once
-under ASan with both cores busy: 9.02 against 9.7 Mbit/s for everything else). An engine that
-misses is measured once more (both figures printed); the second must hit.
+under ASan with both cores busy: 9.02 against 9.7 Mbit/s for everything else). How far apart
+its two figures are is how precisely the link can be measured in this run: on a busy machine a
+fast link is limited by the CPU, for iperf3 and the engines alike (at 1000 Mbit/s beside a CPU
+hog iperf3 measured 913 and 635 Mbit/s down, 801 and 956 up, in one run); an engine may be as
+far off as iperf3 was from itself. An engine that misses is measured once more (both figures
+printed); the second must hit.
 
 Needs root and network namespaces; where the machine forbids them the test is skipped with the
 reason. Traffic stays between the namespaces this test creates (on 10.66.R.0/24).
@@ -39,10 +44,11 @@ def namespaces_forbidden():
     for tool in ("ip", "tc", "iperf3"):
         if not shutil.which(tool):
             return f"{tool} is not installed"
-    probe = sh("ip", "netns", "add", "dstmc-probe-ns", check=False)
+    name = f"dstmc-probe-ns-{os.getpid()}"  # not another run's (namespaces are machine-wide)
+    probe = sh("ip", "netns", "add", name, check=False)
     if probe.returncode != 0:
         return f"ip netns add failed: {probe.stderr.strip()}"
-    sh("ip", "netns", "del", "dstmc-probe-ns", check=False)
+    sh("ip", "netns", "del", name, check=False)
     return None
 
 
@@ -51,7 +57,7 @@ class Link:
 
     def __init__(self, rate_mbit):
         self.rate = rate_mbit
-        tag = f"{os.getpid() % 10000}-{rate_mbit}"
+        tag = f"{os.getpid()}-{rate_mbit}"  # unique on the machine; "vs" + tag fits IFNAMSIZ
         self.server_ns, self.client_ns = f"dst-s-{tag}", f"dst-c-{tag}"
         subnet = {10: 10, 100: 100, 1000: 200}.get(rate_mbit, 50)
         self.server_ip, self.client_ip = f"10.66.{subnet}.2", f"10.66.{subnet}.1"
@@ -83,6 +89,12 @@ class Link:
     def close(self):
         for ns in (self.server_ns, self.client_ns):
             sh("ip", "netns", "del", ns, check=False)
+
+
+def spread(refs):
+    """How close an engine must come to the reference: TOLERANCE, or how far iperf3's own
+    figures for that direction were apart in this run when that is more."""
+    return max(TOLERANCE, 1 - min(refs) / max(refs))
 
 
 def iperf3_reference(link, reverse):
@@ -143,8 +155,9 @@ class AccuracyTest(TestCase):
                 ref_up.append(iperf3_reference(link, reverse=False))
                 ref_down.append(iperf3_reference(link, reverse=True))
                 down, up = max(ref_down), max(ref_up)
+                tol = (spread(ref_down), spread(ref_up))
                 for engine, target in self.targets(link, 8081).items():
-                    if engine in tries and not self.within(tries[engine][0], down, up):
+                    if engine in tries and not self.within(tries[engine][0], down, up, tol):
                         tries[engine].append(self.run_engine(link, engine, target, rate))
             finally:
                 server.stop()
@@ -152,21 +165,22 @@ class AccuracyTest(TestCase):
             link.close()
         lines = [f"{rate} Mbit/s tbf: iperf3 down " +
                  " / ".join(f"{v / 1e6:.2f}" for v in ref_down) + " up " +
-                 " / ".join(f"{v / 1e6:.2f}" for v in ref_up) + " (the higher is the reference)"]
+                 " / ".join(f"{v / 1e6:.2f}" for v in ref_up) + " (the higher is the reference; "
+                 f"an engine within {tol[0]:.1%} down, {tol[1]:.1%} up)"]
         bad = []
         for engine, measured in tries.items():
             for e_down, e_up in measured:
                 lines.append(f"  {engine:10s} down {e_down / 1e6:8.2f} ({e_down / down - 1:+.1%})"
                              f"  up {e_up / 1e6:8.2f} ({e_up / up - 1:+.1%})")
-            if not self.within(measured[-1], down, up):
+            if not self.within(measured[-1], down, up, tol):
                 bad.append(engine)
         print("\n".join(lines))
         self.assertEqual(bad, [], "\n".join(lines))
 
     @staticmethod
-    def within(measured, ref_down, ref_up):
+    def within(measured, ref_down, ref_up, tol):
         e_down, e_up = measured
-        return abs(e_down / ref_down - 1) <= TOLERANCE and abs(e_up / ref_up - 1) <= TOLERANCE
+        return abs(e_down / ref_down - 1) <= tol[0] and abs(e_up / ref_up - 1) <= tol[1]
 
     def test_10_mbit(self):
         if 10 not in RATES:

@@ -3,7 +3,6 @@ import csv
 import io
 import json
 import re
-import time
 import uuid
 
 from harness import TOKEN, Client, SSEReader, TestCase, api, raw_request
@@ -255,7 +254,7 @@ class NativeTest(TestCase):
         # a client that reconnects with Last-Event-ID gets what it missed
         again = SSEReader(self.svc, headers={"Last-Event-ID": str(first_id)})
         try:
-            ev = again.next_event(want="result", deadline=5)
+            ev = again.next_event(want="result")
             self.assertEqual(json.loads(ev["data"])["id"], r2["id"])
         finally:
             again.close()
@@ -321,11 +320,11 @@ class NativeTest(TestCase):
 
 class DrainTest(TestCase):
     def test_sigterm_stops_cleanly_with_open_streams(self):
+        """An open event stream never ends by itself: the API stops (exit 0, within stop()'s
+        deadline) only because it ends the stream."""
         svc = api()
         sse = SSEReader(svc)
-        t = time.monotonic()
         code = svc.stop()
         self.assertEqual(code, 0)
-        self.assertLess(time.monotonic() - t, 10)
         sse.close()
         self.assertTrue(any(re.search(r"stopping", line) for line in svc.lines))

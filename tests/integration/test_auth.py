@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import uuid
 
-from harness import AUTH, TOKEN, Client, Service, TestCase, api, run
+from harness import AUTH, TOKEN, WAIT, Client, TestCase, api, run
 
 T0 = 1_767_225_600_000
 
@@ -25,7 +25,7 @@ def result(**over):
 
 def request(svc, method, path, body=None, headers=None, source="127.0.0.1"):
     """One request on its own connection from the loopback address source."""
-    conn = http.client.HTTPConnection(svc.host, svc.port, timeout=10,
+    conn = http.client.HTTPConnection(svc.host, svc.port, timeout=WAIT,
                                       source_address=(source, 0))
     try:
         if isinstance(body, (dict, list)):

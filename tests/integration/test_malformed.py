@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 
-from harness import Client, Service, TestCase, api, wait_for
+from harness import WAIT, Client, Service, TestCase, api, wait_for
 
 MANY_ARGS = "&".join(f"a{i}=1" for i in range(1000))
 
@@ -27,7 +27,7 @@ def sanitized(pid):
         return "libasan" in f.read()
 
 
-def exchange(port, data, timeout=10.0, quiet=None):
+def exchange(port, data, timeout=WAIT, quiet=None):
     """Sends data on a new connection and reads until the server closes it, or (quiet given)
     until it has said something and then nothing for quiet s. Returns the bytes read; raises
     socket.timeout when nothing ends the answer within timeout s."""
@@ -70,7 +70,7 @@ class ManyArgumentsTest(TestCase):
 
     def test_answered_414_and_freed(self):
         with api() as svc:
-            c = Client(svc, timeout=10)
+            c = Client(svc)
             for path in ("/SpeedTest?" + MANY_ARGS, "/api/v1/results?" + MANY_ARGS):
                 r = c.get(path)  # the old code: a timeout, no answer
                 self.assertEqual(r.status, 414, r.text)
@@ -101,7 +101,7 @@ class ManyArgumentsTest(TestCase):
 
 def cut(port, data, wait=0.0):
     """Sends data and closes (after wait s of reading, when asked): a client that goes away."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
         s.sendall(data)
         if wait:
             s.settimeout(wait)
@@ -168,7 +168,7 @@ class LeakTest(TestCase):
         c = Client(svc)
         self.assertEqual(c.get("/ping").text, "pong")
         c.close()
-        held = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+        held = socket.create_connection(("127.0.0.1", svc.port), timeout=WAIT)
         held.sendall(post("/api/v1/results", RESULT[:10], length=len(RESULT)))
         return held
 
@@ -185,7 +185,8 @@ class LeakTest(TestCase):
         backend = api("--max-body", "65536")
         self.addCleanup(backend.stop)
         mon = Service("monitor", "--listen", "127.0.0.1:0", "--backend", backend.url,
-                      "--calculate=false", "--poll-ms", "200", "--timeout-ms", "400")
+                      "--calculate=false", "--poll-ms", "200", "--timeout-ms", "5000")
         self.addCleanup(mon.stop)
-        wait_for(lambda: status_of(exchange(mon.port, get("/ping"))) == 200, 10, "the backend up")
+        wait_for(lambda: status_of(exchange(mon.port, get("/ping"))) == 200, WAIT,
+                 "the backend up")
         held.append(self.check(mon))

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, Client, Service, TestCase, free_port, run, wait_for
+from harness import WAIT, BIN, Client, RefusingPort, Service, TestCase, run, wait_for
 
 HELLO_RE = re.compile(rb"^HELLO \d+\.\d+ \(\d+\.\d+\.\d+\) \d{4}-\d\d-\d\d\.\d+\.\w+\n$")
 BAD_NAME = "a" * 70 + ".invalid"  # a label no resolver takes: fails without a DNS packet
@@ -28,9 +28,14 @@ def ookla_server(*extra, http=False):
 class Conn:
     """One raw connection to the Ookla port, with exact reads."""
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=WAIT):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
+
+    @property
+    def peer(self):
+        """How the server names this connection in its log."""
+        return "127.0.0.1:%d" % self.s.getsockname()[1]
 
     def send(self, data):
         self.s.sendall(data)
@@ -83,8 +88,8 @@ class Conn:
 
 class WireTest(TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.svc = ookla_server("--max-bytes", "67108864")
+    def setUpClass(cls):  # its debug log says why each connection ended
+        cls.svc = ookla_server("--max-bytes", "67108864", "--log-level", "debug")
         cls.port = cls.svc.port
 
     @classmethod
@@ -95,6 +100,11 @@ class WireTest(TestCase):
         c = Conn(self.port)
         self.addCleanup(c.close)
         return c
+
+    def ended(self, c, why):
+        """The server's log says it ended connection c, why ("closed by command", "idle or
+        stalled", "closed by the client")."""
+        self.svc.wait_line(re.escape(f"ookla: {c.peer} done ({why})"))
 
     def test_listening_line(self):
         self.assertTrue(any(re.match(r"^listening on tcp://127\.0\.0\.1:\d+$", x)
@@ -160,7 +170,8 @@ class WireTest(TestCase):
         c = self.conn()
         c.send(b"HI\nQUIT\n")
         self.assertRegex(c.line(), HELLO_RE)
-        self.assertTrue(c.closed_within(2))
+        self.assertTrue(c.closed_within(WAIT))
+        self.ended(c, "closed by command")
 
     def test_unknown_command_is_an_error_and_the_line_stays(self):
         c = self.conn()
@@ -177,18 +188,18 @@ class WireTest(TestCase):
             c = self.conn()
             c.send(cmd)
             self.assertEqual(c.line(), b"ERROR\n", cmd)
-            self.assertTrue(c.closed_within(2), cmd)
+            self.assertTrue(c.closed_within(WAIT), cmd)
+            self.ended(c, "closed by command")  # at once, not by the idle timeout
 
     def test_over_long_line_and_binary_garbage_close(self):
         for junk in (b"A" * 100_000 + b"\n", os.urandom(50_000).replace(b"\n", b"x")):
             c = self.conn()
-            t0 = time.monotonic()
             try:
                 c.send(junk)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the server may close before taking it all
-            self.assertTrue(c.closed_within(3))
-            self.assertLess(time.monotonic() - t0, 3)
+            self.assertTrue(c.closed_within(WAIT))
+            self.ended(c, "closed by command")  # at once, not by the idle timeout
         c = self.conn()  # and the server goes on
         c.send(b"HI\n")
         self.assertRegex(c.line(), HELLO_RE)
@@ -206,18 +217,20 @@ class WireTest(TestCase):
         stalled = self.conn()
         stalled.send(b"DOWNLOAD 60000000\n")  # and never reads it: the server's writes stall
         t0 = time.monotonic()
-        other = self.conn()  # meanwhile others are served at once
+        other = self.conn()  # meanwhile others are served
         other.send(b"HI\n")
         self.assertRegex(other.line(), HELLO_RE)
-        self.assertLess(time.monotonic() - t0, 2)
+        self.assertEqual(stalled.tcp_state(), TCP_ESTABLISHED)  # ...while the stall goes on
         # the stalled one is watched without reading (a read would unstall it): its TCP state
-        wait_for(lambda: stalled.tcp_state() != TCP_ESTABLISHED, deadline=IDLE_S + 5,
+        wait_for(lambda: stalled.tcp_state() != TCP_ESTABLISHED, deadline=IDLE_S + WAIT,
                  what="the stalled download aborted")
         took = time.monotonic() - t0
-        self.assertTrue(IDLE_S - 2 < took < IDLE_S + 5, took)
-        self.assertTrue(silent.closed_within(5))
+        self.assertGreater(took, IDLE_S - 2)  # by the idle timeout, not before
+        self.assertTrue(silent.closed_within(WAIT))
         # aborted (a reset), not left to linger for minutes with megabytes unsent
-        self.assertTrue(stalled.closed_within(5))
+        self.assertTrue(stalled.closed_within(WAIT))
+        self.ended(silent, "idle or stalled")
+        self.ended(stalled, "idle or stalled")
 
 
 class CapTest(TestCase):
@@ -229,7 +242,7 @@ class CapTest(TestCase):
                 self.assertRegex(c.line(), HELLO_RE)
             extra = Conn(svc.port)
             extra.send(b"HI\n")
-            self.assertTrue(extra.closed_within(2))
+            self.assertTrue(extra.closed_within(WAIT))
             extra.close()
             held.pop().close()
 
@@ -287,7 +300,7 @@ class FakeServer:
             c.close()
 
 
-def run_ookla(target, timeout=90):
+def run_ookla(target, timeout=120):
     code, out, err = run("run", "--json", "--target", target, timeout=timeout)
     return code, json.loads(out), err
 
@@ -296,19 +309,21 @@ class EngineTest(TestCase):
     def test_run_against_dstmc_server(self):
         with ookla_server(http=True) as svc:
             http_port, port = [p for _, _, p in svc.listeners(2)]
-            t0 = time.monotonic()
             code, j, err = run_ookla(f"ookla://127.0.0.1:{port}?duration=2")
-            took = time.monotonic() - t0
             r = j["result"]
             self.assertEqual((code, r["status"], r["error"]), (0, "ok", None), err)
             self.assertEqual((r["engine"], r["streams"]), ("ookla", 4))
             self.assertEqual(r["server"]["host"], f"127.0.0.1:{port}")
-            self.assertGreater(r["download_bps"], 50e6)  # loopback: far more than that
-            self.assertGreater(r["upload_bps"], 50e6)
-            self.assertTrue(0 < r["ping_ms"] < 50, r["ping_ms"])
+            # speeds in bit/s of what moved: at most every byte of a phase over its counted
+            # second (2 s, the first of them grace), whatever the machine's load
+            for bps, moved in ((r["download_bps"], r["bytes_down"]),
+                               (r["upload_bps"], r["bytes_up"])):
+                self.assertTrue(0 < bps <= moved * 8 / 1.0, (bps, moved))
+            self.assertTrue(0 < r["ping_ms"] < r["duration_s"] * 1000, r["ping_ms"])
             self.assertTrue(r["jitter_ms"] >= 0)
             self.assertEqual(j["download"], r["download_bps"])
-            self.assertTrue(4 <= r["duration_s"] < 15 and took < 20, (r["duration_s"], took))
+            # two phases of 2 s; one that ignored duration=2 would take the default 10 s each
+            self.assertTrue(4 <= r["duration_s"] < 20, r["duration_s"])
             for line in ("Finding best test servers", "Testing download speed",
                          "Testing upload speed"):
                 self.assertIn(line, err)
@@ -346,8 +361,9 @@ class EngineTest(TestCase):
             self.assertTrue(0 < peak < 12 * 1024, f"peak RSS {peak} kB")
 
     def test_refused(self):
-        port = free_port()
-        code, j, _ = run_ookla(f"ookla://127.0.0.1:{port}")
+        with RefusingPort() as closed:
+            port = closed.port
+            code, j, _ = run_ookla(f"ookla://127.0.0.1:{port}")
         r = j["result"]
         self.assertEqual((code, r["status"]), (1, "failed"))
         self.assertEqual(r["error"], f"refused: 127.0.0.1:{port}")
@@ -358,11 +374,11 @@ class EngineTest(TestCase):
         self.assertTrue(j["result"]["error"].startswith(f"DNS: cannot resolve '{BAD_NAME}'"))
 
     def test_accepts_but_never_answers(self):
-        fake = FakeServer(lambda c, f: time.sleep(30))
+        fake = FakeServer(lambda c, f: time.sleep(60))
         try:
             t0 = time.monotonic()
             code, j, _ = run_ookla(f"ookla://127.0.0.1:{fake.port}")
-            self.assertLess(time.monotonic() - t0, 15)
+            self.assertLess(time.monotonic() - t0, 45)  # the probe gave up; the fake did not
             self.assertEqual(j["result"]["status"], "failed")
             self.assertEqual(j["result"]["error"],
                              f"timeout: no HELLO from 127.0.0.1:{fake.port} within 5 s")

@@ -390,7 +390,7 @@ class CountersTest(harness.TestCase):
         """A client that gives up mid-upload: the bytes read count, and the server is idle again
         long before the 60 s connection timeout."""
         with server() as svc:
-            s = socket.create_connection((svc.host, svc.port), timeout=10)
+            s = socket.create_connection((svc.host, svc.port), timeout=harness.WAIT)
             s.sendall(b"POST /empty.php HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
                       + b"c" * 300000)
             s.close()
@@ -399,7 +399,7 @@ class CountersTest(harness.TestCase):
                 m = metrics(svc)
                 return m if (requests(m, "librespeed", "error") == 1 and
                              counter(m, "dstmc_server_tests_active") == 0) else None
-            m = harness.wait_for(idle_again, deadline=5, what="the cut upload to end, idle")
+            m = harness.wait_for(idle_again, what="the cut upload to end, idle")
             self.assertGreater(payload(m, "librespeed", "in"), 0)
             self.assertLessEqual(payload(m, "librespeed", "in"), 300000)
 
@@ -449,7 +449,7 @@ class IdleExitTest(harness.TestCase):
     def test_exits_and_runs_on_idle(self):
         svc = server("--idle-exit", "1", "--on-idle", f"touch {self.flag}")
         try:
-            harness.wait_for(lambda: svc.proc.poll() is not None, deadline=10, what="idle exit")
+            harness.wait_for(lambda: svc.proc.poll() is not None, what="idle exit")
         finally:
             rc = svc.stop()
         self.assertEqual(rc, 0)
@@ -458,7 +458,7 @@ class IdleExitTest(harness.TestCase):
     def test_download_in_progress_keeps_it_up(self):
         svc = server("--idle-exit", "2", "--on-idle", f"touch {self.flag}")
         try:
-            s = socket.create_connection((svc.host, svc.port), timeout=10)
+            s = socket.create_connection((svc.host, svc.port), timeout=harness.WAIT)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
             s.sendall(b"GET /garbage?ckSize=1024 HTTP/1.1\r\nHost: x\r\n\r\n")
             got, end = 0, time.monotonic() + 5  # reads slowly for 5 s, over twice --idle-exit
@@ -468,7 +468,7 @@ class IdleExitTest(harness.TestCase):
                 time.sleep(0.05)  # pacing the reader, not synchronisation
             self.assertLess(got, 1024 * MIB)  # still downloading
             s.close()
-            harness.wait_for(lambda: svc.proc.poll() is not None, deadline=10, what="idle exit")
+            harness.wait_for(lambda: svc.proc.poll() is not None, what="idle exit")
         finally:
             rc = svc.stop()
         self.assertEqual(rc, 0)

@@ -19,14 +19,16 @@
 #include "core/datetime.h"
 #include "core/http_server.h"
 #include "core/mem.h"
+#include "sys_test.h"
 
 /* ---- waiting for a condition with a deadline (polling, never a bare sleep) ---- */
 
 typedef bool (*ht_cond_fn)(void *arg);
 
+/* Polls cond until it holds (true) or timeout_ms, ST_WAIT_MS at the least, passed (false). */
 static inline bool ht_wait(ht_cond_fn cond, void *arg, int timeout_ms)
 {
-    int64_t end = dst_monotonic_ms() + timeout_ms;
+    int64_t end = dst_monotonic_ms() + (timeout_ms > ST_WAIT_MS ? timeout_ms : ST_WAIT_MS);
     struct timespec ts = {0, 2 * 1000 * 1000};
 
     for (;;) {
@@ -140,7 +142,7 @@ static inline CURLcode ht_fetch(CURL *h, const char *method, const char *url, co
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, ht_on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ST_WAIT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
     if (strcmp(method, "HEAD") != 0) {

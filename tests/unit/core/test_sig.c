@@ -16,6 +16,7 @@
 
 #include "core/datetime.h"
 #include "core/sig.h"
+#include "sys_test.h"
 
 /*
  * A stop request is one-way and process-wide, so every scenario runs in its own child process.
@@ -73,7 +74,7 @@ static int request_stop_wakes_wait(void)
         sched_yield();
     dst_sig_request_stop();
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 5;
+    deadline.tv_sec += ST_WAIT_MS / 1000;
     if (pthread_timedjoin_np(t, &woke, &deadline) != 0)
         return 3; /* still asleep */
     if (!woke || !dst_sig_stopping())
@@ -81,8 +82,8 @@ static int request_stop_wakes_wait(void)
     if (dst_sig_last() != 0) /* asked from code, not by a signal */
         return 5;
     int64_t t0 = dst_monotonic_ms();
-    if (!dst_sig_wait(10000) || dst_monotonic_ms() - t0 > 1000)
-        return 6; /* once stopping, waits return at once */
+    if (!dst_sig_wait(4 * ST_WAIT_MS) || dst_monotonic_ms() - t0 > ST_WAIT_MS)
+        return 6; /* once stopping, waits return at once (not after their timeout) */
     return 0;
 }
 
@@ -91,7 +92,7 @@ static int raise_sigterm_stops(void)
     if (dst_sig_init() != 0)
         return 1;
     raise(SIGTERM); /* aimed at this thread, where it is blocked */
-    if (!dst_sig_wait(5000))
+    if (!dst_sig_wait(ST_WAIT_MS))
         return 2;
     if (dst_sig_last() != SIGTERM)
         return 3;
@@ -113,7 +114,7 @@ static int kill_signal_stops(int sig)
         return 1;
     if (kill(getpid(), sig) != 0)
         return 2;
-    if (!dst_sig_wait(5000))
+    if (!dst_sig_wait(ST_WAIT_MS))
         return 3;
     if (dst_sig_last() != sig)
         return 4;
@@ -148,7 +149,7 @@ static int kill_with_threads_stops(void)
     for (int i = 0; i < 3; i++)
         pthread_create(&t[i], NULL, sleeper, NULL);
     kill(getpid(), SIGTERM);
-    return dst_sig_wait(5000) && dst_sig_last() == SIGTERM ? 0 : 2;
+    return dst_sig_wait(ST_WAIT_MS) && dst_sig_last() == SIGTERM ? 0 : 2;
 }
 
 static int sigpipe_ignored(void)

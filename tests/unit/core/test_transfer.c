@@ -16,14 +16,18 @@
 /*
  * The project's own HTTP server on 127.0.0.1:0:
  *   GET  /data/{n}  n bytes (Content-Length)        GET /endless   a chunked body without end
- *   GET  /trickle   10 000 bytes every 10 ms, no end GET /stall     headers, then nothing
+ *   GET  /phased    PHASED_1 bytes, PHASED_2 more     GET /stall     headers, then nothing
+ *                   PHASED_AT ms later, then nothing
  *   GET  /latency   "test=test\n"                    POST /upload   body discarded, "size=N"
  *   POST /head      the body's first 16 bytes         (bodies over 1 MiB get 413)
  * and a raw socket server that answers every request with the canned reply raw_reply.
  */
-#define BLOB_LEN (4u << 20)
-#define MAX_BODY (1u << 20)
-#define TRICKLE  10000
+#define BLOB_LEN  (4u << 20)
+#define MAX_BODY  (1u << 20)
+#define PHASED_1  200000 /* /phased: at once */
+#define PHASED_2  100000 /* /phased: PHASED_AT ms after the first byte */
+#define PHASED_AT 2000
+#define WORK_MS   (2 * ST_WAIT_MS) /* a phase that ends with its work, long before this */
 
 static char blob[BLOB_LEN];
 static struct dst_http_server *srv;
@@ -47,15 +51,37 @@ static long endless_read(void *ud, char *buf, size_t max)
     return (long)max;
 }
 
-static long trickle_read(void *ud, char *buf, size_t max)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
+struct phased {
+    int64_t t0;
+    size_t sent;
+};
 
-    (void)ud;
-    nanosleep(&ts, NULL); /* on the server's thread: the simplest way to pace a reply */
-    size_t n = max < TRICKLE ? max : TRICKLE;
-    memset(buf, 't', n);
+static long phased_read(void *ud, char *buf, size_t max)
+{
+    struct phased *p = ud;
+
+    if (!p->t0)
+        p->t0 = dst_monotonic_ms();
+    if (p->sent == PHASED_1) { /* on the server's thread: the simplest way to pace a reply */
+        int64_t left = p->t0 + PHASED_AT - dst_monotonic_ms();
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+        if (left > 0)
+            nanosleep(&ts, NULL);
+    }
+    if (p->sent >= PHASED_1 + PHASED_2)
+        return 0; /* quiet from now on: sleeps until woken (never) */
+    size_t end = p->sent < PHASED_1 ? PHASED_1 : PHASED_1 + PHASED_2;
+    size_t n = end - p->sent < max ? end - p->sent : max;
+    memset(buf, 'p', n);
+    p->sent += n;
     return (long)n;
+}
+
+static void h_phased(struct dst_http_req *req, void *ud)
+{
+    (void)ud;
+    dst_http_reply_stream(req, 200, "application/octet-stream", phased_read, free,
+                          dst_xnew(struct phased), NULL);
 }
 
 static long stall_read(void *ud, char *buf, size_t max)
@@ -112,7 +138,7 @@ static int server_setup(void **state)
     assert_non_null(srv);
     dst_http_server_route(srv, "GET", "/data/{n}", h_data, NULL, 0, 0);
     dst_http_server_route(srv, "GET", "/endless", h_stream, (void *)endless_read, 0, 0);
-    dst_http_server_route(srv, "GET", "/trickle", h_stream, (void *)trickle_read, 0, 0);
+    dst_http_server_route(srv, "GET", "/phased", h_phased, NULL, 0, 0);
     dst_http_server_route(srv, "GET", "/stall", h_stream, (void *)stall_read, 0, 0);
     dst_http_server_route(srv, "GET", "/latency", h_latency, NULL, 0, 0);
     dst_http_server_route(srv, "POST", "/upload", h_upload, NULL, DST_HTTP_BODY_DISCARD, MAX_BODY);
@@ -194,20 +220,6 @@ static void raw_stop(struct raw *r)
     close(r->fd);
 }
 
-/* A port nothing listens on. */
-static int closed_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t alen = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &alen);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* ---- downloads ---- */
 
 static void download_counts_exact_bytes(void **state)
@@ -219,7 +231,7 @@ static void download_counts_exact_bytes(void **state)
                                   .nurls = 5,
                                   .buster = "x",
                                   .streams = 2,
-                                  .duration_ms = 10000};
+                                  .duration_ms = WORK_MS};
     struct dst_transfer_stats st;
 
     (void)state;
@@ -229,7 +241,7 @@ static void download_counts_exact_bytes(void **state)
     assert_int_equal(st.requests, 5);
     assert_int_equal(st.completed, 5);
     assert_int_equal(st.failed + st.aborted, 0);
-    assert_true(st.seconds > 0 && st.seconds < 5);
+    assert_true(st.seconds > 0 && st.seconds < WORK_MS / 2000.0); /* ended by its work */
     assert_true(st.bps > 0);
     assert_string_equal(st.error, "");
 }
@@ -255,8 +267,8 @@ static void download_stops_at_the_duration(void **state)
                                   .nurls = 1,
                                   .repeat = true,
                                   .streams = 4,
-                                  .duration_ms = 700,
-                                  .grace_ms = 100,
+                                  .duration_ms = 1500,
+                                  .grace_ms = 300,
                                   .progress = on_progress,
                                   .progress_ud = &t};
     struct dst_transfer_stats st;
@@ -265,33 +277,36 @@ static void download_stops_at_the_duration(void **state)
     int64_t t0 = dst_monotonic_ms();
     assert_int_equal(dst_transfer_run(&o, &st), 0);
     int64_t took = dst_monotonic_ms() - t0;
-    assert_true(took >= 700 && took < 900);
-    assert_int_equal(st.aborted, 4); /* endless bodies: cut off, not failed */
+    assert_true(took >= 1500 && took < 1500 + ST_WAIT_MS); /* only the duration ends it */
+    assert_int_equal(st.aborted, 4);                       /* endless bodies: cut off, not failed */
     assert_int_equal(st.failed, 0);
     assert_true(st.bytes > 0 && st.bytes < st.bytes_total);
-    assert_true(fabs(st.seconds - 0.6) < 0.05);
+    /* the counted window: within the run, after the grace (1.2 s when nothing is late) */
+    assert_true(st.seconds > 0.6 && st.seconds <= (double)(took - 300) / 1000);
     assert_true(t.n >= 2 && t.last > 0); /* ~5 a second */
 }
 
 static void grace_bytes_are_not_counted(void **state)
 {
-    /* ~1 MB/s: 0.4 s of grace, then 0.8 s counted */
-    const char *urls[] = {url("/trickle")};
+    /* PHASED_1 bytes come at once, in the grace (1 s); PHASED_2 a second after it ends, in the
+       counted window (2 s): a second of margin each side for a busy machine */
+    const char *urls[] = {url("/phased")};
     struct dst_transfer_opts o = {.dir = DST_TRANSFER_DOWNLOAD,
                                   .urls = urls,
                                   .nurls = 1,
-                                  .repeat = true,
                                   .streams = 1,
-                                  .duration_ms = 1200,
-                                  .grace_ms = 400};
+                                  .duration_ms = 3000,
+                                  .grace_ms = 1000};
     struct dst_transfer_stats st;
 
     (void)state;
+    int64_t t0 = dst_monotonic_ms();
     assert_int_equal(dst_transfer_run(&o, &st), 0);
-    double rate = (double)st.bytes_total / 1.2; /* bytes/s over the phase */
-    assert_true(fabs(st.seconds - 0.8) < 0.03);
-    assert_true(fabs((double)st.bytes - rate * 0.8) < rate * 0.1);
-    assert_true(fabs((double)(st.bytes_total - st.bytes) - rate * 0.4) < rate * 0.1);
+    int64_t took = dst_monotonic_ms() - t0;
+    assert_int_equal(st.bytes, PHASED_2);
+    assert_int_equal(st.bytes_total, PHASED_1 + PHASED_2);
+    assert_int_equal(st.aborted, 1); /* quiet, never ended: cut at the duration */
+    assert_true(st.seconds >= 1.0 && st.seconds <= (double)(took - 1000) / 1000);
     assert_true(fabs(st.bps - (double)st.bytes * 8 / st.seconds) < 1);
 }
 
@@ -304,7 +319,7 @@ static void drain_lets_requests_finish(void **state)
                                   .repeat = true,
                                   .streams = 3,
                                   .duration_ms = 300,
-                                  .drain_ms = 3000};
+                                  .drain_ms = ST_WAIT_MS};
     struct dst_transfer_stats st;
 
     (void)state;
@@ -323,14 +338,14 @@ static void budget_ends_the_phase(void **state)
                                   .nurls = 1,
                                   .repeat = true,
                                   .streams = 1,
-                                  .duration_ms = 10000,
+                                  .duration_ms = WORK_MS,
                                   .max_bytes = 3u << 20};
     struct dst_transfer_stats st;
 
     (void)state;
     int64_t t0 = dst_monotonic_ms();
     assert_int_equal(dst_transfer_run(&o, &st), 0);
-    assert_true(dst_monotonic_ms() - t0 < 5000);
+    assert_true(dst_monotonic_ms() - t0 < WORK_MS / 2); /* the budget ended it, not the time */
     assert_true(st.bytes_total >= 3u << 20 && st.bytes_total <= 4u << 20);
 }
 
@@ -362,7 +377,7 @@ static void upload_counts_bodies_answered_2xx(void **state)
                                   .prefix = "content1=",
                                   .buster = "x",
                                   .streams = 3,
-                                  .duration_ms = 10000,
+                                  .duration_ms = WORK_MS,
                                   .check_reply = check_size,
                                   .reply_ud = &checked};
     struct dst_transfer_stats st;
@@ -403,7 +418,7 @@ static void upload_body_is_prefix_and_pattern(void **state)
                                   .nsizes = 1,
                                   .prefix = "content1=",
                                   .streams = 1,
-                                  .duration_ms = 5000,
+                                  .duration_ms = WORK_MS,
                                   .check_reply = check_head};
     struct dst_transfer_stats st;
 
@@ -423,14 +438,14 @@ static void upload_rejected_413_counts_nothing(void **state)
                                   .nsizes = 1,
                                   .repeat = true,
                                   .streams = 2,
-                                  .duration_ms = 3000};
+                                  .duration_ms = WORK_MS};
     struct dst_transfer_stats st;
     char want[300];
 
     (void)state;
     int64_t t0 = dst_monotonic_ms();
     assert_int_equal(dst_transfer_run(&o, &st), DST_EDEP);
-    assert_true(dst_monotonic_ms() - t0 < 2000); /* the first failure ends the phase */
+    assert_true(dst_monotonic_ms() - t0 < WORK_MS / 2); /* the first failure ends the phase */
     assert_int_equal(st.status, 413);
     snprintf(want, sizeof(want), "HTTP 413 from %s", urls[0]);
     assert_string_equal(st.error, want);
@@ -451,7 +466,7 @@ static void upload_reply_check_fails_the_phase(void **state)
                                   .sizes = sizes,
                                   .nsizes = 1,
                                   .streams = 1,
-                                  .duration_ms = 3000,
+                                  .duration_ms = WORK_MS,
                                   .check_reply = check_size,
                                   .reply_ud = &checked};
     struct dst_transfer_stats st;
@@ -467,7 +482,7 @@ static void upload_reply_check_fails_the_phase(void **state)
 static void refused_is_classified(void **state)
 {
     char u[64], want[64];
-    int port = closed_port();
+    int held = -1, port = st_refusing_port(&held);
     const char *urls[] = {u};
     struct dst_transfer_opts o = {.dir = DST_TRANSFER_DOWNLOAD,
                                   .urls = urls,
@@ -481,6 +496,7 @@ static void refused_is_classified(void **state)
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/x", port);
     snprintf(want, sizeof(want), "refused: 127.0.0.1:%d", port);
     assert_int_equal(dst_transfer_run(&o, &st), DST_EDEP);
+    close(held);
     assert_string_equal(st.error, want);
     assert_int_equal(st.status, 0);
 }
@@ -509,7 +525,7 @@ static void stall_is_a_timeout(void **state)
                                   .nurls = 1,
                                   .streams = 2,
                                   .repeat = true,
-                                  .duration_ms = 5000,
+                                  .duration_ms = WORK_MS,
                                   .stall_ms = 300};
     struct dst_transfer_stats st;
     char want[300];
@@ -518,7 +534,7 @@ static void stall_is_a_timeout(void **state)
     int64_t t0 = dst_monotonic_ms();
     assert_int_equal(dst_transfer_run(&o, &st), DST_ETIMEDOUT);
     int64_t took = dst_monotonic_ms() - t0;
-    assert_true(took >= 300 && took < 1000);
+    assert_true(took >= 300 && took < WORK_MS / 2); /* the stall ended it, not the time */
     snprintf(want, sizeof(want), "timeout: no data for 0.3 s from %s", urls[0]);
     assert_string_equal(st.error, want);
 }
@@ -526,8 +542,11 @@ static void stall_is_a_timeout(void **state)
 static void http_status_is_classified(void **state)
 {
     const char *urls[] = {url("/data/10"), url("/nothing-here")};
-    struct dst_transfer_opts o = {
-        .dir = DST_TRANSFER_DOWNLOAD, .urls = urls, .nurls = 2, .streams = 1, .duration_ms = 3000};
+    struct dst_transfer_opts o = {.dir = DST_TRANSFER_DOWNLOAD,
+                                  .urls = urls,
+                                  .nurls = 2,
+                                  .streams = 1,
+                                  .duration_ms = WORK_MS};
     struct dst_transfer_stats st;
     char want[300];
 
@@ -544,8 +563,11 @@ static void short_body_is_classified(void **state)
     struct raw r;
     char u[64], want[128], *body = dst_xmalloc(2000);
     const char *urls[] = {u};
-    struct dst_transfer_opts o = {
-        .dir = DST_TRANSFER_DOWNLOAD, .urls = urls, .nurls = 1, .streams = 1, .duration_ms = 3000};
+    struct dst_transfer_opts o = {.dir = DST_TRANSFER_DOWNLOAD,
+                                  .urls = urls,
+                                  .nurls = 1,
+                                  .streams = 1,
+                                  .duration_ms = WORK_MS};
     struct dst_transfer_stats st;
 
     (void)state;
@@ -602,10 +624,12 @@ static void latency_samples(void **state)
         .url = url("/latency"), .count = 6, .buster = "x", .expect_prefix = "test=test"};
 
     (void)state;
+    int64_t t0 = dst_monotonic_us();
     assert_int_equal(dst_transfer_latency(&o, s, &nvalid, err, sizeof(err)), 0);
+    double took = (double)(dst_monotonic_us() - t0) / 1000;
     assert_int_equal(nvalid, 6);
-    for (int i = 0; i < 6; i++)
-        assert_true(s[i] >= 0 && s[i] < 200);
+    for (int i = 0; i < 6; i++) /* in ms: no sample is longer than the whole run (+1 ms: clocks) */
+        assert_true(s[i] >= 0 && s[i] <= took + 1);
     o.expect_prefix = "size=";
     assert_int_equal(dst_transfer_latency(&o, s, &nvalid, err, sizeof(err)), 0);
     assert_int_equal(nvalid, 0);
@@ -625,10 +649,11 @@ static void latency_failures(void **state)
     assert_string_equal(err, want);
     assert_int_equal(nvalid, 0);
     assert_true(isnan(s[2]));
-    int port = closed_port();
+    int held = -1, port = st_refusing_port(&held);
     snprintf(u, sizeof(u), "http://127.0.0.1:%d/latency.txt", port);
     o.url = u;
     assert_int_equal(dst_transfer_latency(&o, s, &nvalid, err, sizeof(err)), DST_EDEP);
+    close(held);
     snprintf(want, sizeof(want), "refused: 127.0.0.1:%d", port);
     assert_string_equal(err, want);
     o.url = url("/stall");
