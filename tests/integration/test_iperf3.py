@@ -116,8 +116,10 @@ class ServerTest(TestCase):
         sent_down = down["end"]["sum_sent"]["bytes"]  # what the server sent
         wait_for(lambda: iperf3_bytes(self.svc, "out") == sent_down, what="bytes out counted")
         self.assertEqual(iperf3_bytes(self.svc, "in"), sent_up)
-        self.assertEqual(iperf3_requests(self.svc, "test"), 2)
-        self.assertEqual(metrics(self.svc)[("dstmc_server_tests_active", "")], 0)
+        # the test's count and its end come just after its bytes (one report, counted in turn)
+        wait_for(lambda: iperf3_requests(self.svc, "test") == 2, what="two tests counted")
+        wait_for(lambda: metrics(self.svc)[("dstmc_server_tests_active", "")] == 0,
+                 what="no test active")
 
     def test_second_client_is_told_busy(self):
         # the first runs long enough for the second to start beside it on a busy machine
@@ -228,6 +230,8 @@ class EngineTest(TestCase):
             self.assertNotIn(b"Sanitizer", err)
             r = json.loads(out)["result"]
             self.assertEqual((p.returncode, r["status"]), (0, "ok"), r.get("error"))
+        # the server counts a test when its child reports it, a moment after the client is done
+        wait_for(lambda: iperf3_requests(svc, "test") >= 4, what="4 tests counted")
         self.assertEqual(iperf3_requests(svc, "test"), 4)
 
     def test_failures_are_failed_results(self):
