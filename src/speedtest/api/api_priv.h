@@ -11,7 +11,9 @@
 #include "speedtest/api/api.h"
 
 struct api_cache;
+struct dst_series_query;
 struct dst_sse_hub;
+struct dst_store_query;
 
 /* What the API remembers of a probe from its heartbeats. */
 struct api_probe {
@@ -54,8 +56,36 @@ int api_schedules_mount(struct api *a, struct dst_http_server *s);
 /* The series' bucket width for a span when the client names none (at most ~400 buckets). */
 int64_t api_series_auto_step(int64_t span_ms);
 
-/* Reads a time query argument (ISO 8601 or ms); *out untouched when absent. */
-int api_query_time(struct dst_http_req *req, const char *name, int64_t *out);
+/* Reads time query argument name (ISO 8601 or ms) of the n args; *out untouched when absent. */
+int api_query_time(const struct dst_http_qarg *args, int n, const char *name, int64_t *out);
+
+/*
+ * The store query of GET /api/v1/results (limit non-NULL: also the page size, limit=, and
+ * cursor=; q->limit is one more, to tell if there is a next page) or of GET
+ * /api/v1/results.csv (limit NULL) from the n decoded query args: from, to, probe, engine,
+ * status. q is initialised here; its text values point into args. DST_EINVAL with the 400's
+ * message in err on an unknown argument or a bad value.
+ */
+int api_results_query(const struct dst_http_qarg *args, int n, int64_t *limit,
+                      struct dst_store_query *q, char *err, size_t errlen);
+
+/*
+ * The series query of GET /api/v1/series from the n decoded query args (from, to, probe,
+ * step; now_ms is "now", the default end): the bucket width is step=, or a nice one for the
+ * span. q->probe points into args. DST_EINVAL with the 400's message in err.
+ */
+int api_series_query(const struct dst_http_qarg *args, int n, int64_t now_ms,
+                     struct dst_series_query *q, char *err, size_t errlen);
+
+/*
+ * The schedules document a PUT /api/v1/schedules body makes, given the current one (paused
+ * stays unless the body says): *out is a new reference. DST_EINVAL with the 400's message in
+ * err, naming the first bad field ("schedules[2].cron: minute: '61' is out of 0-59").
+ */
+int api_schedules_check(const json_t *body, const json_t *cur, json_t **out, char *err,
+                        size_t errlen);
+/* The GET body of a stored document: each schedule with its id and next_run; a new reference. */
+json_t *api_schedules_view(const json_t *doc);
 
 /* ---- the response cache (cache.c) ---- */
 
