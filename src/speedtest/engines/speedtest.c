@@ -10,6 +10,7 @@
 #include "core/transfer.h"
 #include "core/xml.h"
 #include "speedtest/engines/engine.h"
+#include "speedtest/engines/speedtest_priv.h"
 
 /*
  * speedtest://auto[?config=URL&servers=URL]   as speedtest-cli picks a server: the config
@@ -31,7 +32,6 @@
  * goodput (body bytes) over the counted window (src/core/transfer.h says what counts).
  */
 #define DEFAULT_CONFIG "https://www.speedtest.net/speedtest-config.php"
-#define NEAREST        5
 #define PINGS          4 /* the first one only connects */
 #define STEP_MS        10000L
 #define DRAIN_MS       2000
@@ -46,24 +46,6 @@ static const char *const default_lists[] = {
 static const int image_sizes[] = {350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000};
 static const uint64_t upload_sizes[] = {32768, 65536, 131072, 262144, 524288, 1048576, 7340032};
 
-struct client {
-    char ip[64], isp[128], country[64];
-    double lat, lon;
-};
-
-struct config {
-    struct client client;
-    long threadcount, ratio, maxchunkcount;
-    char ignoreids[1024];
-};
-
-struct server {
-    long id;
-    char url[DST_TRANSFER_MAX_URL - 64]; /* upload.php; the other files are beside it */
-    char host[300], name[300], sponsor[128], country[64], cc[8];
-    double lat, lon, dist_km, latency_ms, jitter_ms;
-};
-
 struct run {
     const struct engine_ctx *ctx;
     const struct engine_target *t;
@@ -73,13 +55,6 @@ struct run {
     struct config cfg;
     bool have_cfg;
     struct server srv;
-};
-
-/* What the XML callbacks fill: the config, or the nearest servers of a list. */
-struct list {
-    const struct config *cfg;
-    struct server near[NEAREST];
-    int n;
 };
 
 static void copy_attr(char *out, size_t outlen, const char **attrs, const char *name)
@@ -189,8 +164,24 @@ static long left_ms(const struct run *run, long cap)
     return left < cap ? (long)(left > 0 ? left : 1) : cap;
 }
 
-/* GETs an XML document and hands its elements to fn; a text for a person in err. */
-static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, void *ud, char *err,
+void speedtest_config_init(struct config *c)
+{
+    *c = (struct config){.client = {.lat = NAN, .lon = NAN}, .threadcount = 4, .ratio = 5};
+    c->maxchunkcount = 50;
+}
+
+int speedtest_config_parse(const char *xml, size_t len, struct config *c, char *err, size_t errlen)
+{
+    return dst_xml_parse(xml, len, on_config, c, err, errlen);
+}
+
+int speedtest_servers_parse(const char *xml, size_t len, struct list *l, char *err, size_t errlen)
+{
+    return dst_xml_parse(xml, len, on_server, l, err, errlen);
+}
+
+/* GETs an XML document and reads it with the config's or the list's parse; err for a person. */
+static int fetch_xml(struct run *run, const char *url, struct config *c, struct list *l, char *err,
                      size_t errlen)
 {
     struct dst_http_call call = {
@@ -203,7 +194,8 @@ static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, vo
         snprintf(err, errlen, "%s: %s", url, resp.err);
     else if (resp.status != 200)
         rc = DST_EDEP, snprintf(err, errlen, "HTTP %ld from %s", resp.status, url);
-    else if ((rc = dst_xml_parse(resp.body, resp.len, fn, ud, why, sizeof(why))) != 0)
+    else if ((rc = c ? speedtest_config_parse(resp.body, resp.len, c, why, sizeof(why))
+                     : speedtest_servers_parse(resp.body, resp.len, l, why, sizeof(why))) != 0)
         snprintf(err, errlen, "%s: not XML: %s", url, why);
     dst_http_resp_release(&resp);
     return rc;
@@ -213,9 +205,8 @@ static int load_config(struct run *run, const char *url, char *err, size_t errle
 {
     struct config *c = &run->cfg;
 
-    *c = (struct config){.client = {.lat = NAN, .lon = NAN}, .threadcount = 4, .ratio = 5};
-    c->maxchunkcount = 50;
-    if (fetch_xml(run, url, on_config, c, err, errlen) != 0)
+    speedtest_config_init(c);
+    if (fetch_xml(run, url, c, NULL, err, errlen) != 0)
         return DST_EDEP;
     run->have_cfg = true;
     if (!engine_target_param(run->t, "streams"))
@@ -268,7 +259,7 @@ static int pick_server(struct run *run, char *err, size_t errlen)
         return snprintf(err, errlen, "config: %s", why), rc;
     for (size_t i = 0; l.n == 0 && i < (list_url ? 1 : 4); i++) {
         snprintf(url, sizeof(url), "%s?threads=%ld", default_lists[i], run->streams);
-        rc = fetch_xml(run, list_url ? list_url : url, on_server, &l, why, sizeof(why));
+        rc = fetch_xml(run, list_url ? list_url : url, NULL, &l, why, sizeof(why));
     }
     if (l.n == 0)
         return snprintf(err, errlen, "server list: %s", why[0] ? why : "no servers"), DST_EDEP;
