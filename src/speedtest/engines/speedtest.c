@@ -395,20 +395,10 @@ static int upload(struct run *run, struct dst_transfer_stats *st)
 
 /* ---- the result ---- */
 
-static void fill_result(const struct run *run, const struct dst_transfer_stats *down,
-                        const struct dst_transfer_stats *up)
+void speedtest_result_place(struct dst_result *r, const struct server *s, const struct config *cfg)
 {
-    struct dst_result *r = run->r;
-    const struct server *s = &run->srv;
-    const struct client *c = &run->cfg.client;
+    const struct client *c = cfg ? &cfg->client : NULL;
 
-    r->download_bps = down->bps;
-    r->upload_bps = up->bps;
-    r->bytes_down = (int64_t)down->bytes_total;
-    r->bytes_up = (int64_t)up->bytes_total;
-    r->ping_ms = s->latency_ms;
-    r->jitter_ms = s->jitter_ms;
-    r->streams = run->streams;
     r->server_id = s->id;
     dst_result_set(&r->server_host, s->host[0] ? s->host : NULL);
     dst_result_set(&r->server_name, s->name[0] ? s->name : NULL);
@@ -417,13 +407,28 @@ static void fill_result(const struct run *run, const struct dst_transfer_stats *
     r->server_lat = s->lat;
     r->server_lon = s->lon;
     r->server_distance_m = s->dist_km * 1000;
-    if (!run->have_cfg)
+    if (!c)
         return;
     dst_result_set(&r->client_ip, c->ip[0] ? c->ip : NULL);
     dst_result_set(&r->client_isp, c->isp[0] ? c->isp : NULL);
     dst_result_set(&r->client_country, c->country[0] ? c->country : NULL);
     r->client_lat = c->lat;
     r->client_lon = c->lon;
+}
+
+static void fill_result(const struct run *run, const struct dst_transfer_stats *down,
+                        const struct dst_transfer_stats *up)
+{
+    struct dst_result *r = run->r;
+
+    r->download_bps = down->bps;
+    r->upload_bps = up->bps;
+    r->bytes_down = (int64_t)down->bytes_total;
+    r->bytes_up = (int64_t)up->bytes_total;
+    r->ping_ms = run->srv.latency_ms;
+    r->jitter_ms = run->srv.jitter_ms;
+    r->streams = run->streams;
+    speedtest_result_place(r, &run->srv, run->have_cfg ? &run->cfg : NULL);
 }
 
 static int params(const struct engine_target *t, long *duration, long *grace, long *streams,

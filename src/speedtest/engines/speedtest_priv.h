@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/result.h"
 #include "core/transfer.h"
 
 #define NEAREST 5
@@ -56,5 +57,11 @@ int speedtest_config_parse(const char *xml, size_t len, struct config *c, char *
  * ignores and those without a usable URL. 0, or dst_xml_parse's error with its reason in err.
  */
 int speedtest_servers_parse(const char *xml, size_t len, struct list *l, char *err, size_t errlen);
+
+/*
+ * Writes where a test ran into r: the server s (id, host, name, sponsor, country, location,
+ * distance) and, with a config (may be NULL), the client as speedtest.net sees it.
+ */
+void speedtest_result_place(struct dst_result *r, const struct server *s, const struct config *cfg);
 
 #endif
