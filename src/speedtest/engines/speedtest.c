@@ -71,6 +71,13 @@ static double num_attr(const char **attrs, const char *name)
     return v && *v && end && !*end && isfinite(d) ? d : NAN;
 }
 
+/* A latitude (limit 90) or longitude (180) attribute; NAN when absent or out of range. */
+static double coord_attr(const char **attrs, const char *name, double limit)
+{
+    double v = num_attr(attrs, name);
+    return v >= -limit && v <= limit ? v : NAN;
+}
+
 static int on_config(void *ud, const char *name, const char **attrs, int depth)
 {
     struct config *c = ud;
@@ -81,8 +88,8 @@ static int on_config(void *ud, const char *name, const char **attrs, int depth)
         copy_attr(c->client.ip, sizeof(c->client.ip), attrs, "ip");
         copy_attr(c->client.isp, sizeof(c->client.isp), attrs, "isp");
         copy_attr(c->client.country, sizeof(c->client.country), attrs, "country");
-        c->client.lat = num_attr(attrs, "lat");
-        c->client.lon = num_attr(attrs, "lon");
+        c->client.lat = coord_attr(attrs, "lat", 90);
+        c->client.lon = coord_attr(attrs, "lon", 180);
     } else if (strcmp(name, "server-config") == 0) {
         v = num_attr(attrs, "threadcount");
         c->threadcount = v >= 1 && v <= 16 ? (long)v : c->threadcount;
@@ -149,8 +156,8 @@ static int on_server(void *ud, const char *name, const char **attrs, int depth)
     copy_attr(s.sponsor, sizeof(s.sponsor), attrs, "sponsor");
     copy_attr(s.country, sizeof(s.country), attrs, "country");
     copy_attr(s.cc, sizeof(s.cc), attrs, "cc");
-    s.lat = num_attr(attrs, "lat");
-    s.lon = num_attr(attrs, "lon");
+    s.lat = coord_attr(attrs, "lat", 90);
+    s.lon = coord_attr(attrs, "lon", 180);
     s.dist_km = haversine_km(l->cfg->client.lat, l->cfg->client.lon, s.lat, s.lon);
     if (isfinite(s.dist_km))
         keep_nearest(l, &s);
