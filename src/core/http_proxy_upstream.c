@@ -43,6 +43,26 @@ static void deadline_set(struct xfer *x, int64_t ms)
         x->p->next_deadline = ms;
 }
 
+/*
+ * A Content-Length value of vl bytes (curl does not terminate it): decimal digits, then only
+ * blanks; -1 (unknown) for anything else. Read within the line, never past it.
+ */
+static int64_t content_length(const char *v, size_t vl)
+{
+    int64_t n = 0;
+    size_t i = 0;
+
+    for (; i < vl && v[i] >= '0' && v[i] <= '9'; i++) {
+        if (n > (INT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (v[i] - '0');
+    }
+    size_t digits = i;
+    while (i < vl && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    return digits > 0 && i == vl ? n : -1;
+}
+
 size_t proxy_on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
@@ -83,9 +103,9 @@ size_t proxy_on_header(char *data, size_t size, size_t n, void *ud)
     memcpy(name, data, kl);
     name[kl] = '\0';
     if (strcasecmp(name, "Content-Length") == 0)
-        x->clen = strtoll(v, NULL, 10);
+        x->clen = content_length(v, vl);
     if (strcasecmp(name, "Content-Type") == 0)
-        x->event_stream = strncasecmp(v, "text/event-stream", 17) == 0;
+        x->event_stream = vl >= 17 && strncasecmp(v, "text/event-stream", 17) == 0;
     if (proxy_hop(name))
         return len;
     if (dst_buf_append(&x->rhdr, name, kl + 1) != 0 || dst_buf_append(&x->rhdr, v, vl) != 0 ||
