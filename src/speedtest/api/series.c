@@ -103,7 +103,10 @@ int api_series_query(const struct dst_http_qarg *args, int n, int64_t now_ms,
                    DST_EINVAL;
     } else {
         q->step_ms = api_series_auto_step(q->to_ms - q->from_ms);
-        q->from_ms -= q->from_ms % q->step_ms; /* stable buckets while "now" moves on */
+        /* buckets start at a multiple of step, stable while "now" moves on: down to one,
+           before 1970 too (C's % keeps the sign of from) */
+        int64_t r = q->from_ms % q->step_ms;
+        q->from_ms -= r < 0 ? r + q->step_ms : r;
     }
     if ((v = dst_http_query_find(args, n, "probe")) && *v)
         q->probe = v;
