@@ -35,7 +35,7 @@ static int teardown(void **state)
 /* Hands the first len bytes of buf to the callback, as curl hands it a line. */
 static size_t feed(const char *buf, size_t len)
 {
-    char *line = malloc(len + 8);
+    char *line = malloc(strlen(buf) + 1);
     memcpy(line, buf, strlen(buf) + 1); /* bytes after the line, as curl's buffer may hold */
     size_t took = proxy_on_header(line, 1, len, &x);
     free(line);
