@@ -57,6 +57,7 @@ void dst_result_copy(struct dst_result *dst, const struct dst_result *src);
 void dst_result_set(char **field, const char *s);
 
 #define DST_RESULT_TEXT_MAX 500 /* bytes of most text fields (target, request_id, user, ...) */
+#define DST_RESULT_INT_MAX  9007199254740992LL /* 2^53: integer fields (JSON holds no more) */
 
 /*
  * Like dst_result_set, with at most max bytes of s, cut between UTF-8 characters: for text from

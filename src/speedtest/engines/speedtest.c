@@ -57,10 +57,19 @@ struct run {
     struct server srv;
 };
 
+/* An attribute's text (expat's UTF-8) in out, cut if need be between characters. */
 static void copy_attr(char *out, size_t outlen, const char **attrs, const char *name)
 {
     const char *v = dst_xml_attr(attrs, name);
-    snprintf(out, outlen, "%s", v ? v : "");
+    size_t n = v ? strlen(v) : 0;
+
+    if (n >= outlen) {
+        n = outlen - 1;
+        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+            n--; /* v[n], the first byte left out, continues a character: leave all of it out */
+    }
+    memcpy(out, v ? v : "", n);
+    out[n] = '\0';
 }
 
 static double num_attr(const char **attrs, const char *name)
@@ -406,7 +415,7 @@ void speedtest_result_place(struct dst_result *r, const struct server *s, const 
 {
     const struct client *c = cfg ? &cfg->client : NULL;
 
-    r->server_id = s->id;
+    r->server_id = s->id >= 0 && s->id <= DST_RESULT_INT_MAX ? s->id : -1; /* else unknown */
     dst_result_set(&r->server_host, s->host[0] ? s->host : NULL);
     dst_result_set(&r->server_name, s->name[0] ? s->name : NULL);
     dst_result_set(&r->server_sponsor, s->sponsor[0] ? s->sponsor : NULL);

@@ -102,6 +102,33 @@ static void test_server_location_out_of_range(void **state)
     dst_result_release(&r);
 }
 
+/* What a result cannot hold of a server is left out: an id past 2^53, half a character. */
+static void test_result_holds_what_it_can(void **state)
+{
+    static const char xml[] =
+        "<settings><servers><server url=\"http://a/u.php\" lat=\"59\" lon=\"11\" "
+        "id=\"33333333333333333.3\" sponsor=\""
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\"/></servers></settings>";
+    struct config c;
+    struct list l = {.cfg = &c};
+    struct dst_result r;
+    char err[256];
+
+    (void)state;
+    read_config(CONFIG("59.91", "10.75"), &c);
+    assert_int_equal(speedtest_servers_parse(xml, strlen(xml), &l, err, sizeof(err)), 0);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(strlen(l.near[0].sponsor), 126); /* not 127: the "\xc3" of a cut "\xc3\xa9" */
+    dst_result_init(&r);
+    dst_uuid_from_name("test", r.id);
+    dst_result_set(&r.probe, "probe");
+    speedtest_result_place(&r, &l.near[0], &c);
+    assert_int_equal(dst_result_validate(&r, err, sizeof(err)), 0);
+    assert_int_equal(r.server_id, -1);
+    dst_result_release(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_config_location_out_of_range),
         cmocka_unit_test(test_servers),
         cmocka_unit_test(test_server_location_out_of_range),
+        cmocka_unit_test(test_result_holds_what_it_can),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
