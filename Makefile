@@ -1,11 +1,18 @@
 # Makefile - a thin wrapper: install what is missing, build with CMake, run, test.
 #   make run    build and start `dstmc up` (the whole system on one machine)
-#   make test   build and run every test (unit, integration, browser)
+#   make test   build and run every test (unit, integration, browser, a short run of each fuzzer)
+#   make fuzz   run each fuzz target for long (tests/fuzz/fuzz.sh)
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+FUZZ_BUILD ?= build-fuzz
+SHORT_FUZZ ?= 1
+FUZZ_TIME ?= 600
+FUZZ_RUNS ?=
+FUZZ_JOBS ?= 2
+FUZZ_KEEP_GOING ?= 0
 
-.PHONY: all deps build run test test-asan bench format clean
+.PHONY: all deps build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge
 
 all: build
 
@@ -23,10 +30,37 @@ run: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+ifneq ($(SHORT_FUZZ),0)
+	$(MAKE) fuzz-short
+endif
 
-# The same suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The same suite once more under AddressSanitizer + UndefinedBehaviorSanitizer (the fuzz
+# corpora replay in it too; the libFuzzer runs were part of make test).
 test-asan:
-	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDSTMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DDSTMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" \
+		SHORT_FUZZ=0
+
+# The fuzz targets of tests/fuzz/ as libFuzzer binaries (clang; ASan, UBSan, LeakSanitizer).
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DDSTMC_FUZZ=ON
+
+fuzz-build: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)
+
+# Each fuzz target briefly, deterministically (fixed seed and runs): part of make test.
+fuzz-short: fuzz-build
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j $(JOBS)
+
+# Each fuzz target for long: FUZZ_TIME s each (or FUZZ_RUNS runs), FUZZ_JOBS at a time,
+# FUZZ=name for one; FUZZ_KEEP_GOING=1 runs past findings. Findings and new inputs go to
+# $(FUZZ_BUILD)/fuzz-out/, a table for docs/benchmarks.md to $(FUZZ_BUILD)/fuzz-out/summary.md.
+fuzz: fuzz-build
+	FUZZ_TIME=$(FUZZ_TIME) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
+		FUZZ_KEEP_GOING=$(FUZZ_KEEP_GOING) tests/fuzz/fuzz.sh long $(FUZZ_BUILD) $(FUZZ)
+
+# Adds what make fuzz found that adds coverage to the seed corpora, minimised (libFuzzer -merge).
+fuzz-merge: fuzz-build
+	tests/fuzz/fuzz.sh merge $(FUZZ_BUILD) $(FUZZ)
 
 # Every benchmark beside its reference (wrk, nginx, iperf3, speedtest-cli); figures to docs/benchmarks.md.
 bench: build
@@ -36,4 +70,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

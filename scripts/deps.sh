@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Build, test and benchmark dependencies, all from Debian 12.
-PKGS="build-essential cmake pkg-config git
+PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev uuid-dev libcmocka-dev
 libhiredis-dev libpq-dev libiperf-dev libexpat1-dev libssl-dev
 python3 chromium curl sqlite3 iproute2

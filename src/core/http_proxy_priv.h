@@ -92,6 +92,12 @@ void proxy_xfer_unref(struct xfer *x);
 bool proxy_cmd_queue_locked(struct xfer *x);
 /* Queues x's command and wakes the proxy's thread. */
 void proxy_cmd_push(struct xfer *x);
+/*
+ * curl's header callback of a transfer (ud: its struct xfer): reads the upstream's status
+ * line, header lines and the blank line, one complete line (with its CRLF) per call, and the
+ * trailers of a chunked body after them. Returns n * size, or 0 to fail the attempt.
+ */
+size_t proxy_on_header(char *data, size_t size, size_t n, void *ud);
 /* The proxy's thread: runs the transfers (http_proxy_upstream.c). */
 void *proxy_thread_main(void *arg);
 

@@ -88,7 +88,7 @@ static bool name_is(const char *name, size_t len, const char *want)
 }
 
 /* One header line of the answer (data: len bytes, not NUL-terminated), or its blank end. */
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
+size_t proxy_on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
     size_t len = size * n, nl = len, vl = 0, kl = 0;
@@ -239,7 +239,7 @@ static void easy_setup(struct xfer *x, CURL *e, const char *url)
     dst_curl.easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     dst_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)p->opts.connect_timeout_ms);
     dst_curl.easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-    dst_curl.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    dst_curl.easy_setopt(e, CURLOPT_HEADERFUNCTION, proxy_on_header);
     dst_curl.easy_setopt(e, CURLOPT_HEADERDATA, x);
     dst_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     dst_curl.easy_setopt(e, CURLOPT_WRITEDATA, x);

@@ -58,12 +58,6 @@ struct dst_http_route_match {
     struct dst_http_route_param p[DST_HTTP_ROUTE_MAX_PARAMS + 1]; /* and "*" */
 };
 
-/* A decoded query argument (key and value borrowed from whoever decoded them). */
-struct dst_http_qarg {
-    const char *key;
-    const char *value;
-};
-
 /* Starts rt empty. */
 void dst_http_router_init(struct dst_http_router *rt);
 

@@ -1035,6 +1035,18 @@ void dst_http_req_query_at(const struct dst_http_req *req, int i, const char **k
     *value = i >= 0 && i < req->nquery ? req->query[i].value : NULL;
 }
 
+int dst_http_req_query_args(const struct dst_http_req *req, const struct dst_http_qarg **args)
+{
+    query_load((struct dst_http_req *)req);
+    *args = req->query;
+    return req->nquery;
+}
+
+const char *dst_http_query_find(const struct dst_http_qarg *args, int n, const char *name)
+{
+    return dst_http_route_query_find(args, n, name);
+}
+
 const char *dst_http_req_query_string(const struct dst_http_req *req)
 {
     return req->query_raw;

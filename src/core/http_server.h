@@ -139,6 +139,19 @@ const char *dst_http_req_query(const struct dst_http_req *req, const char *name)
 int dst_http_req_query_count(const struct dst_http_req *req);
 void dst_http_req_query_at(const struct dst_http_req *req, int i, const char **key,
                            const char **value);
+/* A decoded query argument (key and value borrowed from whoever decoded them). */
+struct dst_http_qarg {
+    const char *key;
+    const char *value;
+};
+/*
+ * All the decoded query arguments, in their order, for parsers that work on (key, value) pairs
+ * (and can be tested without a request): *args is borrowed like the rest of the request.
+ * Returns their count.
+ */
+int dst_http_req_query_args(const struct dst_http_req *req, const struct dst_http_qarg **args);
+/* The value of the first of the n args whose key is name, ASCII case ignored; NULL if none. */
+const char *dst_http_query_find(const struct dst_http_qarg *args, int n, const char *name);
 /* The raw query string (after '?', undecoded) or "" */
 const char *dst_http_req_query_string(const struct dst_http_req *req);
 const char *dst_http_req_header(const struct dst_http_req *req, const char *name);

@@ -148,29 +148,47 @@ static const char *entry_split(const redisReply *e, const char **text, size_t *l
     return e->element[0]->str;
 }
 
+int rq_entry_parse(const redisReply *e, char id[DST_QUEUE_ID_LEN], json_t **body, char *why,
+                   size_t whylen)
+{
+    size_t len = 0;
+    const char *text = NULL, *eid = entry_split(e, &text, &len);
+    json_error_t jerr = {.text = "no body field"};
+    json_t *j = NULL;
+
+    *body = NULL;
+    if (!eid)
+        return DST_EDEP;
+    snprintf(id, DST_QUEUE_ID_LEN, "%s", eid);
+    if (text)
+        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (json_is_object(j)) {
+        *body = j;
+        return 0;
+    }
+    snprintf(why, whylen, "%s", j ? "not an object" : jerr.text);
+    json_decref(j);
+    return DST_EINVAL;
+}
+
 /* Fills out from a stream entry; a body that is no JSON object is logged, acked, SKIPPED. */
 static int entry_take(struct call *k, const redisReply *e, int deliveries,
                       struct dst_queue_msg *out)
 {
-    size_t len = 0;
-    const char *text = NULL, *id = entry_split(e, &text, &len);
-    json_error_t jerr = {.text = "no body field"};
+    char id[DST_QUEUE_ID_LEN], why[JSON_ERROR_TEXT_LENGTH];
     json_t *body = NULL;
-    int rc = 0;
+    int rc = rq_entry_parse(e, id, &body, why, sizeof(why));
 
-    if (!id)
+    if (rc == DST_EDEP)
         return rq_fail(k->r, k->topic, "unexpected stream entry");
-    if (text) /* all of it: a NUL inside must not hide the rest */
-        body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (json_is_object(body)) {
-        snprintf(out->id, DST_QUEUE_ID_LEN, "%s", id);
+    if (rc == 0) {
+        memcpy(out->id, id, DST_QUEUE_ID_LEN);
         out->body = body;
         out->deliveries = deliveries;
         return 0;
     }
     dst_warn("queue: redis %s: message %s of %s for group %s is not a JSON object (%s); dropped",
-             k->r->label, id, k->topic, k->group, body ? "not an object" : jerr.text);
-    json_decref(body);
+             k->r->label, id, k->topic, k->group, why);
     rc = xack(k, id);
     return rc && rc != DST_ENOTFOUND ? rc : SKIPPED;
 }
@@ -193,21 +211,33 @@ static int deliveries_get(struct call *k, struct dst_queue_msg *out)
     return rc;
 }
 
+int rq_claim_entry(const redisReply *rep, char cursor[DST_QUEUE_ID_LEN], const redisReply **entry)
+{
+    *entry = NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= DST_QUEUE_ID_LEN ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY)
+        return DST_EDEP;
+    snprintf(cursor, DST_QUEUE_ID_LEN, "%s", rep->element[0]->str);
+    const redisReply *entries = rep->element[1];
+    if (entries->elements > 0 && entries->element[0]->type != REDIS_REPLY_NIL)
+        *entry = entries->element[0]; /* NIL: trimmed while pending (Redis 6.2; 7 leaves it out) */
+    return 0;
+}
+
 /* Takes the message of an XAUTOCLAIM reply, if any; cursor moves to where the scan stopped. */
 static int claim_reply(struct call *k, const redisReply *rep, char cursor[DST_QUEUE_ID_LEN],
                        struct dst_queue_msg *out)
 {
+    const redisReply *e = NULL;
+
     if (rq_is_error(rep, "NOGROUP"))
         return NOGROUP;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
-        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= DST_QUEUE_ID_LEN ||
-        rep->element[1]->type != REDIS_REPLY_ARRAY)
+    if (rq_claim_entry(rep, cursor, &e) != 0)
         return rq_reply_fail(k->r, "XAUTOCLAIM", rep);
-    snprintf(cursor, DST_QUEUE_ID_LEN, "%s", rep->element[0]->str);
-    const redisReply *entries = rep->element[1];
-    if (entries->elements == 0 || entries->element[0]->type == REDIS_REPLY_NIL)
-        return DST_ETIMEDOUT; /* NIL: trimmed while pending (Redis 6.2; 7 leaves it out) */
-    int rc = entry_take(k, entries->element[0], 2, out);
+    if (!e)
+        return DST_ETIMEDOUT;
+    int rc = entry_take(k, e, 2, out);
     return rc ? rc : deliveries_get(k, out);
 }
 
@@ -296,20 +326,30 @@ static int own_pending(struct call *k, struct dst_queue_msg *out)
     return rc;
 }
 
-/* Takes the message of an XREADGROUP reply [[topic, [entry]]]; DST_ETIMEDOUT if none. */
-static int read_reply(struct call *k, const redisReply *rep, struct dst_queue_msg *out)
+int rq_xread_entry(const redisReply *rep, const redisReply **entry)
 {
+    *entry = NULL;
     if (rep->type == REDIS_REPLY_NIL)
-        return DST_ETIMEDOUT;
-    if (rq_is_error(rep, "NOGROUP") || rq_is_error(rep, "UNBLOCKED"))
-        return NOGROUP; /* UNBLOCKED: the stream was deleted while we waited */
+        return 0;
     const redisReply *s = rep->type == REDIS_REPLY_ARRAY && rep->elements ? rep->element[0] : NULL;
     if (!s || s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
         s->element[1]->type != REDIS_REPLY_ARRAY)
+        return DST_EDEP;
+    if (s->element[1]->elements > 0)
+        *entry = s->element[1]->element[0];
+    return 0;
+}
+
+/* Takes the message of an XREADGROUP reply [[topic, [entry]]]; DST_ETIMEDOUT if none. */
+static int read_reply(struct call *k, const redisReply *rep, struct dst_queue_msg *out)
+{
+    const redisReply *e = NULL;
+
+    if (rq_is_error(rep, "NOGROUP") || rq_is_error(rep, "UNBLOCKED"))
+        return NOGROUP; /* UNBLOCKED: the stream was deleted while we waited */
+    if (rq_xread_entry(rep, &e) != 0)
         return rq_reply_fail(k->r, "XREADGROUP", rep);
-    if (s->element[1]->elements == 0)
-        return DST_ETIMEDOUT;
-    return entry_take(k, s->element[1]->element[0], 1, out);
+    return e ? entry_take(k, e, 1, out) : DST_ETIMEDOUT;
 }
 
 /* Records that the consumer is active now and waits for wait_ms more (see SEEN_TOUCH). */

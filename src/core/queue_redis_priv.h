@@ -82,4 +82,28 @@ int rq_run(struct call *k, struct redisReply **out, const char *fmt, ...);
 /* True if rep is a Redis error whose text starts with prefix ("NOGROUP", ...). */
 bool rq_is_error(const struct redisReply *rep, const char *prefix);
 
+/* ---- replies (queue_redis.c): what a consumer takes from Redis, apart from the calls ---- */
+
+/*
+ * The first entry of an XREADGROUP reply [[topic, [entry, ...]]]: 0 and *entry, NULL when the
+ * reply has none (nil, or an empty list); DST_EDEP if the reply has another shape.
+ */
+int rq_xread_entry(const struct redisReply *rep, const struct redisReply **entry);
+
+/*
+ * An XAUTOCLAIM reply [cursor, [entry, ...], ...]: 0 with the next cursor copied and *entry
+ * the first entry (NULL if none, or nil: trimmed while pending); DST_EDEP on another shape.
+ */
+int rq_claim_entry(const struct redisReply *rep, char cursor[DST_QUEUE_ID_LEN],
+                   const struct redisReply **entry);
+
+/*
+ * A stream entry [id, [field, value, ...]] as a message: its id into id, and its "body" field
+ * parsed into *body (a new reference to a JSON object). DST_EDEP if e is no entry (id left
+ * untouched); DST_EINVAL, the id set and the reason in why, if the body is missing or is not
+ * a JSON object (such a message is acked and dropped).
+ */
+int rq_entry_parse(const struct redisReply *e, char id[DST_QUEUE_ID_LEN], json_t **body, char *why,
+                   size_t whylen);
+
 #endif

@@ -174,6 +174,21 @@ void dst_result_set(char **field, const char *s)
     *field = copy;
 }
 
+void dst_result_set_cut(char **field, const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n <= max) {
+        dst_result_set(field, s);
+        return;
+    }
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n], the first byte left out, continues a character: leave all of it out */
+    free(*field);
+    *field = dst_xstrndup(s, n);
+}
+
 const char *dst_result_status_name(enum dst_result_status s)
 {
     switch (s) {

@@ -56,6 +56,15 @@ void dst_result_copy(struct dst_result *dst, const struct dst_result *src);
 /* Replaces *field with a copy of s (NULL clears). */
 void dst_result_set(char **field, const char *s);
 
+#define DST_RESULT_TEXT_MAX 500 /* bytes of most text fields (target, request_id, user, ...) */
+#define DST_RESULT_INT_MAX  9007199254740992LL /* 2^53: integer fields (JSON holds no more) */
+
+/*
+ * Like dst_result_set, with at most max bytes of s, cut between UTF-8 characters: for text from
+ * outside (a request's target or id) that must not make the result one the API refuses.
+ */
+void dst_result_set_cut(char **field, const char *s, size_t max);
+
 /* The native JSON form (see docs/api.md); never NULL. */
 json_t *dst_result_to_json(const struct dst_result *r);
 

@@ -13,7 +13,9 @@
 
 struct api_auth;
 struct api_cache;
+struct dst_series_query;
 struct dst_sse_hub;
+struct dst_store_query;
 
 /* A route of the API: its handler and what it needs (api_route). */
 struct api_route {
@@ -129,10 +131,38 @@ int64_t api_series_auto_step(int64_t span_ms);
 #define API_TIME_MAX 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 
 /*
- * Reads a time query argument (ISO 8601 or ms) within API_TIME_MIN..MAX; *out untouched when
- * absent. On bad input replies 400 naming the argument and returns DST_EINVAL.
+ * Reads time query argument name (ISO 8601 or ms) of the n args within API_TIME_MIN..MAX;
+ * *out untouched when absent. DST_EINVAL with the 400's message (naming name) in err.
  */
-int api_query_time(struct dst_http_req *req, const char *name, int64_t *out);
+int api_query_time(const struct dst_http_qarg *args, int n, const char *name, int64_t *out,
+                   char *err, size_t errlen);
+/*
+ * The store query of GET /api/v1/results (limit non-NULL: also the page size, limit=, and
+ * cursor=; q->limit is one more, to tell if there is a next page) or of GET
+ * /api/v1/results.csv (limit NULL) from the n decoded query args: from, to, probe, engine,
+ * status. q is initialised here; its text values point into args. DST_EINVAL with the 400's
+ * message in err on an unknown argument or a bad value.
+ */
+int api_results_query(const struct dst_http_qarg *args, int n, int64_t *limit,
+                      struct dst_store_query *q, char *err, size_t errlen);
+
+/*
+ * The series query of GET /api/v1/series from the n decoded query args (from, to, probe,
+ * step; now_ms is "now", the default end): the bucket width is step=, or a nice one for the
+ * span. q->probe points into args. DST_EINVAL with the 400's message in err.
+ */
+int api_series_query(const struct dst_http_qarg *args, int n, int64_t now_ms,
+                     struct dst_series_query *q, char *err, size_t errlen);
+
+/*
+ * The schedules document a PUT /api/v1/schedules body makes, given the current one (paused
+ * stays unless the body says): *out is a new reference. DST_EINVAL with the 400's message in
+ * err, naming the first bad field ("schedules[2].cron: minute: '61' is out of 0-59").
+ */
+int api_schedules_check(const json_t *body, const json_t *cur, json_t **out, char *err,
+                        size_t errlen);
+/* The GET body of a stored document: each schedule with its id and next_run; a new reference. */
+json_t *api_schedules_view(const json_t *doc);
 
 /* A whole decimal int64 (optional '-', digits, nothing else, in range); false otherwise. */
 bool api_parse_int64(const char *s, int64_t *out);

@@ -244,9 +244,9 @@ static bool parse_order(const char *s, bool *desc)
 }
 
 /* Query value or NULL when absent or empty (an empty value binds to null in ASP.NET). */
-static const char *qval(struct dst_http_req *req, const char *name)
+static const char *qval(const struct dst_http_qarg *args, int n, const char *name)
 {
-    const char *v = dst_http_req_query(req, name);
+    const char *v = dst_http_query_find(args, n, name);
     return v && *v ? v : NULL;
 }
 
@@ -312,9 +312,10 @@ void compat_paginate(bool has_from, int64_t from, bool has_to, int64_t to, int64
 }
 
 /* Reads From/To (Int32 binders); false with errors filled when one does not parse. */
-static bool read_paging(struct dst_http_req *req, json_t *errors, struct dst_store_query *q)
+static bool read_paging(const struct dst_http_qarg *args, int n, json_t *errors,
+                        struct dst_store_query *q)
 {
-    const char *vf = qval(req, "From"), *vt = qval(req, "To");
+    const char *vf = qval(args, n, "From"), *vt = qval(args, n, "To");
     int64_t from = 0, to = 0;
     bool ok = true;
 
@@ -332,19 +333,19 @@ static bool read_paging(struct dst_http_req *req, json_t *errors, struct dst_sto
     return ok;
 }
 
-/* Builds the store query from the original's query parameters; 400s go into errors. */
-static void build_query(struct dst_http_req *req, json_t *errors, struct dst_store_query *q)
+void compat_build_query(const struct dst_http_qarg *args, int n, json_t *errors,
+                        struct dst_store_query *q)
 {
     int sort = -1;
     bool desc = true, has_order = false;
 
     dst_store_query_init(q);
     for (int i = 0; i < NFILTERS; i++) {
-        const char *v = qval(req, filters[i].name);
+        const char *v = qval(args, n, filters[i].name);
         if (v && !add_filter(q, i, v))
             invalid(errors, filters[i].name, v);
     }
-    const char *vs = qval(req, "SortOn"), *vo = qval(req, "SortOrder");
+    const char *vs = qval(args, n, "SortOn"), *vo = qval(args, n, "SortOrder");
     if (vs && !parse_sort(vs, &sort))
         invalid(errors, "SortOn", vs);
     if (vo) {
@@ -358,7 +359,7 @@ static void build_query(struct dst_http_req *req, json_t *errors, struct dst_sto
         q->sort = sort_cols[sort].field;
         q->desc = desc;
     }
-    read_paging(req, errors, q);
+    read_paging(args, n, errors, q);
 }
 
 /* ---- the TestResult JSON (camelCase out) ---- */
@@ -432,12 +433,14 @@ static void get_speedtests(struct dst_http_req *req, void *ud)
     json_t *list = NULL;
     /* the whole query: a key cut short would answer one query with another's rows */
     char *key = dst_xasprintf("compat?%s", dst_http_req_query_string(req));
+    const struct dst_http_qarg *args = NULL;
+    int nargs = dst_http_req_query_args(req, &args);
 
     int rc = dst_store_version(a->store, &version);
     if (rc == 0 && api_cache_reply(a->cache, req, key, version))
         goto out;
     json_t *errors = json_object();
-    build_query(req, errors, &q);
+    compat_build_query(args, nargs, errors, &q);
     if (json_object_size(errors) > 0) {
         problem_reply(req, errors);
         goto out;

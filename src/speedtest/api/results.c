@@ -41,22 +41,21 @@ static bool integer_text(const char *v)
     return *v && v[strspn(v, "0123456789")] == '\0';
 }
 
-int api_query_time(struct dst_http_req *req, const char *name, int64_t *out)
+int api_query_time(const struct dst_http_qarg *args, int n, const char *name, int64_t *out,
+                   char *err, size_t errlen)
 {
-    const char *v = dst_http_req_query(req, name);
+    const char *v = dst_http_query_find(args, n, name);
     int64_t ms = 0;
 
     if (!v || !*v)
         return 0;
     if (!api_parse_int64(v, &ms) && dst_datetime_parse(v, &ms) != 0) {
         if (integer_text(v))
-            return dst_http_reply_error(req, 400, "%s: out of range (years 1 to 9999)", name),
-                   DST_EINVAL;
-        return dst_http_reply_error(req, 400, "%s: not ISO 8601 or milliseconds", name), DST_EINVAL;
+            return snprintf(err, errlen, "%s: out of range (years 1 to 9999)", name), DST_EINVAL;
+        return snprintf(err, errlen, "%s: not ISO 8601 or milliseconds", name), DST_EINVAL;
     }
     if (ms < API_TIME_MIN || ms > API_TIME_MAX)
-        return dst_http_reply_error(req, 400, "%s: out of range (years 1 to 9999)", name),
-               DST_EINVAL;
+        return snprintf(err, errlen, "%s: out of range (years 1 to 9999)", name), DST_EINVAL;
     *out = ms;
     return 0;
 }
@@ -77,23 +76,20 @@ static bool known_arg(const char *k, const char *const *extra)
     return strcmp(k, "_") == 0; /* cache busters */
 }
 
-/*
- * Reads from/to/probe/engine/status (and rejects unknown arguments) into q; on bad input
- * replies 400 and returns DST_EINVAL.
- */
-static int read_filters(struct dst_http_req *req, struct dst_store_query *q,
-                        const char *const *extra)
+/* Reads from/to/probe/engine/status (and rejects unknown arguments) into q. */
+static int read_filters(const struct dst_http_qarg *args, int n, struct dst_store_query *q,
+                        const char *const *extra, char *err, size_t errlen)
 {
     int64_t from = INT64_MIN, to = INT64_MIN; /* absent: never a time the API takes */
     enum dst_result_status st;
-    const char *k, *v;
+    const char *v;
 
-    for (int i = 0; i < dst_http_req_query_count(req); i++) {
-        dst_http_req_query_at(req, i, &k, &v);
-        if (!known_arg(k, extra))
-            return dst_http_reply_error(req, 400, "unknown query argument '%s'", k), DST_EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (!known_arg(args[i].key, extra))
+            return snprintf(err, errlen, "unknown query argument '%s'", args[i].key), DST_EINVAL;
     }
-    if (api_query_time(req, "from", &from) || api_query_time(req, "to", &to))
+    if (api_query_time(args, n, "from", &from, err, errlen) ||
+        api_query_time(args, n, "to", &to, err, errlen))
         return DST_EINVAL;
     dst_store_query_init(q);
     q->keyset = true;
@@ -101,15 +97,51 @@ static int read_filters(struct dst_http_req *req, struct dst_store_query *q,
         dst_store_query_add(q, (struct dst_cond){DST_F_TIME, DST_OP_GE, DST_V_INT, .i = from});
     if (to != INT64_MIN)
         dst_store_query_add(q, (struct dst_cond){DST_F_TIME, DST_OP_LT, DST_V_INT, .i = to});
-    if ((v = dst_http_req_query(req, "probe")) && *v)
+    if ((v = dst_http_query_find(args, n, "probe")) && *v)
         dst_store_query_add(q, (struct dst_cond){DST_F_PROBE, DST_OP_EQ, DST_V_TEXT, .s = v});
-    if ((v = dst_http_req_query(req, "engine")) && *v)
+    if ((v = dst_http_query_find(args, n, "engine")) && *v)
         dst_store_query_add(q, (struct dst_cond){DST_F_ENGINE, DST_OP_EQ, DST_V_TEXT, .s = v});
-    if ((v = dst_http_req_query(req, "status")) && *v) {
+    if ((v = dst_http_query_find(args, n, "status")) && *v) {
         if (dst_result_status_parse(v, &st) != 0)
-            return dst_http_reply_error(req, 400, "status: must be ok or failed"), DST_EINVAL;
+            return snprintf(err, errlen, "status: must be ok or failed"), DST_EINVAL;
         dst_store_query_add(q, (struct dst_cond){DST_F_STATUS, DST_OP_EQ, DST_V_INT, .i = st});
     }
+    return 0;
+}
+
+/* A next_cursor of list_results: "TIME.SEQ", two integers. */
+static bool parse_cursor(const char *v, int64_t *time, int64_t *seq)
+{
+    const char *dot = strchr(v, '.');
+    char head[24];
+
+    if (!dot || (size_t)(dot - v) >= sizeof(head)) /* longer than any int64 */
+        return false;
+    memcpy(head, v, (size_t)(dot - v));
+    head[dot - v] = '\0';
+    return api_parse_int64(head, time) && api_parse_int64(dot + 1, seq);
+}
+
+int api_results_query(const struct dst_http_qarg *args, int n, int64_t *limit,
+                      struct dst_store_query *q, char *err, size_t errlen)
+{
+    static const char *const extra[] = {"limit", "cursor", NULL};
+    const char *v;
+    int rc = read_filters(args, n, q, limit ? extra : NULL, err, errlen);
+
+    if (rc || !limit)
+        return rc;
+    *limit = 100;
+    if ((v = dst_http_query_find(args, n, "limit")) && *v) {
+        if (!api_parse_int64(v, limit) || *limit < 1 || *limit > 1000)
+            return snprintf(err, errlen, "limit: must be from 1 to 1000"), DST_EINVAL;
+    }
+    if ((v = dst_http_query_find(args, n, "cursor")) && *v) {
+        if (!parse_cursor(v, &q->after_time, &q->after_seq))
+            return snprintf(err, errlen, "cursor: not a cursor of this API"), DST_EINVAL;
+        q->has_after = true;
+    }
+    q->limit = *limit + 1; /* one more: is there a next page? */
     return 0;
 }
 
@@ -134,40 +166,18 @@ static int page_row(const struct dst_result *r, void *ud)
     return 0;
 }
 
-/* A next_cursor of list_results: "TIME.SEQ", two integers. */
-static bool parse_cursor(const char *v, int64_t *time, int64_t *seq)
-{
-    const char *dot = strchr(v, '.');
-    char head[24];
-
-    if (!dot || (size_t)(dot - v) >= sizeof(head)) /* longer than any int64 */
-        return false;
-    memcpy(head, v, (size_t)(dot - v));
-    head[dot - v] = '\0';
-    return api_parse_int64(head, time) && api_parse_int64(dot + 1, seq);
-}
-
 /* GET /api/v1/results */
 static void list_results(struct dst_http_req *req, void *ud)
 {
-    static const char *const extra[] = {"limit", "cursor", NULL};
     struct api *a = ud;
     struct dst_store_query q;
-    struct page p = {.limit = 100};
-    const char *v;
+    struct page p = {0};
+    const struct dst_http_qarg *args = NULL;
+    int nargs = dst_http_req_query_args(req, &args);
+    char err[512];
 
-    if (read_filters(req, &q, extra))
-        return;
-    if ((v = dst_http_req_query(req, "limit")) && *v) {
-        if (!api_parse_int64(v, &p.limit) || p.limit < 1 || p.limit > 1000)
-            return (void)dst_http_reply_error(req, 400, "limit: must be from 1 to 1000");
-    }
-    if ((v = dst_http_req_query(req, "cursor")) && *v) {
-        if (!parse_cursor(v, &q.after_time, &q.after_seq))
-            return (void)dst_http_reply_error(req, 400, "cursor: not a cursor of this API");
-        q.has_after = true;
-    }
-    q.limit = p.limit + 1;
+    if (api_results_query(args, nargs, &p.limit, &q, err, sizeof(err)))
+        return (void)dst_http_reply_error(req, 400, "%s", err);
     p.list = json_array();
     int rc = dst_store_query(a->store, &q, page_row, &p);
     if (rc < 0) {
@@ -416,9 +426,14 @@ static void export_csv(struct dst_http_req *req, void *ud)
 {
     struct csv *c = dst_xnew(struct csv);
 
+    const struct dst_http_qarg *args = NULL;
+    int nargs = dst_http_req_query_args(req, &args);
+    char err[512];
+
     c->api = ud;
-    if (read_filters(req, &c->q, NULL)) {
+    if (api_results_query(args, nargs, NULL, &c->q, err, sizeof(err))) {
         free(c);
+        dst_http_reply_error(req, 400, "%s", err);
         return;
     }
     /* the text conditions point into the request, which ends before the stream does */

@@ -44,8 +44,7 @@ static json_t *next_run(const char *cron, bool on)
     return json_string(ts);
 }
 
-/* The GET body: the document with each schedule's id and next_run. */
-static json_t *doc_view(const json_t *doc)
+json_t *api_schedules_view(const json_t *doc)
 {
     bool paused = json_is_true(json_object_get(doc, "paused"));
     json_t *list = json_array(), *item;
@@ -177,11 +176,8 @@ static int list_check(const json_t *list, json_t **out, char *err, size_t errlen
     return 0;
 }
 
-/*
- * The new document from a PUT body and the current document; DST_EINVAL with err naming
- * the field.
- */
-static int body_check(const json_t *body, const json_t *cur, json_t **out, char *err, size_t errlen)
+int api_schedules_check(const json_t *body, const json_t *cur, json_t **out, char *err,
+                        size_t errlen)
 {
     const char *k;
     json_t *v, *list = NULL;
@@ -209,7 +205,7 @@ static int doc_store(struct api *a, const json_t *doc)
     int rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
     if (rc)
         return rc;
-    json_t *view = doc_view(doc);
+    json_t *view = api_schedules_view(doc);
     char *text = dst_json_dumps(view, NULL);
     dst_sse_hub_publish(a->hub, "schedules", text);
     free(text);
@@ -221,7 +217,7 @@ static int doc_store(struct api *a, const json_t *doc)
 
 static void reply_view(struct dst_http_req *req, const json_t *doc)
 {
-    json_t *view = doc_view(doc);
+    json_t *view = api_schedules_view(doc);
     dst_http_reply_json(req, 200, view);
     json_decref(view);
 }
@@ -256,7 +252,7 @@ static void put_schedules(struct dst_http_req *req, void *ud)
     }
     pthread_mutex_lock(&a->sched_lock);
     int rc = doc_load(a, &cur);
-    bool bad = rc == 0 && body_check(body, cur, &doc, err, sizeof(err)) != 0;
+    bool bad = rc == 0 && api_schedules_check(body, cur, &doc, err, sizeof(err)) != 0;
     if (rc == 0 && !bad)
         rc = doc_store(a, doc); /* nothing is stored when any field is bad */
     pthread_mutex_unlock(&a->sched_lock);

@@ -1,6 +1,7 @@
 /* series.c - the native face's time series: min/avg/max per bucket, bucketed in the store */
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,45 +72,61 @@ static json_t *series_json(const struct dst_series_query *q, const struct dst_se
     return j;
 }
 
+int api_series_query(const struct dst_http_qarg *args, int n, int64_t now_ms,
+                     struct dst_series_query *q, char *err, size_t errlen)
+{
+    static const char *const known[] = {"from", "to", "probe", "step", "_", NULL};
+    const char *v;
+
+    *q = (struct dst_series_query){0};
+    for (int i = 0; i < n; i++) {
+        const char *const *p = known;
+        while (*p && strcasecmp(*p, args[i].key) != 0)
+            p++;
+        if (!*p)
+            return snprintf(err, errlen, "unknown query argument '%s'", args[i].key), DST_EINVAL;
+    }
+    q->to_ms = now_ms;
+    if (api_query_time(args, n, "to", &q->to_ms, err, errlen))
+        return DST_EINVAL;
+    q->from_ms = q->to_ms - DAY_MS; /* no overflow: see API_TIME_MIN */
+    if (api_query_time(args, n, "from", &q->from_ms, err, errlen))
+        return DST_EINVAL;
+    if (q->to_ms <= q->from_ms)
+        return snprintf(err, errlen, "from: must be before to"), DST_EINVAL;
+    if ((v = dst_http_query_find(args, n, "step")) && *v) {
+        if (!api_parse_int64(v, &q->step_ms) || q->step_ms < 1000 ||
+            q->step_ms > API_TIME_MAX - API_TIME_MIN ||
+            (q->to_ms - q->from_ms) / q->step_ms > 100000)
+            return snprintf(err, errlen,
+                            "step: milliseconds, at least 1000, at most 100000 buckets and at "
+                            "most the years 1 to 9999"),
+                   DST_EINVAL;
+    } else {
+        q->step_ms = api_series_auto_step(q->to_ms - q->from_ms);
+        /* buckets start at a multiple of step, stable while "now" moves on: down to one,
+           before 1970 too (C's % keeps the sign of from) */
+        int64_t r = q->from_ms % q->step_ms;
+        q->from_ms -= r < 0 ? r + q->step_ms : r;
+    }
+    if ((v = dst_http_query_find(args, n, "probe")) && *v)
+        q->probe = v;
+    return 0;
+}
+
 /* GET /api/v1/series?from&to&probe&step */
 static void get_series(struct dst_http_req *req, void *ud)
 {
-    static const char *const args[] = {"from", "to", "probe", "step", "_", NULL};
     struct api *a = ud;
-    struct dst_series_query q = {0};
+    struct dst_series_query q;
     struct dst_series_bucket *b = NULL;
     size_t n = 0;
-    const char *k, *v;
+    const struct dst_http_qarg *args = NULL;
+    int nargs = dst_http_req_query_args(req, &args);
+    char err[512];
 
-    for (int i = 0; i < dst_http_req_query_count(req); i++) {
-        dst_http_req_query_at(req, i, &k, &v);
-        const char *const *p = args;
-        while (*p && strcasecmp(*p, k) != 0)
-            p++;
-        if (!*p)
-            return (void)dst_http_reply_error(req, 400, "unknown query argument '%s'", k);
-    }
-    q.to_ms = dst_datetime_now_ms();
-    if (api_query_time(req, "to", &q.to_ms))
-        return;
-    q.from_ms = q.to_ms - DAY_MS; /* no overflow: see API_TIME_MIN */
-    if (api_query_time(req, "from", &q.from_ms))
-        return;
-    if (q.to_ms <= q.from_ms)
-        return (void)dst_http_reply_error(req, 400, "from: must be before to");
-    if ((v = dst_http_req_query(req, "step")) && *v) {
-        if (!api_parse_int64(v, &q.step_ms) || q.step_ms < 1000 ||
-            q.step_ms > API_TIME_MAX - API_TIME_MIN || (q.to_ms - q.from_ms) / q.step_ms > 100000)
-            return (void)dst_http_reply_error(req, 400,
-                                              "step: milliseconds, at least 1000, at most 100000 "
-                                              "buckets and at most the years 1 to 9999");
-    } else {
-        q.step_ms = api_series_auto_step(q.to_ms - q.from_ms);
-        int64_t into = q.from_ms % q.step_ms;
-        q.from_ms -= into < 0 ? into + q.step_ms : into; /* stable buckets while "now" moves on */
-    }
-    if ((v = dst_http_req_query(req, "probe")) && *v)
-        q.probe = v;
+    if (api_series_query(args, nargs, dst_datetime_now_ms(), &q, err, sizeof(err)))
+        return (void)dst_http_reply_error(req, 400, "%s", err);
     int rc = dst_store_series(a->store, &q, &b, &n);
     if (rc) {
         dst_http_reply_error(req, dst_err_http_status(rc), "series: %s", dst_strerror(rc));

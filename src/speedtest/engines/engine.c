@@ -57,7 +57,7 @@ int engine_run(const struct engine_ctx *ctx, struct dst_result *r)
     if (resolve(ctx->target, &t, &e, err, sizeof(err)) != 0)
         return DST_EINVAL;
     dst_result_set(&r->engine, e->name);
-    dst_result_set(&r->target, ctx->target);
+    dst_result_set_cut(&r->target, ctx->target, DST_RESULT_TEXT_MAX);
     return e->run(ctx, &t, r);
 }
 

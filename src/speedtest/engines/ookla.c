@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "core/net.h"
 #include "speedtest/engines/engine.h"
+#include "speedtest/engines/ookla_proto.h"
 
 /*
  * ookla://HOST[:8080]?duration=S&streams=N&grace=S
@@ -22,7 +23,7 @@
  * Latency: one connection, HI, then PING ten times; ping_ms is the lowest round trip (what the
  * line can do, undisturbed by a scheduler hiccup), jitter_ms the mean absolute difference of
  * consecutive round trips. Each direction then runs for `duration` seconds on `streams` fresh
- * connections (each says HI first). A stream keeps AHEAD commands in flight (DOWNLOAD n, or
+ * connections (each says HI first). A stream keeps OOKLA_AHEAD commands in flight (DOWNLOAD n, or
  * UPLOAD n 0 with its data), so the line never idles between commands, sized to about CHUNK_S
  * seconds of a fair share of the rate so far. The first `grace` seconds are not counted (slow
  * start, socket buffers filling); rate = bytes counted * 8 / counted seconds. Download counts
@@ -36,7 +37,6 @@
 #define PINGS        10
 #define STEP_MS      5000           /* connect, HELLO, one PONG */
 #define DRAIN_MS     3000           /* finishing the commands in flight after a phase */
-#define AHEAD        4              /* commands in flight per stream */
 #define CHUNK_MIN    (32u * 1024)   /* first (and smallest) command size */
 #define CHUNK_MAX    (1024u * 1024) /* every server accepts 1 MiB (dstmc's --max-bytes floor) */
 #define CHUNK_S      0.1            /* a command is about this long at its stream's rate */
@@ -46,11 +46,9 @@
 
 struct stream {
     struct dst_net_conn c;
-    uint64_t chunk;    /* size of the next command */
-    uint64_t q[AHEAD]; /* sizes of the commands in flight, oldest at q[qh] */
-    int qh, qn;
-    uint64_t pos; /* download: bytes of q[qh] received */
-    char cmd[48]; /* upload: the command line being written */
+    uint64_t chunk;          /* size of the next command */
+    struct ookla_inflight f; /* the commands in flight */
+    char cmd[48];            /* upload: the command line being written */
     size_t cmd_len, cmd_off;
     uint64_t data_left; /* upload: data bytes of that command still to write */
     bool open;          /* upload: a command is being written */
@@ -109,15 +107,6 @@ static int64_t step_deadline(const struct run *run, int ms)
     return d < run->deadline_ms ? d : run->deadline_ms;
 }
 
-/* The text a server sent, cut short and made printable, for a message. */
-static void printable(const char *s, char *out, size_t outlen)
-{
-    size_t i = 0;
-    for (; s[i] && i + 1 < outlen && i < 40; i++)
-        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-    out[i] = '\0';
-}
-
 /* What the peer of c did, for a message: "closed the connection" or the socket error. */
 static const char *io_what(const struct dst_net_conn *c)
 {
@@ -140,8 +129,7 @@ static int fail(struct run *run, const char *fmt, ...)
 /* Reads the reply line to a command within the step deadline; it must start with "WHAT ". */
 static int read_reply(struct run *run, struct dst_net_conn *c, const char *what)
 {
-    char line[256], shown[64];
-    size_t len = strlen(what);
+    char line[256];
     int rc = dst_net_read_line(c, line, sizeof(line), step_deadline(run, STEP_MS), NULL);
 
     if (rc == DST_ETIMEDOUT)
@@ -151,11 +139,9 @@ static int read_reply(struct run *run, struct dst_net_conn *c, const char *what)
     if (rc && rc != DST_EINVAL)
         return fail(run, "protocol: %s %s before %s%s", run->hostport, io_what(c), what,
                     strcmp(what, "HELLO") == 0 ? " (busy: over its connection limit?)" : "");
-    if (rc || strncmp(line, what, len) != 0 || line[len] != ' ') {
-        printable(line, shown, sizeof(shown));
-        return fail(run, "protocol: expected %s, got '%s'", what, shown);
-    }
-    return 0;
+    if (rc) /* a NUL in it: no text line */
+        return fail(run, "protocol: expected %s, got binary data", what);
+    return ookla_reply_check(line, what, run->err, sizeof(run->err));
 }
 
 /* Connects and says HI; HELLO must come back. */
@@ -209,18 +195,6 @@ static int latency(struct run *run, struct dst_result *r)
     return rc;
 }
 
-static void push(struct stream *s, uint64_t n)
-{
-    s->q[(s->qh + s->qn++) % AHEAD] = n;
-}
-
-static void pop(struct stream *s)
-{
-    s->qh = (s->qh + 1) % AHEAD;
-    s->qn--;
-    s->pos = 0;
-}
-
 /*
  * The next command's size: about CHUNK_S of a fair share of the phase's rate so far (measured
  * once the phase has run a little), at most doubling at a time, never shrinking.
@@ -242,38 +216,18 @@ static uint64_t next_chunk(const struct run *run, struct stream *s, const struct
     return s->chunk;
 }
 
-/* Download: asks for more while fewer than AHEAD commands are in flight. */
+/* Download: asks for more while fewer than OOKLA_AHEAD commands are in flight. */
 static int down_ask(struct run *run, struct stream *s, const struct phase *ph, int64_t now)
 {
     char cmd[48];
 
-    while (s->qn < AHEAD && now < ph->end) {
+    while (s->f.qn < OOKLA_AHEAD && now < ph->end) {
         uint64_t n = next_chunk(run, s, ph, now);
         int len = snprintf(cmd, sizeof(cmd), "DOWNLOAD %" PRIu64 "\n", n);
         if (dst_net_write_all(&s->c, cmd, (size_t)len, step_deadline(run, STEP_MS)) != 0)
             return fail(run, "short read: %s %s during the download", run->hostport,
                         io_what(&s->c));
-        push(s, n);
-    }
-    return 0;
-}
-
-/* Accounts got bytes of download data in p; a command answered with ERROR fails. */
-static int down_take(struct run *run, struct stream *s, const char *p, size_t got)
-{
-    while (got > 0) {
-        if (s->qn == 0)
-            return fail(run, "protocol: %s sent %zu bytes nobody asked for", run->hostport, got);
-        if (s->pos == 0 && got >= 5 && memcmp(p, "ERROR", 5) == 0)
-            return fail(run, "protocol: %s answered 'DOWNLOAD %" PRIu64 "' with ERROR",
-                        run->hostport, s->q[s->qh]);
-        uint64_t left = s->q[s->qh] - s->pos;
-        size_t k = left < got ? (size_t)left : got;
-        s->pos += k;
-        p += k;
-        got -= k;
-        if (s->pos == s->q[s->qh])
-            pop(s);
+        ookla_inflight_push(&s->f, n);
     }
     return 0;
 }
@@ -288,30 +242,30 @@ static int down_read(struct run *run, struct stream *s, struct phase *ph)
             return 0;
         if (rc)
             return fail(run, "short read: %s %s after %" PRIu64 " of %" PRIu64 " bytes",
-                        run->hostport, io_what(&s->c), s->pos, s->qn ? s->q[s->qh] : 0);
+                        run->hostport, io_what(&s->c), s->f.pos, ookla_inflight_head(&s->f));
         int64_t now = dst_monotonic_us();
         s->done += got;
         s->moved += got;
         if (now >= ph->count_from && now < ph->end)
             ph->counted += got;
-        rc = down_take(run, s, run->buf, got);
+        rc = ookla_down_take(&s->f, run->buf, got, run->hostport, run->err, sizeof(run->err));
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* Upload: opens the next command when fewer than AHEAD are in flight. */
+/* Upload: opens the next command when fewer than OOKLA_AHEAD are in flight. */
 static void up_open(const struct run *run, struct stream *s, const struct phase *ph, int64_t now)
 {
-    if (s->open || s->qn >= AHEAD || now >= ph->end)
+    if (s->open || s->f.qn >= OOKLA_AHEAD || now >= ph->end)
         return;
     uint64_t n = next_chunk(run, s, ph, now);
     s->cmd_len = (size_t)snprintf(s->cmd, sizeof(s->cmd), "UPLOAD %" PRIu64 " 0\n", n);
     s->cmd_off = 0;
     s->data_left = n - s->cmd_len; /* the data ends in "\n": the buffer's last byte */
     s->open = true;
-    push(s, n);
+    ookla_inflight_push(&s->f, n);
 }
 
 /* Upload: writes what the socket takes now of the open command. */
@@ -360,15 +314,10 @@ static void up_edges(struct stream *s, const struct phase *ph, int64_t now, uint
 /* Upload: one OK line confirms the oldest command in flight. */
 static int up_ok(struct run *run, struct stream *s, struct phase *ph, const char *line)
 {
-    char shown[64], *end = NULL;
-    uint64_t n = strncmp(line, "OK ", 3) == 0 ? strtoull(line + 3, &end, 10) : 0;
+    uint64_t n = ookla_inflight_head(&s->f);
 
-    if (!end || (*end != ' ' && *end) || s->qn == 0 || n != s->q[s->qh]) {
-        printable(line, shown, sizeof(shown));
-        return fail(run, "protocol: expected OK %" PRIu64 ", got '%s'", s->qn ? s->q[s->qh] : 0,
-                    shown);
-    }
-    pop(s);
+    if (ookla_ok_take(&s->f, line, run->err, sizeof(run->err)) != 0)
+        return DST_EDEP;
     s->done += n;
     up_edges(s, ph, dst_monotonic_us(), n);
     return 0;
@@ -387,7 +336,7 @@ static int up_read(struct run *run, struct stream *s, struct phase *ph)
             return fail(run, "protocol: expected OK, got an over-long line");
         if (rc)
             return fail(run, "short read: %s %s with %d upload(s) unconfirmed", run->hostport,
-                        io_what(&s->c), s->qn);
+                        io_what(&s->c), s->f.qn);
         rc = up_ok(run, s, ph, line);
         if (rc)
             return rc;
@@ -446,12 +395,12 @@ static void finish(struct run *run, struct phase *ph)
     while (busy && dst_monotonic_us() < until) {
         busy = false;
         for (int i = 0; i < run->nstreams; i++)
-            busy = busy || run->st[i].qn > 0;
+            busy = busy || run->st[i].f.qn > 0;
         if (busy && step(run, ph, until) != 0)
             break; /* the measurement stands; the rest is only bookkeeping */
     }
     for (int i = 0; i < run->nstreams; i++) {
-        if (run->st[i].qn == 0)
+        if (run->st[i].f.qn == 0)
             dst_net_write_all(&run->st[i].c, "QUIT\n", 5, dst_monotonic_ms() + 100);
     }
 }
@@ -524,7 +473,7 @@ static int phase_run(struct run *run, struct phase *ph)
         rc = phase_rate(run, ph);
     }
     for (int i = 0; i < run->nstreams; i++) { /* unfinished: do not let it linger */
-        if (run->st[i].qn > 0)
+        if (run->st[i].f.qn > 0)
             dst_net_abort(&run->st[i].c);
         dst_net_close(&run->st[i].c);
         ph->moved += (int64_t)run->st[i].moved;

@@ -12,6 +12,7 @@
 #include "core/transfer.h"
 #include "core/xml.h"
 #include "speedtest/engines/engine.h"
+#include "speedtest/engines/speedtest_priv.h"
 
 /*
  * speedtest://auto[?config=URL&servers=URL]   as speedtest-cli picks a server: the config
@@ -33,12 +34,10 @@
  * goodput (body bytes) over the counted window (src/core/transfer.h says what counts).
  */
 #define DEFAULT_CONFIG "https://www.speedtest.net/speedtest-config.php"
-#define NEAREST        5
 #define PINGS          4 /* the first one only connects */
 #define STEP_MS        10000L
 #define DRAIN_MS       2000
 #define MIN_PHASE_MS   1000
-#define MAX_SERVER_ID  9007199254740992LL /* 2^53: what a result's server.id holds */
 
 static const char *const default_lists[] = {
     "https://www.speedtest.net/speedtest-servers-static.php",
@@ -48,32 +47,6 @@ static const char *const default_lists[] = {
 };
 static const int image_sizes[] = {350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000};
 static const uint64_t upload_sizes[] = {32768, 65536, 131072, 262144, 524288, 1048576, 7340032};
-
-/*
- * Texts from the config and the server list, as long as a result holds them (500 bytes; a
- * country 64 characters of up to 4 bytes): a longer one refuses the config or skips the server.
- */
-#define TEXT_LEN    501
-#define COUNTRY_LEN 257
-
-struct client {
-    char ip[64], isp[TEXT_LEN], country[COUNTRY_LEN];
-    double lat, lon;
-};
-
-struct config {
-    struct client client;
-    long threadcount, ratio, maxchunkcount;
-    char *ignoreids; /* owned; NULL for none */
-    char err[200];   /* why on_config refused the config */
-};
-
-struct server {
-    int64_t id;
-    char url[DST_TRANSFER_MAX_URL - 64]; /* upload.php; the other files are beside it */
-    char host[TEXT_LEN], name[TEXT_LEN], sponsor[TEXT_LEN], country[COUNTRY_LEN], cc[8];
-    double lat, lon, dist_km, latency_ms, jitter_ms;
-};
 
 struct run {
     const struct engine_ctx *ctx;
@@ -86,200 +59,6 @@ struct run {
     struct server srv;
 };
 
-/* What the XML callbacks fill: the config, or the nearest servers of a list. */
-struct list {
-    const struct config *cfg;
-    struct server near[NEAREST];
-    int n;
-};
-
-/* Copies attribute name ("" when absent); false if it does not fit out. */
-static bool copy_attr(char *out, size_t outlen, const char **attrs, const char *name)
-{
-    const char *v = dst_xml_attr(attrs, name);
-    size_t n = v ? strlen(v) : 0;
-
-    if (n >= outlen)
-        return false;
-    memcpy(out, v ? v : "", n + 1);
-    return true;
-}
-
-/* Copies a country attribute: at most 64 characters, as a result holds it. */
-static bool copy_country(char *out, size_t outlen, const char **attrs, const char *name)
-{
-    size_t chars = 0;
-
-    if (!copy_attr(out, outlen, attrs, name))
-        return false;
-    for (const char *p = out; *p; p++)
-        chars += ((unsigned char)*p & 0xC0) != 0x80; /* UTF-8 (expat's): lead bytes */
-    return chars <= 64;
-}
-
-/* A number attribute within min..max: NAN when absent, false when present but not one. */
-static bool num_attr(const char **attrs, const char *name, double min, double max, double *out)
-{
-    const char *v = dst_xml_attr(attrs, name);
-    char *end = NULL;
-
-    *out = NAN;
-    if (!v)
-        return true;
-    double d = strtod(v, &end);
-    if (!*v || *end || !(d >= min && d <= max)) /* NaN fails too */
-        return false;
-    *out = d;
-    return true;
-}
-
-/* A whole-number attribute within min..max (which the caller keeps within long); as num_attr. */
-static bool int_attr(const char **attrs, const char *name, long min, long max, long *out)
-{
-    double d = NAN;
-
-    if (!num_attr(attrs, name, (double)min, (double)max, &d) || (!isnan(d) && d != floor(d)))
-        return false;
-    if (!isnan(d))
-        *out = (long)d;
-    return true;
-}
-
-/* Refuses the config: the attribute of element el is not what it should be. */
-static int config_bad(struct config *c, const char *el, const char *attr, const char **attrs,
-                      const char *want)
-{
-    snprintf(c->err, sizeof(c->err), "<%s %s=\"%.40s\">: %s", el, attr, dst_xml_attr(attrs, attr),
-             want);
-    return DST_EINVAL;
-}
-
-static int on_client(struct config *c, const char **attrs)
-{
-    struct client *cl = &c->client;
-
-    if (!copy_attr(cl->ip, sizeof(cl->ip), attrs, "ip"))
-        return config_bad(c, "client", "ip", attrs, "too long");
-    if (!copy_attr(cl->isp, sizeof(cl->isp), attrs, "isp"))
-        return config_bad(c, "client", "isp", attrs, "too long");
-    if (!copy_country(cl->country, sizeof(cl->country), attrs, "country"))
-        return config_bad(c, "client", "country", attrs, "too long");
-    if (!num_attr(attrs, "lat", -90, 90, &cl->lat))
-        return config_bad(c, "client", "lat", attrs, "not a latitude (-90 to 90)");
-    if (!num_attr(attrs, "lon", -180, 180, &cl->lon))
-        return config_bad(c, "client", "lon", attrs, "not a longitude (-180 to 180)");
-    return 0;
-}
-
-static int on_config(void *ud, const char *name, const char **attrs, int depth)
-{
-    struct config *c = ud;
-
-    (void)depth;
-    if (strcmp(name, "client") == 0)
-        return on_client(c, attrs);
-    if (strcmp(name, "server-config") == 0) {
-        if (!int_attr(attrs, "threadcount", 1, 16, &c->threadcount))
-            return config_bad(c, name, "threadcount", attrs, "not a whole number from 1 to 16");
-        free(c->ignoreids);
-        c->ignoreids = dst_xstrdup(dst_xml_attr(attrs, "ignoreids")); /* NULL when absent */
-    } else if (strcmp(name, "upload") == 0) {
-        if (!int_attr(attrs, "ratio", 1, 7, &c->ratio))
-            return config_bad(c, name, "ratio", attrs, "not a whole number from 1 to 7");
-        if (!int_attr(attrs, "maxchunkcount", 1, 1000, &c->maxchunkcount))
-            return config_bad(c, name, "maxchunkcount", attrs, "not a whole number from 1 to 1000");
-    }
-    return 0;
-}
-
-static double haversine_km(double lat1, double lon1, double lat2, double lon2)
-{
-    const double rad = M_PI / 180;
-    double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
-    double a = sin(dlat / 2) * sin(dlat / 2) +
-               cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) * sin(dlon / 2);
-    return 6371 * 2 * atan2(sqrt(a), sqrt(1 - a));
-}
-
-/* A server id: digits only, at most MAX_SERVER_ID; -1 otherwise. */
-static int64_t server_id(const char *v, size_t len)
-{
-    int64_t id = 0;
-
-    if (len == 0)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9' || id > (MAX_SERVER_ID - 9) / 10)
-            return -1;
-        id = id * 10 + (v[i] - '0');
-    }
-    return id;
-}
-
-/* Whether id is in the comma-separated list ids (NULL: none). */
-static bool ignored(const char *ids, int64_t id)
-{
-    for (const char *p = ids; p && *p;) {
-        size_t n = strcspn(p, ", ");
-        if (n > 0 && server_id(p, n) == id)
-            return true;
-        p += n;
-        p += strspn(p, ", ");
-    }
-    return false;
-}
-
-/* Keeps s if it is among the NEAREST nearest so far (near[] sorted by distance). */
-static void keep_nearest(struct list *l, const struct server *s)
-{
-    int i = l->n;
-
-    if (l->n == NEAREST) {
-        if (s->dist_km >= l->near[NEAREST - 1].dist_km)
-            return;
-        i = NEAREST - 1; /* the farthest makes room */
-    } else {
-        l->n++;
-    }
-    for (; i > 0 && l->near[i - 1].dist_km > s->dist_km; i--)
-        l->near[i] = l->near[i - 1];
-    l->near[i] = *s;
-}
-
-/* A server of the list, or false when it is skipped: every attribute must be what it says. */
-static bool read_server(const char **attrs, struct server *s)
-{
-    const char *url = dst_xml_attr(attrs, "url");
-    const char *id = dst_xml_attr(attrs, "id");
-
-    if (!url || !(strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) ||
-        strlen(url) >= sizeof(s->url) || !id)
-        return false;
-    s->id = server_id(id, strlen(id));
-    memcpy(s->url, url, strlen(url) + 1);
-    return s->id >= 0 && copy_attr(s->host, sizeof(s->host), attrs, "host") &&
-           copy_attr(s->name, sizeof(s->name), attrs, "name") &&
-           copy_attr(s->sponsor, sizeof(s->sponsor), attrs, "sponsor") &&
-           copy_country(s->country, sizeof(s->country), attrs, "country") &&
-           copy_country(s->cc, sizeof(s->cc), attrs, "cc") &&
-           num_attr(attrs, "lat", -90, 90, &s->lat) && !isnan(s->lat) &&
-           num_attr(attrs, "lon", -180, 180, &s->lon) && !isnan(s->lon);
-}
-
-static int on_server(void *ud, const char *name, const char **attrs, int depth)
-{
-    struct list *l = ud;
-    struct server s = {.latency_ms = NAN, .jitter_ms = NAN};
-
-    (void)depth;
-    if (strcmp(name, "server") != 0 || !read_server(attrs, &s) || ignored(l->cfg->ignoreids, s.id))
-        return 0;
-    s.dist_km = haversine_km(l->cfg->client.lat, l->cfg->client.lon, s.lat, s.lon);
-    if (isfinite(s.dist_km))
-        keep_nearest(l, &s);
-    return 0;
-}
-
 /* The time left before the test's deadline, in ms (at most cap). */
 static long left_ms(const struct run *run, long cap)
 {
@@ -287,12 +66,9 @@ static long left_ms(const struct run *run, long cap)
     return left < cap ? (long)(left > 0 ? left : 1) : cap;
 }
 
-/*
- * GETs an XML document and hands its elements to fn; a text for a person in err (fn_err: what
- * fn says when it stops the parse).
- */
-static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, void *ud,
-                     const char *fn_err, char *err, size_t errlen)
+/* GETs an XML document and reads it with the config's (c) or the list's (l) parse. */
+static int fetch_xml(struct run *run, const char *url, struct config *c, struct list *l, char *err,
+                     size_t errlen)
 {
     struct dst_http_call call = {
         .url = url, .timeout_ms = left_ms(run, STEP_MS), .max_body = DST_XML_MAX_INPUT};
@@ -304,11 +80,9 @@ static int fetch_xml(struct run *run, const char *url, dst_xml_element_fn fn, vo
         snprintf(err, errlen, "%s: %s", url, resp.err);
     else if (resp.status != 200)
         rc = DST_EDEP, snprintf(err, errlen, "HTTP %ld from %s", resp.status, url);
-    else if ((rc = dst_xml_parse(resp.body, resp.len, fn, ud, why, sizeof(why))) != 0)
-        snprintf(err, errlen, "%s: %s%s", url, why[0] ? "not XML: " : "",
-                 why[0]   ? why
-                 : fn_err ? fn_err
-                          : "refused");
+    else if ((rc = c ? speedtest_config_parse(resp.body, resp.len, c, why, sizeof(why))
+                     : speedtest_servers_parse(resp.body, resp.len, l, why, sizeof(why))) != 0)
+        snprintf(err, errlen, "%s: %s", url, why);
     dst_http_resp_release(&resp);
     return rc;
 }
@@ -317,10 +91,9 @@ static int load_config(struct run *run, const char *url, char *err, size_t errle
 {
     struct config *c = &run->cfg;
 
-    free(c->ignoreids);
-    *c = (struct config){.client = {.lat = NAN, .lon = NAN}, .threadcount = 4, .ratio = 5};
-    c->maxchunkcount = 50;
-    if (fetch_xml(run, url, on_config, c, c->err, err, errlen) != 0)
+    speedtest_config_release(c);
+    speedtest_config_init(c);
+    if (fetch_xml(run, url, c, NULL, err, errlen) != 0)
         return DST_EDEP;
     run->have_cfg = true;
     if (!engine_target_param(run->t, "streams"))
@@ -373,7 +146,7 @@ static int pick_server(struct run *run, char *err, size_t errlen)
         return snprintf(err, errlen, "config: %s", why), rc;
     for (size_t i = 0; l.n == 0 && i < (list_url ? 1 : 4); i++) {
         snprintf(url, sizeof(url), "%s?threads=%ld", default_lists[i], run->streams);
-        rc = fetch_xml(run, list_url ? list_url : url, on_server, &l, NULL, why, sizeof(why));
+        rc = fetch_xml(run, list_url ? list_url : url, NULL, &l, why, sizeof(why));
     }
     if (l.n == 0)
         return snprintf(err, errlen, "server list: %s", why[0] ? why : "no servers"), DST_EDEP;
@@ -517,20 +290,10 @@ static int upload(struct run *run, struct dst_transfer_stats *st)
 
 /* ---- the result ---- */
 
-static void fill_result(const struct run *run, const struct dst_transfer_stats *down,
-                        const struct dst_transfer_stats *up)
+void speedtest_result_place(struct dst_result *r, const struct server *s, const struct config *cfg)
 {
-    struct dst_result *r = run->r;
-    const struct server *s = &run->srv;
-    const struct client *c = &run->cfg.client;
+    const struct client *c = cfg ? &cfg->client : NULL;
 
-    r->download_bps = down->bps;
-    r->upload_bps = up->bps;
-    r->bytes_down = (int64_t)down->bytes_total;
-    r->bytes_up = (int64_t)up->bytes_total;
-    r->ping_ms = s->latency_ms;
-    r->jitter_ms = s->jitter_ms;
-    r->streams = run->streams;
     r->server_id = s->id;
     dst_result_set(&r->server_host, s->host[0] ? s->host : NULL);
     dst_result_set(&r->server_name, s->name[0] ? s->name : NULL);
@@ -539,13 +302,28 @@ static void fill_result(const struct run *run, const struct dst_transfer_stats *
     r->server_lat = s->lat;
     r->server_lon = s->lon;
     r->server_distance_m = s->dist_km * 1000;
-    if (!run->have_cfg)
+    if (!c)
         return;
     dst_result_set(&r->client_ip, c->ip[0] ? c->ip : NULL);
     dst_result_set(&r->client_isp, c->isp[0] ? c->isp : NULL);
     dst_result_set(&r->client_country, c->country[0] ? c->country : NULL);
     r->client_lat = c->lat;
     r->client_lon = c->lon;
+}
+
+static void fill_result(const struct run *run, const struct dst_transfer_stats *down,
+                        const struct dst_transfer_stats *up)
+{
+    struct dst_result *r = run->r;
+
+    r->download_bps = down->bps;
+    r->upload_bps = up->bps;
+    r->bytes_down = (int64_t)down->bytes_total;
+    r->bytes_up = (int64_t)up->bytes_total;
+    r->ping_ms = run->srv.latency_ms;
+    r->jitter_ms = run->srv.jitter_ms;
+    r->streams = run->streams;
+    speedtest_result_place(r, &run->srv, run->have_cfg ? &run->cfg : NULL);
 }
 
 static int params(const struct engine_target *t, long *duration, long *grace, long *streams,
@@ -607,7 +385,7 @@ static int speedtest_run(const struct engine_ctx *ctx, const struct engine_targe
         return engine_fail(r, "%s", err);
     run.deadline = t0 + (ctx->timeout_s > 0 ? ctx->timeout_s : 60) * 1000L;
     int rc = measure(&run, t0);
-    free(run.cfg.ignoreids);
+    speedtest_config_release(&run.cfg);
     return rc;
 }
 

@@ -141,18 +141,29 @@ static bool deliver(struct logger *l, struct dst_result *r)
     return true;
 }
 
+bool logger_request_read(const json_t *body, const char *msg_id, const char *agent,
+                         struct logger_request *out)
+{
+    const char *rid = json_string_value(json_object_get(body, "request_id"));
+    const char *probe = json_string_value(json_object_get(body, "probe"));
+
+    if (probe && strcmp(probe, agent) != 0)
+        return false;             /* meant for another probe */
+    out->id = rid ? rid : msg_id; /* a request without an id: its queue id is stable too */
+    out->target = json_string_value(json_object_get(body, "target"));
+    return true;
+}
+
 /* Runs one request; true when it may be acked. */
 static bool handle(struct logger *l, const struct dst_queue_msg *m)
 {
-    const char *rid = json_string_value(json_object_get(m->body, "request_id"));
-    const char *target = json_string_value(json_object_get(m->body, "target"));
-    const char *probe = json_string_value(json_object_get(m->body, "probe"));
+    struct logger_request rq;
     struct dst_result r;
     bool ack = true;
 
-    if (probe && strcmp(probe, l->o.agent) != 0)
-        return true;         /* meant for another probe */
-    rid = rid ? rid : m->id; /* a request without an id: its queue id is stable too */
+    if (!logger_request_read(m->body, m->id, l->o.agent, &rq))
+        return true;
+    const char *rid = rq.id, *target = rq.target;
     dst_info("request %s (delivery %d): running %s", rid, m->deliveries,
              target ? target : l->o.target);
     heartbeat(l, "running", rid);

@@ -2,6 +2,9 @@
 #ifndef DST_LOGGER_H
 #define DST_LOGGER_H
 
+#include <jansson.h>
+#include <stdbool.h>
+
 #include "speedtest/probe/probe.h"
 
 struct dst_queue;
@@ -32,6 +35,20 @@ int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struc
                  struct logger **out);
 /* Stops the thread (after the test in progress, if any) and frees the logger; NULL is fine. */
 void logger_stop(struct logger *l);
+
+/* What a test request, a queue message's body, asks of a probe. */
+struct logger_request {
+    const char *id;     /* its request_id, or else the queue message's id: never NULL */
+    const char *target; /* NULL: the probe's own target */
+};
+
+/*
+ * Reads the body of a request message (as the daemon does before it runs the test) for the
+ * probe named agent. false when it names another probe: the daemon acks it and runs nothing.
+ * out's strings point into body and msg_id.
+ */
+bool logger_request_read(const json_t *body, const char *msg_id, const char *agent,
+                         struct logger_request *out);
 
 /* Checks an agent name: 1 to 64 of [A-Za-z0-9._-]. */
 int logger_check_agent(const char *v, char *err, size_t errlen);

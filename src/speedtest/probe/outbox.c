@@ -194,14 +194,11 @@ static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
     return buf;
 }
 
-/* Loads DIR/name into r; DST_EINVAL with the reason in err if it is not a valid result. */
-static int load(struct probe_outbox *ob, const char *name, struct dst_result *r, char *err,
-                size_t errlen)
+int probe_outbox_read(const char *name, const char *text, size_t len, struct dst_result *r,
+                      char *err, size_t errlen)
 {
-    char *path = dst_xasprintf("%s/%s", ob->dir, name);
-    size_t len = 0, n = strlen(name);
-    char *text = slurp(path, &len, err, errlen);
-    json_t *j = text ? dst_json_parse(text, len, err, errlen) : NULL;
+    size_t n = strlen(name);
+    json_t *j = dst_json_parse(text, len, err, errlen);
     int rc = j ? dst_result_from_json(j, r, err, errlen) : DST_EINVAL;
 
     if (rc == 0 && (n != DST_UUID_LEN + strlen(SUFFIX) || strncmp(name, r->id, DST_UUID_LEN) ||
@@ -210,6 +207,18 @@ static int load(struct probe_outbox *ob, const char *name, struct dst_result *r,
         rc = DST_EINVAL;
     }
     json_decref(j);
+    return rc;
+}
+
+/* Loads DIR/name into r; DST_EINVAL with the reason in err if it is not a valid result. */
+static int load(struct probe_outbox *ob, const char *name, struct dst_result *r, char *err,
+                size_t errlen)
+{
+    char *path = dst_xasprintf("%s/%s", ob->dir, name);
+    size_t len = 0;
+    char *text = slurp(path, &len, err, errlen);
+    int rc = text ? probe_outbox_read(name, text, len, r, err, errlen) : DST_EINVAL;
+
     free(text);
     free(path);
     return rc;

@@ -33,6 +33,15 @@ void probe_outbox_free(struct probe_outbox *ob); /* NULL is fine */
  */
 int probe_outbox_put(struct probe_outbox *ob, const struct dst_result *r, char *err, size_t errlen);
 
+/*
+ * Reads back the outbox file called name (no directory) whose bytes are text[0..len), as a
+ * flush does before it sends it, into r (initialised by the caller; release it either way).
+ * DST_EINVAL with the reason in err if it is not a valid result named "<its id>.json": a
+ * flush moves such a file to DIR/bad/.
+ */
+int probe_outbox_read(const char *name, const char *text, size_t len, struct dst_result *r,
+                      char *err, size_t errlen);
+
 /* Number of results waiting (DIR/<id>.json files); -1 if the directory cannot be read. */
 int probe_outbox_count(const struct probe_outbox *ob);
 

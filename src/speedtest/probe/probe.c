@@ -33,17 +33,17 @@ static void identify(const struct probe_opts *o, const char *request_id, struct 
     }
     r->time_ms = dst_datetime_now_ms();
     dst_result_set(&r->probe, o->agent);
-    dst_result_set(&r->location, o->location);
-    dst_result_set(&r->user, o->user);
+    dst_result_set_cut(&r->location, o->location, DST_RESULT_TEXT_MAX);
+    dst_result_set_cut(&r->user, o->user, DST_RESULT_TEXT_MAX);
     r->device = o->device;
-    dst_result_set(&r->request_id, request_id);
+    dst_result_set_cut(&r->request_id, request_id, DST_RESULT_TEXT_MAX);
 }
 
 void probe_fail(const struct probe_opts *o, const char *target, const char *request_id,
                 const char *reason, FILE *out, struct dst_result *r)
 {
     identify(o, request_id, r);
-    dst_result_set(&r->target, target ? target : o->target);
+    dst_result_set_cut(&r->target, target ? target : o->target, DST_RESULT_TEXT_MAX);
     r->status = DST_RESULT_FAILED;
     dst_result_set(&r->error, reason);
     if (out) {

@@ -103,6 +103,32 @@ static int parse_size(const char *p, long max, uint64_t *n)
     return 0;
 }
 
+void server_ookla_parse(const char *line, size_t raw, long max, struct server_ookla_cmd *out)
+{
+    static const struct {
+        const char *name;
+        enum server_ookla_verb verb;
+    } verbs[] = {
+        {"HI", OOKLA_HI},         {"PING", OOKLA_PING}, {"DOWNLOAD", OOKLA_DOWNLOAD},
+        {"UPLOAD", OOKLA_UPLOAD}, {"QUIT", OOKLA_QUIT}, {"INITPLOSS", OOKLA_INITPLOSS},
+        {"PLOSS", OOKLA_PLOSS},
+    };
+    size_t n = strcspn(line, " ");
+    const char *arg = line[n] ? line + n + 1 : "";
+
+    /* a stray "\n" (a client that miscounted by one) or a line starting with a space */
+    *out = (struct server_ookla_cmd){.verb = n == 0 ? OOKLA_BLANK : OOKLA_UNKNOWN};
+    for (size_t i = 0; n > 0 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (strlen(verbs[i].name) == n && strncmp(line, verbs[i].name, n) == 0)
+            out->verb = verbs[i].verb;
+    }
+    if (out->verb == OOKLA_DOWNLOAD || out->verb == OOKLA_UPLOAD) {
+        /* UPLOAD's size counts its own command line too: the data is the rest */
+        if (parse_size(arg, max, &out->size) != 0 || (out->verb == OOKLA_UPLOAD && out->size < raw))
+            out->verb = OOKLA_BAD_SIZE;
+    }
+}
+
 /* Sends n bytes: as much of "DOWNLOAD " as fits before the final "\n", random data between. */
 static int send_download(struct server_ookla *o, struct dst_net_conn *c, uint64_t n, uint64_t *sent)
 {
@@ -123,12 +149,10 @@ static int send_download(struct server_ookla *o, struct dst_net_conn *c, uint64_
     return after(rc);
 }
 
-static int cmd_download(struct server_ookla *o, struct dst_net_conn *c, const char *arg)
+static int cmd_download(struct server_ookla *o, struct dst_net_conn *c, uint64_t n)
 {
-    uint64_t n = 0, sent = 0;
+    uint64_t sent = 0;
 
-    if (parse_size(arg, o->s->cfg.max_bytes, &n) != 0)
-        return refuse(o, c);
     count(o, "download");
     server_busy(o->s);
     int rc = send_download(o, c, n, &sent);
@@ -154,13 +178,11 @@ static int drain(struct dst_net_conn *c, uint64_t n, uint64_t *got)
 }
 
 /* The declared n counts this command line (raw bytes) too: the data is the rest. */
-static int cmd_upload(struct server_ookla *o, struct dst_net_conn *c, const char *arg, size_t raw)
+static int cmd_upload(struct server_ookla *o, struct dst_net_conn *c, uint64_t n, size_t raw)
 {
-    uint64_t n = 0, got = 0;
+    uint64_t got = 0;
     char ok[64];
 
-    if (parse_size(arg, o->s->cfg.max_bytes, &n) != 0 || n < raw)
-        return refuse(o, c);
     count(o, "upload");
     server_busy(o->s);
     int rc = drain(c, n - raw, &got);
@@ -181,32 +203,33 @@ static int cmd_ping(struct server_ookla *o, struct dst_net_conn *c)
 }
 
 /* Runs one command line; KEEP, CLOSE or ABORT. */
-static int dispatch(struct server_ookla *o, struct dst_net_conn *c, char *line, size_t raw)
+static int dispatch(struct server_ookla *o, struct dst_net_conn *c, const char *line, size_t raw)
 {
-    char *arg = strchr(line, ' ');
+    struct server_ookla_cmd cmd;
 
-    if (arg)
-        *arg++ = '\0';
-    else
-        arg = "";
-    if (strcmp(line, "HI") == 0)
+    server_ookla_parse(line, raw, o->s->cfg.max_bytes, &cmd);
+    switch (cmd.verb) {
+    case OOKLA_HI:
         return answer(o, c, "hi", OOKLA_HELLO);
-    if (strcmp(line, "PING") == 0)
+    case OOKLA_PING:
         return cmd_ping(o, c);
-    if (strcmp(line, "DOWNLOAD") == 0)
-        return cmd_download(o, c, arg);
-    if (strcmp(line, "UPLOAD") == 0)
-        return cmd_upload(o, c, arg, raw);
-    if (strcmp(line, "QUIT") == 0) {
+    case OOKLA_DOWNLOAD:
+        return cmd_download(o, c, cmd.size);
+    case OOKLA_UPLOAD:
+        return cmd_upload(o, c, cmd.size, raw);
+    case OOKLA_QUIT:
         count(o, "quit");
         return CLOSE;
-    }
-    if (strcmp(line, "INITPLOSS") == 0)
+    case OOKLA_INITPLOSS:
+    case OOKLA_BLANK:
         return KEEP;
-    if (strcmp(line, "PLOSS") == 0)
+    case OOKLA_PLOSS:
         return answer(o, c, "ploss", "PLOSS 0 0 0\n");
-    if (line[0] == '\0')
-        return KEEP; /* a stray "\n" (a client that miscounted by one) */
+    case OOKLA_BAD_SIZE:
+        return refuse(o, c);
+    case OOKLA_UNKNOWN:
+        break;
+    }
     return unknown(o, c);
 }
 

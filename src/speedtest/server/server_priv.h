@@ -51,6 +51,31 @@ struct server_ookla;
 int server_ookla_start(struct server *s, struct server_ookla **out);
 void server_ookla_stop(struct server_ookla *o);
 
+/* What one Ookla command line asks (ookla.c). */
+enum server_ookla_verb {
+    OOKLA_HI,
+    OOKLA_PING,
+    OOKLA_DOWNLOAD,
+    OOKLA_UPLOAD,
+    OOKLA_QUIT,
+    OOKLA_INITPLOSS,
+    OOKLA_PLOSS,
+    OOKLA_BLANK,    /* an empty line, or one starting with a space: ignored */
+    OOKLA_UNKNOWN,  /* no command: ERROR, and the connection stays */
+    OOKLA_BAD_SIZE, /* DOWNLOAD or UPLOAD without a size in range: ERROR and a close */
+};
+
+struct server_ookla_cmd {
+    enum server_ookla_verb verb;
+    uint64_t size; /* DOWNLOAD, UPLOAD: 1..max bytes (UPLOAD's counts its own line, >= raw) */
+};
+
+/*
+ * Takes apart a client's command line as dst_net_read_line gives it (without its "\n"; raw
+ * is its length on the wire) for a server whose transfers are capped at max bytes.
+ */
+void server_ookla_parse(const char *line, size_t raw, long max, struct server_ookla_cmd *out);
+
 /* iperf3 (libiperf) on cfg.iperf3, one test at a time. Prints "listening on tcp://HOST:PORT". */
 struct server_iperf3;
 int server_iperf3_start(struct server *s, struct server_iperf3 **out);

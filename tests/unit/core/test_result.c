@@ -408,6 +408,27 @@ static void test_validate(void **state)
     expect_invalid(&r, "error: required when status is \"failed\"");
 }
 
+/* dst_result_set_cut keeps at most max bytes, never half a character. */
+static void test_set_cut(void **state)
+{
+    char *f = NULL;
+
+    (void)state;
+    dst_result_set_cut(&f, "abc", 3);
+    assert_string_equal(f, "abc");
+    dst_result_set_cut(&f, "abcd", 3);
+    assert_string_equal(f, "abc");
+    dst_result_set_cut(&f,
+                       "a\xc3\xa9"
+                       "b",
+                       2); /* "é" would be cut in two: left out */
+    assert_string_equal(f, "a");
+    dst_result_set_cut(&f, "\xf0\x9f\x98\x80x", 3);
+    assert_string_equal(f, "");
+    dst_result_set_cut(&f, NULL, 3);
+    assert_null(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_string_lengths),
         cmocka_unit_test(test_error_buffer_optional),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_set_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
