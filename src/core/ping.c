@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/errqueue.h>
+#include <linux/filter.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,8 +25,9 @@
 #define ICMP_FILTER 1 /* from <linux/icmp.h>, which clashes with glibc's ICMP headers */
 #endif
 
-#define ECHO_LEN 16  /* what we send: the 8-byte echo header, then an 8-byte nonce */
-#define RECV_LEN 128 /* enough for our reply with its IP header; longer ones are not ours */
+#define ECHO_LEN  16   /* what we send: the 8-byte echo header, then an 8-byte nonce */
+#define RECV_LEN  128  /* enough for our reply with its IP header; longer ones are not ours */
+#define DRAIN_MAX 4096 /* packets a new raw socket may have queued before its filter was set */
 
 /* ICMP types (ICMPv4 / ICMPv6) */
 #define T4_ECHO_REPLY  0
@@ -191,7 +193,40 @@ static bool is_reply(const struct echo *e, const uint8_t *b, size_t n)
            memcmp(b + 8, e->nonce, sizeof(e->nonce)) == 0;
 }
 
-/* ICMP errors about our echo as socket errors; on raw sockets, only echo replies as packets. */
+/*
+ * A raw socket connected to a host gets a copy of every echo reply from it, whoever sent the
+ * echo: the other probes of this pinger, other threads and processes pinging that host. Those
+ * copies fill its receive buffer while our thread is off the CPU, and the kernel then drops our
+ * own reply (silently: only the socket's drop count grows). So the socket keeps only echo
+ * replies with our id and sequence number, as the kernel itself does for datagram sockets. The
+ * filter sees an IPv4 packet from its IP header, an ICMPv6 one from its ICMPv6 header.
+ */
+static void attach_filter(int fd, const struct echo *e)
+{
+    bool v4 = e->family == AF_INET;
+    struct sock_filter code[] = {
+        /* X = where the ICMP header starts */
+        v4 ? (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0)
+           : (struct sock_filter)BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 0),
+        BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0), /* type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, v4 ? T4_ECHO_REPLY : T6_ECHO_REPLY, 0, 5),
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4), /* id, in host order */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohs(e->id), 0, 3),
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 6), /* seq */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohs(e->seq), 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, RECV_LEN), /* ours: keep (at most RECV_LEN bytes) */
+        BPF_STMT(BPF_RET | BPF_K, 0),        /* anything else: drop */
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
+        dst_debug("ping: no socket filter: %s (other replies may crowd ours out)", strerror(errno));
+}
+
+/*
+ * ICMP errors about our echo as socket errors; on raw sockets, only our echo reply as a packet,
+ * and nothing of what came before the filters were set.
+ */
 static void tune_socket(int fd, const struct echo *e)
 {
     int on = 1;
@@ -201,14 +236,20 @@ static void tune_socket(int fd, const struct echo *e)
         setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
         if (e->raw)
             setsockopt(fd, SOL_RAW, ICMP_FILTER, &drop, sizeof(drop));
-        return;
+    } else {
+        struct icmp6_filter f;
+        ICMP6_FILTER_SETBLOCKALL(&f);
+        ICMP6_FILTER_SETPASS(T6_ECHO_REPLY, &f);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+        if (e->raw)
+            setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
     }
-    struct icmp6_filter f;
-    ICMP6_FILTER_SETBLOCKALL(&f);
-    ICMP6_FILTER_SETPASS(T6_ECHO_REPLY, &f);
-    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
-    if (e->raw)
-        setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
+    if (!e->raw)
+        return;
+    attach_filter(fd, e);
+    uint8_t junk[RECV_LEN];
+    for (int i = 0; i < DRAIN_MAX && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0; i++)
+        continue;
 }
 
 /* Waits until fd has events or the clock passes end_us: 0, DST_ETIMEDOUT or DST_EIO (errno). */
