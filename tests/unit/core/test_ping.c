@@ -489,6 +489,122 @@ static void icmp_dgram_in_private_netns(void **state)
 }
 
 /*
+ * ---- a lost echo is sent again ----
+ * With the kernel's echo replies off, a responder answers only echoes with an odd sequence
+ * number: the second echo of every probe (a new pinger starts at 0 and a probe takes two). It
+ * keeps the first echoes it sees, to check what was sent.
+ */
+struct responder {
+    int fd;
+    atomic_bool answer; /* the odd ones; else none */
+    atomic_int seen;    /* echo requests seen (the first 8 kept in echo[]) */
+    uint8_t echo[8][16];
+};
+
+static atomic_bool responder_stop;
+
+static void *responder_run(void *arg)
+{
+    struct responder *r = arg;
+    struct sockaddr_storage to;
+    socklen_t tolen = make_addr("127.0.0.1", 0, &to);
+    uint8_t in[512], out[16];
+
+    while (!atomic_load(&responder_stop)) {
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 20) <= 0)
+            continue;
+        ssize_t n = recv(r->fd, in, sizeof(in), 0);
+        size_t ihl = n > 0 ? (size_t)(in[0] & 0x0f) * 4 : 0;
+        if (n < 0 || (size_t)n < ihl + 16 || in[ihl] != 8)
+            continue;
+        int k = atomic_load(&r->seen);
+        if (k < 8)
+            memcpy(r->echo[k], in + ihl, 16);
+        atomic_store(&r->seen, k + 1);
+        if (!atomic_load(&r->answer) || !(in[ihl + 7] & 1))
+            continue;
+        memcpy(out, in + ihl, 16);
+        out[0] = 0; /* echo reply */
+        out[2] = out[3] = 0;
+        uint32_t sum = 0;
+        for (size_t i = 0; i < 16; i += 2)
+            sum += (uint32_t)out[i] << 8 | out[i + 1];
+        while (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16);
+        out[2] = (uint8_t)(~sum >> 8);
+        out[3] = (uint8_t)~sum;
+        sendto(r->fd, out, 16, 0, (struct sockaddr *)&to, tolen);
+    }
+    return NULL;
+}
+
+/* Waits (bounded) until r has seen want echoes; then it must not have seen more. */
+static int responder_saw(struct responder *r, int want)
+{
+    int64_t end = dst_monotonic_ms() + ST_WAIT_MS;
+
+    while (atomic_load(&r->seen) < want && dst_monotonic_ms() < end)
+        poll(NULL, 0, 1);
+    CHECK(atomic_load(&r->seen) == want);
+    return 0;
+}
+
+/* Method m: the first echo unanswered, the second answered; then none answered. */
+static int netns_resend(struct responder *r, enum dst_ping_method m)
+{
+    struct dst_pinger *p = NULL;
+    char err[128] = "";
+    int64_t rtt = -1;
+
+    CHECK(dst_pinger_new(m, &p) == 0);
+    atomic_store(&r->seen, 0);
+    atomic_store(&r->answer, true);
+    CHECK(probe(p, "127.0.0.1", 0, 2 * ST_WAIT_MS, &rtt, err, sizeof(err)) == 0 && rtt > 0);
+    CHECK(responder_saw(r, 2) == 0);
+    /* the same echo again: same id and nonce, the next sequence number */
+    CHECK(memcmp(r->echo[0], r->echo[1], 2) == 0 && memcmp(r->echo[0] + 4, r->echo[1] + 4, 2) == 0);
+    CHECK(memcmp(r->echo[0] + 8, r->echo[1] + 8, 8) == 0);
+    CHECK((r->echo[0][6] << 8 | r->echo[0][7]) + 1 == (r->echo[1][6] << 8 | r->echo[1][7]));
+    /* nobody answers: two echoes, then the timeout */
+    atomic_store(&r->seen, 0);
+    atomic_store(&r->answer, false);
+    CHECK(probe(p, "127.0.0.1", 0, 300, NULL, err, sizeof(err)) == DST_ETIMEDOUT);
+    CHECK(strcmp(err, "no echo reply within 300 ms") == 0);
+    CHECK(responder_saw(r, 2) == 0);
+    dst_pinger_free(p);
+    return 0;
+}
+
+static int netns_lost_echo(void)
+{
+    struct responder r = {.fd = -1};
+    pthread_t t;
+    int rc = 0;
+
+    CHECK(lo_up() == 0);
+    CHECK(write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647\n") == 0);
+    CHECK(write_file("/proc/sys/net/ipv4/icmp_echo_ignore_all", "1\n") == 0);
+    r.fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+    CHECK(r.fd >= 0);
+    atomic_store(&responder_stop, false);
+    CHECK(pthread_create(&t, NULL, responder_run, &r) == 0);
+    rc = netns_resend(&r, DST_PING_ICMP);
+    if (rc == 0)
+        rc = netns_resend(&r, DST_PING_ICMP_RAW);
+    atomic_store(&responder_stop, true);
+    pthread_join(t, NULL);
+    close(r.fd);
+    return rc;
+}
+
+static void lost_echo_is_sent_again(void **state)
+{
+    (void)state;
+    in_private_netns(netns_lost_echo);
+}
+
+/*
  * ---- a raw probe amid other echo replies from the same host ----
  * A raw ICMP socket connected to a host gets a copy of every echo reply from it, whoever sent
  * the echo: other probes, other threads, another ping of that host. Such copies used to fill the
@@ -596,6 +712,7 @@ int main(void)
         cmocka_unit_test(raw_concurrent_probes),
         cmocka_unit_test(icmp_dgram_in_private_netns),
         cmocka_unit_test(raw_probe_amid_foreign_replies),
+        cmocka_unit_test(lost_echo_is_sent_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
