@@ -612,7 +612,8 @@ static void lost_echo_is_sent_again(void **state)
  * dropped the probe's own reply: raw_concurrent_probes failed in 3 runs of 40 beside two busy
  * loops (a probe without an answer for 30 s). Here two threads flood 127.0.0.1 with big echoes
  * (a few of their replies fill a socket's buffer) while one thread, at the lowest priority, probes:
- * every probe must get its own answer. Without ping.c's socket filter this failed in 5 runs of 5.
+ * every probe must get its own answer. Without ping.c's socket filter this failed in 5 runs of 5
+ * here; being about scheduling it may miss the bug on a run, but it cannot fail without it.
  * The flood stays inside the private namespace.
  */
 
