@@ -47,8 +47,8 @@ int dst_ping_method_parse(const char *s, enum dst_ping_method *out);
  * DST_EINVAL: addr is not IPv4/IPv6, or TCP is used and tcp_port is not 1-65535.
  * A TCP connect that succeeds is closed with a reset (no TIME_WAIT left behind per probe).
  * Blocks for at most about timeout_ms.
- * Thread-safe: concurrent calls on one pinger are fine (each call opens its own socket, which also
- * keeps replies apart).
+ * Thread-safe: concurrent calls on one pinger are fine (each call opens its own socket; a raw one
+ * keeps only the reply to its own echo, so other pings of the same host cannot crowd it out).
  */
 int dst_pinger_probe(struct dst_pinger *p, const struct sockaddr *addr, socklen_t addrlen,
                      int tcp_port, int timeout_ms, int64_t *rtt_us, char *err, size_t errlen);

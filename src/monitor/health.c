@@ -21,10 +21,12 @@
 /*
  * Each backend has its own poller thread, so that a hanging backend delays nobody else. Every
  * poll_ms (from the start of one round to the next, like the original's setInterval) it sends
- * one echo to the machine; when that is answered, GET /ping must answer "pong" within
- * timeout_ms for the service to count as up. A machine that does not answer has its service
- * down too (the original's rule). A change is logged, pushed to the page at once and makes the
- * proxy look again at its transfers.
+ * an echo to the machine (the pinger sends it once more when it is unanswered after half of
+ * timeout_ms, at most a second: one lost packet does not make a machine down, and one that answers
+ * neither is down after timeout_ms, as soon as before); when that is answered, GET /ping must
+ * answer "pong" within timeout_ms for the service to count as up. A machine that does not answer
+ * has its service down too (the original's rule). A change is logged, pushed to the page at once
+ * and makes the proxy look again at its transfers.
  */
 
 int monitor_backend_init(struct monitor_backend *b, int index, const char *url, char *err,
