@@ -108,7 +108,7 @@ static bool xfer_start(struct transfer_run *r, struct transfer_xfer *x)
     else
         snprintf(x->full, sizeof(x->full), "%s", x->url);
     x->size = o->dir == DST_TRANSFER_UPLOAD ? o->sizes[r->next % o->nsizes] : 0;
-    x->moved = x->base = x->reply_len = 0;
+    x->moved = x->base = x->seen = x->reply_len = 0;
     x->reply[0] = x->errbuf[0] = '\0';
     x->last_ms = r->stamp;
     x->fd = -1;
@@ -191,12 +191,23 @@ static void close_window(struct transfer_run *r)
     r->window_end = r->stamp;
 }
 
+/*
+ * A request stalls when none of its bytes reached the other end for the stall time. For an
+ * upload that is what the peer acknowledged, not what curl took from on_send: curl takes the
+ * body 256 KiB at a time and the socket holds more, which on a slow link (or a stream that gets
+ * less than its share) drains for seconds with no callback at all, then waits for the answer.
+ */
 static void check_stalls(struct transfer_run *r)
 {
     long stall = r->o->stall_ms > 0 ? r->o->stall_ms : DEFAULT_STALL_MS;
 
     for (int i = 0; i < r->o->streams; i++) {
         struct transfer_xfer *x = &r->x[i];
+        uint64_t d = x->busy ? transfer_delivered(x) : 0;
+        if (d > x->seen) {
+            x->seen = d;
+            x->last_ms = r->stamp;
+        }
         if (x->busy && r->stamp - x->last_ms > stall) {
             xfer_stop(r, x);
             fail(r, DST_ETIMEDOUT, 0, "timeout: no data for %.1f s from %s", stall / 1000.0,

@@ -41,7 +41,7 @@ struct dst_transfer_opts {
     int64_t drain_ms;         /* after the duration, let requests in flight finish (see below) */
     uint64_t max_bytes;       /* stop once this many bytes moved; 0: no budget */
     long connect_timeout_ms;  /* 0 → 5000 */
-    long stall_ms;            /* a request without progress this long fails; 0 → 5000 */
+    long stall_ms;            /* no byte delivered this long: a stall (below); 0 → 5000 */
     dst_transfer_reply_fn check_reply; /* upload; NULL: any 2xx answer is fine */
     void *reply_ud;
     dst_transfer_progress_fn progress; /* ~5 times a second; may be NULL */
@@ -77,6 +77,9 @@ struct dst_transfer_stats {
  * drain_ms allows them to finish: when they can, at the measured rate, within drain_ms, they
  * run on (uncounted for the rate, but in bytes_total, and failures still fail the phase), so
  * the bytes both ends saw agree. If the phase ends inside the grace period, all bytes count.
+ * A request stalls when, for stall_ms, none of its bytes reached the other end (counted as
+ * above: an upload's bytes handed to curl or queued in the socket are not progress yet) and no
+ * byte of its answer came.
  *
  * Returns 0; DST_EINVAL for bad options (st->error says which); DST_EDEP if libcurl cannot be
  * loaded; on a failure of the test itself, DST_ETIMEDOUT (stall, connect timeout) or DST_EDEP

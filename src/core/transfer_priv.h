@@ -30,7 +30,8 @@ struct transfer_xfer {
     uint64_t size;                        /* upload: body length */
     uint64_t moved;                       /* body bytes received, or handed to the socket */
     uint64_t base;                        /* delivered bytes when the window opened */
-    int64_t last_ms;                      /* last sign of life */
+    uint64_t seen;                        /* the most delivered so far: more is progress */
+    int64_t last_ms;                      /* last progress: bytes delivered, answer bytes */
     int fd;                               /* the request's socket, -1 until it is known */
     char reply[TRANSFER_REPLY_MAX];
     size_t reply_len;

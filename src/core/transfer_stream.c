@@ -79,8 +79,7 @@ static size_t on_send(char *buf, size_t size, size_t n, void *arg)
         memcpy(buf + len, src, take);
         len += take;
     }
-    x->moved += len;
-    x->last_ms = x->run->stamp;
+    x->moved += len; /* not progress yet: check_stalls waits for the peer's acknowledgement */
     return len;
 }
 

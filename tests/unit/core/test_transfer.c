@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 
@@ -218,6 +219,92 @@ static void raw_stop(struct raw *r)
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
     close(r->fd);
+}
+
+/*
+ * ---- a server that takes an upload's body slowly (read_body), or not at all ----
+ * One connection: the headers, then at most SLOW_CHUNK bytes every SLOW_TICK ms (pacing, not
+ * synchronisation), then "size=N". Its socket has a small window and MSS, as a slow link's
+ * would, so each read lets a little more of the body in and the client sees it acknowledged.
+ */
+#define SLOW_BODY  (512u * 1024) /* twice what curl takes from the read callback at a time */
+#define SLOW_CHUNK 4096
+#define SLOW_TICK  20   /* ms: at most 200 KB/s, so the body takes 2.6 s or more */
+#define SLOW_STALL 1000 /* ms: the stall limit; curl's read callback is silent for longer */
+
+struct slow {
+    int fd, port;
+    bool read_body;
+    atomic_bool stop;
+    pthread_t thread;
+    uint64_t body; /* body bytes read */
+};
+
+static int slow_accept(struct slow *s)
+{
+    struct pollfd p = {.fd = s->fd, .events = POLLIN};
+    char hdr[4096];
+    size_t n = 0;
+    int c = poll(&p, 1, WORK_MS) == 1 ? accept(s->fd, NULL, NULL) : -1;
+
+    while (c >= 0 && n < sizeof(hdr) && (n < 4 || memcmp(hdr + n - 4, "\r\n\r\n", 4) != 0)) {
+        if (recv(c, hdr + n, 1, 0) != 1) /* byte by byte: the body is not taken with them */
+            break;
+        n++;
+    }
+    return c;
+}
+
+static void *slow_main(void *arg)
+{
+    struct slow *s = arg;
+    char buf[SLOW_CHUNK], reply[128];
+    struct timespec tick = {0, SLOW_TICK * 1000000L};
+    int64_t end = dst_monotonic_ms() + WORK_MS;
+    int c = slow_accept(s);
+
+    while (c >= 0 && s->body < SLOW_BODY && !atomic_load(&s->stop) && dst_monotonic_ms() < end) {
+        nanosleep(&tick, NULL);
+        ssize_t got = s->read_body ? recv(c, buf, sizeof(buf), MSG_DONTWAIT) : -1;
+        if (got == 0)
+            break;
+        s->body += got > 0 ? (uint64_t)got : 0;
+    }
+    int len = snprintf(reply, sizeof(reply), "size=%llu", (unsigned long long)s->body);
+    int hl =
+        snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len, reply);
+    if (c >= 0 && s->body == SLOW_BODY)
+        ht_send_all(c, buf, (size_t)hl);
+    if (c >= 0)
+        close(c);
+    return NULL;
+}
+
+static void slow_start(struct slow *s, bool read_body)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    int mss = 1400, rcvbuf = 64 * 1024;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(s->fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s->fd, 4), 0);
+    getsockname(s->fd, (struct sockaddr *)&a, &alen);
+    s->port = ntohs(a.sin_port);
+    s->read_body = read_body;
+    s->body = 0;
+    atomic_store(&s->stop, false);
+    pthread_create(&s->thread, NULL, slow_main, s);
+}
+
+static void slow_stop(struct slow *s)
+{
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
 }
 
 /* ---- downloads ---- */
@@ -539,6 +626,76 @@ static void stall_is_a_timeout(void **state)
     assert_string_equal(st.error, want);
 }
 
+/*
+ * A slow link: curl takes the body 256 KiB at a time and the socket holds more, so its read
+ * callback is silent for far longer than the stall limit while the bytes drain. They are
+ * acknowledged all the time: that is progress, not a stall.
+ */
+static void slow_upload_is_not_a_stall(void **state)
+{
+    struct slow s;
+    char u[64];
+    const char *urls[] = {u};
+    const uint64_t sizes[] = {SLOW_BODY};
+    int checked = 0;
+    struct dst_transfer_opts o = {.dir = DST_TRANSFER_UPLOAD,
+                                  .urls = urls,
+                                  .nurls = 1,
+                                  .sizes = sizes,
+                                  .nsizes = 1,
+                                  .streams = 1,
+                                  .duration_ms = WORK_MS,
+                                  .stall_ms = SLOW_STALL,
+                                  .check_reply = check_size,
+                                  .reply_ud = &checked};
+    struct dst_transfer_stats st;
+
+    (void)state;
+    slow_start(&s, true);
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/upload", s.port);
+    int64_t t0 = dst_monotonic_ms();
+    int rc = dst_transfer_run(&o, &st);
+    int64_t took = dst_monotonic_ms() - t0;
+    slow_stop(&s);
+    assert_string_equal(st.error, "");
+    assert_int_equal(rc, 0);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.bytes, SLOW_BODY);
+    assert_int_equal(s.body, SLOW_BODY);
+    assert_true(took > SLOW_STALL); /* the pacing makes it so: the test tests something */
+}
+
+/* A server that stops taking the body: nothing more is acknowledged, the request stalls. */
+static void upload_stall_is_a_timeout(void **state)
+{
+    struct slow s;
+    char u[64], want[300];
+    const char *urls[] = {u};
+    const uint64_t sizes[] = {SLOW_BODY};
+    struct dst_transfer_opts o = {.dir = DST_TRANSFER_UPLOAD,
+                                  .urls = urls,
+                                  .nurls = 1,
+                                  .sizes = sizes,
+                                  .nsizes = 1,
+                                  .streams = 1,
+                                  .duration_ms = WORK_MS,
+                                  .stall_ms = 300};
+    struct dst_transfer_stats st;
+
+    (void)state;
+    slow_start(&s, false);
+    snprintf(u, sizeof(u), "http://127.0.0.1:%d/upload", s.port);
+    int64_t t0 = dst_monotonic_ms();
+    int rc = dst_transfer_run(&o, &st);
+    int64_t took = dst_monotonic_ms() - t0;
+    slow_stop(&s);
+    assert_int_equal(rc, DST_ETIMEDOUT);
+    assert_true(took >= 300 && took < WORK_MS / 2); /* the stall ended it, not the time */
+    snprintf(want, sizeof(want), "timeout: no data for 0.3 s from %s", u);
+    assert_string_equal(st.error, want);
+    assert_int_equal(st.completed, 0);
+}
+
 static void http_status_is_classified(void **state)
 {
     const char *urls[] = {url("/data/10"), url("/nothing-here")};
@@ -677,6 +834,8 @@ int main(void)
         cmocka_unit_test(refused_is_classified),
         cmocka_unit_test(dns_failure_is_classified),
         cmocka_unit_test(stall_is_a_timeout),
+        cmocka_unit_test(slow_upload_is_not_a_stall),
+        cmocka_unit_test(upload_stall_is_a_timeout),
         cmocka_unit_test(http_status_is_classified),
         cmocka_unit_test(short_body_is_classified),
         cmocka_unit_test(bad_options_are_einval),
