@@ -15,6 +15,12 @@ hog iperf3 measured 913 and 635 Mbit/s down, 801 and 956 up, in one run); an eng
 far off as iperf3 was from itself. An engine that misses is measured once more (both figures
 printed); the second must hit.
 
+When iperf3 did not reach 90 % of the shaped rate in either of its runs, the CPU, not the link,
+was the limit of that run: then an engine above iperf3 is right as long as it does not beat the
+shaper (at most the rate + 5 %) -- it only got more of the CPU than iperf3 did (at 1000 Mbit/s
+beside two busy loops at a higher priority, iperf3 fell to 316-503 Mbit/s while the engines
+measured up to 950). An engine below iperf3 must still come within the tolerance.
+
 Needs root and network namespaces; where the machine forbids them the test is skipped with the
 reason. Traffic stays between the namespaces this test creates (on 10.66.R.0/24).
 """
@@ -157,7 +163,7 @@ class AccuracyTest(TestCase):
                 down, up = max(ref_down), max(ref_up)
                 tol = (spread(ref_down), spread(ref_up))
                 for engine, target in self.targets(link, 8081).items():
-                    if engine in tries and not self.within(tries[engine][0], down, up, tol):
+                    if engine in tries and not self.within(tries[engine][0], down, up, tol, rate):
                         tries[engine].append(self.run_engine(link, engine, target, rate))
             finally:
                 server.stop()
@@ -172,15 +178,18 @@ class AccuracyTest(TestCase):
             for e_down, e_up in measured:
                 lines.append(f"  {engine:10s} down {e_down / 1e6:8.2f} ({e_down / down - 1:+.1%})"
                              f"  up {e_up / 1e6:8.2f} ({e_up / up - 1:+.1%})")
-            if not self.within(measured[-1], down, up, tol):
+            if not self.within(measured[-1], down, up, tol, rate):
                 bad.append(engine)
         print("\n".join(lines))
         self.assertEqual(bad, [], "\n".join(lines))
 
     @staticmethod
-    def within(measured, ref_down, ref_up, tol):
+    def within(measured, ref_down, ref_up, tol, rate):
+        def near(e, ref, t):
+            cpu_bound = ref < 0.9 * rate * 1e6  # iperf3 could not fill the link
+            return abs(e / ref - 1) <= t or (cpu_bound and ref <= e <= 1.05 * rate * 1e6)
         e_down, e_up = measured
-        return abs(e_down / ref_down - 1) <= tol[0] and abs(e_up / ref_up - 1) <= tol[1]
+        return near(e_down, ref_down, tol[0]) and near(e_up, ref_up, tol[1])
 
     def test_10_mbit(self):
         if 10 not in RATES:
