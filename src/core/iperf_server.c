@@ -127,13 +127,16 @@ static int serve_one(struct child *s)
         bool ok = iperf_outcome(t, rc, ie, en, true, &r, err, sizeof(err)) == 0;
         if (!ok && atomic_exchange(&s->stalled, false))
             snprintf(err, sizeof(err), "stalled: no data from the client for %d s", s->stall_s);
+        iperf_test_free(t); /* its listener too: once a run has ended, only the next one listens */
+        t = NULL;
         pthread_mutex_lock(&s->run_mu);
         tell(s, 'E', ok ? &r : NULL, ok ? NULL : err);
         s->runs++;
         s->begun = false;
         pthread_mutex_unlock(&s->run_mu);
     }
-    iperf_test_free(t);
+    if (t)
+        iperf_test_free(t);
     return rc;
 }
 
