@@ -495,6 +495,29 @@ static void client_measures_both_directions(void **state)
     assert_true(isnan(r.mean_rtt_ms)); /* the server sent; iperf3 does not pass its RTT on */
 }
 
+/*
+ * Starts argv, a minute-long iperf3 client of the server on port, and waits until its test runs
+ * (the server's ends of control and stream established). Between two tests the server refuses
+ * a client or tells it busy, and that client exits: then it is started again.
+ */
+static pid_t long_client(char *const argv[], int port)
+{
+    int64_t end = dst_monotonic_ms() + ST_WAIT_MS;
+
+    for (;;) {
+        pid_t pid = spawn(argv, -1);
+        assert_true(pid > 0);
+        while (sockets_on(port, "01") < 2 && waitpid(pid, NULL, WNOHANG) == 0) {
+            assert_true(dst_monotonic_ms() < end);
+            usleep(10000);
+        }
+        if (sockets_on(port, "01") >= 2)
+            return pid;
+        assert_true(dst_monotonic_ms() < end); /* it exited: refused, or told busy */
+        usleep(100 * 1000);
+    }
+}
+
 static void client_busy(void **state)
 {
     struct dst_iperf_opts o = {.host = "127.0.0.1", .port = binary_port, .duration_s = 1};
@@ -504,9 +527,7 @@ static void client_busy(void **state)
 
     snprintf(p, sizeof(p), "%d", binary_port);
     char *argv[] = {"iperf3", "-c", "127.0.0.1", "-p", p, "-t", "60", NULL};
-    pid_t other = spawn(argv, -1); /* a minute long: still running when ours comes */
-    assert_true(other > 0);
-    wait_sockets(binary_port, "01", 2); /* the server's ends of control and stream */
+    pid_t other = long_client(argv, binary_port); /* still running when ours comes */
     assert_int_equal(run_quietly(&o, &r, err, false), DST_EBUSY);
     assert_string_equal(err, "busy: the server is busy running a test. try again later");
     kill(other, SIGINT); /* iperf3 -c ends its test and tells the server */
