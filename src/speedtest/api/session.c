@@ -68,6 +68,15 @@ static json_t *state_json(struct api *a, const struct api_who *w)
     return j;
 }
 
+/* 200 with the session's state, never cached. */
+static void reply_state(struct dst_http_req *req, struct api *a, const struct api_who *w)
+{
+    json_t *j = state_json(a, w);
+    dst_http_add_header(req, "Cache-Control", "no-store");
+    dst_http_reply_json(req, 200, j);
+    json_decref(j);
+}
+
 /* GET /api/v1/session */
 static void get_session(struct dst_http_req *req, void *ud)
 {
@@ -76,10 +85,7 @@ static void get_session(struct dst_http_req *req, void *ud)
 
     if (!api_auth_check(a, req, API_OPEN, &w))
         return;
-    json_t *j = state_json(a, &w);
-    dst_http_add_header(req, "Cache-Control", "no-store");
-    dst_http_reply_json(req, 200, j);
-    json_decref(j);
+    reply_state(req, a, &w);
 }
 
 /* POST /api/v1/session {"token": "..."}: a session cookie for a valid token. */
@@ -115,10 +121,7 @@ static void post_session(struct dst_http_req *req, void *ud)
     w.known = w.session = true;
     dst_info("%s logged in with the token '%s'", dst_http_req_client_ip(req), by.name);
     set_cookie(req, w.text, (long)(SESSION_TTL_MS / 1000));
-    json_t *j = state_json(a, &w);
-    dst_http_add_header(req, "Cache-Control", "no-store");
-    dst_http_reply_json(req, 200, j);
-    json_decref(j);
+    reply_state(req, a, &w);
 }
 
 /* DELETE /api/v1/session: logs out (ends the session, clears the cookie). */
