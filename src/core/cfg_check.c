@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,21 +47,6 @@ struct bound {
     char host[256];
     bool failed; /* already reported */
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return DST_EINVAL;
-}
 
 /* ---- listeners ---- */
 
@@ -116,8 +100,8 @@ static int resolve(struct bound *b, char *err, size_t errlen)
     } else {
         int rc = getaddrinfo(b->host, NULL, &hints, &ai);
         if (rc != 0)
-            return fail(err, errlen, "cannot resolve '%s': %s", b->host,
-                        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+            return dst_errf(DST_EINVAL, err, errlen, "cannot resolve '%s': %s", b->host,
+                            rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         memcpy(&b->ss, ai->ai_addr, ai->ai_addrlen);
         b->len = ai->ai_addrlen;
         freeaddrinfo(ai);
@@ -268,11 +252,11 @@ static int url_host(const char *url, const char *h, const char *end, const char 
         const char *close = memchr(h, ']', (size_t)(end - h));
         size_t n = close ? (size_t)(close - h - 1) : 0;
         if (!close || n == 0 || n >= sizeof(v6))
-            return fail(err, errlen, "'%s': the host is not [IPV6]", url);
+            return dst_errf(DST_EINVAL, err, errlen, "'%s': the host is not [IPV6]", url);
         memcpy(v6, h + 1, n);
         v6[n] = '\0';
         if (inet_pton(AF_INET6, v6, &a6) != 1)
-            return fail(err, errlen, "'%s': '%s' is not an IPv6 address", url, v6);
+            return dst_errf(DST_EINVAL, err, errlen, "'%s': '%s' is not an IPv6 address", url, v6);
         *after = close + 1;
         return 0;
     }
@@ -280,9 +264,9 @@ static int url_host(const char *url, const char *h, const char *end, const char 
     while (p < end && (isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == '_'))
         p++;
     if (p == h)
-        return fail(err, errlen, "'%s' has no host", url);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s' has no host", url);
     if (p < end && *p != ':')
-        return fail(err, errlen, "'%s': '%c' cannot be in a host name", url, *p);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': '%c' cannot be in a host name", url, *p);
     *after = p;
     return 0;
 }
@@ -292,17 +276,18 @@ int dst_cfg_check_url(const char *v, char *err, size_t errlen)
     const char *p = NULL, *end = NULL, *after = NULL;
 
     if (!v || !*v)
-        return fail(err, errlen, "a URL is needed (http://HOST[:PORT][/PATH])");
+        return dst_errf(DST_EINVAL, err, errlen, "a URL is needed (http://HOST[:PORT][/PATH])");
     for (const char *c = v; *c; c++) {
         if ((unsigned char)*c <= ' ' || *c == 0x7f)
-            return fail(err, errlen, "a URL cannot hold blanks or control characters");
+            return dst_errf(DST_EINVAL, err, errlen,
+                            "a URL cannot hold blanks or control characters");
     }
     if (strncasecmp(v, "http://", 7) == 0)
         p = v + 7;
     else if (strncasecmp(v, "https://", 8) == 0)
         p = v + 8;
     else
-        return fail(err, errlen, "'%s' is not an http:// or https:// URL", v);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s' is not an http:// or https:// URL", v);
     end = p + strcspn(p, "/?#");
     for (const char *at = p; at < end; at++) {
         if (*at == '@')
@@ -313,13 +298,15 @@ int dst_cfg_check_url(const char *v, char *err, size_t errlen)
     if (after == end)
         return 0;
     if (*after != ':')
-        return fail(err, errlen, "'%s': the host is not followed by :PORT or a path", v);
+        return dst_errf(DST_EINVAL, err, errlen,
+                        "'%s': the host is not followed by :PORT or a path", v);
     const char *d = after + 1;
     size_t digits = (size_t)(end - d);
     long port =
         digits >= 1 && digits <= 5 && strspn(d, "0123456789") >= digits ? strtol(d, NULL, 10) : 0;
     if (port < 1 || port > 65535)
-        return fail(err, errlen, "'%s': the port must be a number from 1 to 65535", v);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': the port must be a number from 1 to 65535",
+                        v);
     return 0;
 }
 
@@ -344,7 +331,7 @@ static int dir_of(const char *path, char *dir, size_t dirlen, char *err, size_t 
     if (n == 0)
         return snprintf(dir, dirlen, "."), 0;
     if (n >= dirlen)
-        return fail(err, errlen, "'%s': the path is too long", path);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': the path is too long", path);
     memcpy(dir, path, n);
     dir[n] = '\0';
     return 0;
@@ -359,11 +346,13 @@ static int check_parent(const char *path, bool writable, char *err, size_t errle
     if (dir_of(path, dir, sizeof(dir), err, errlen) != 0)
         return DST_EINVAL;
     if (stat(dir, &st) != 0)
-        return fail(err, errlen, "'%s': the directory %s: %s", path, dir, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': the directory %s: %s", path, dir,
+                        strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "'%s': %s is not a directory", path, dir);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': %s is not a directory", path, dir);
     if (writable && access(dir, W_OK | X_OK) != 0)
-        return fail(err, errlen, "'%s': cannot create files in %s: %s", path, dir, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': cannot create files in %s: %s", path, dir,
+                        strerror(errno));
     return 0;
 }
 
@@ -375,11 +364,12 @@ int dst_cfg_check_dir(const char *v, char *err, size_t errlen)
         return 0;
     if (stat(v, &st) != 0)
         return errno == ENOENT ? check_parent(v, true, err, errlen)
-                               : fail(err, errlen, "'%s': %s", v, strerror(errno));
+                               : dst_errf(DST_EINVAL, err, errlen, "'%s': %s", v, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return fail(err, errlen, "'%s' is not a directory", v);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s' is not a directory", v);
     if (access(v, W_OK | X_OK) != 0)
-        return fail(err, errlen, "'%s': cannot write there: %s", v, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': cannot write there: %s", v,
+                        strerror(errno));
     return 0;
 }
 
@@ -388,14 +378,15 @@ int dst_cfg_check_file_rw(const char *v, char *err, size_t errlen)
     struct stat st;
 
     if (!v || !*v)
-        return fail(err, errlen, "a file name is needed");
+        return dst_errf(DST_EINVAL, err, errlen, "a file name is needed");
     if (stat(v, &st) == 0) {
         if (!S_ISREG(st.st_mode))
-            return fail(err, errlen, "'%s' is not a file", v);
+            return dst_errf(DST_EINVAL, err, errlen, "'%s' is not a file", v);
         if (access(v, R_OK | W_OK) != 0)
-            return fail(err, errlen, "'%s': cannot read and write it: %s", v, strerror(errno));
+            return dst_errf(DST_EINVAL, err, errlen, "'%s': cannot read and write it: %s", v,
+                            strerror(errno));
     } else if (errno != ENOENT) {
-        return fail(err, errlen, "'%s': %s", v, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': %s", v, strerror(errno));
     }
     return check_parent(v, true, err, errlen);
 }
@@ -405,13 +396,13 @@ int dst_cfg_check_file_readable(const char *v, char *err, size_t errlen)
     struct stat st;
 
     if (!v || !*v)
-        return fail(err, errlen, "a file name is needed");
+        return dst_errf(DST_EINVAL, err, errlen, "a file name is needed");
     if (stat(v, &st) != 0)
-        return fail(err, errlen, "'%s': %s", v, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': %s", v, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, "'%s' is not a file", v);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s' is not a file", v);
     if (access(v, R_OK) != 0)
-        return fail(err, errlen, "'%s': cannot read it: %s", v, strerror(errno));
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': cannot read it: %s", v, strerror(errno));
     return 0;
 }
 
@@ -422,6 +413,6 @@ int dst_cfg_check_watched_file(const char *v, char *err, size_t errlen)
     if (!v || !*v)
         return 0;
     if (stat(v, &st) == 0 && S_ISDIR(st.st_mode))
-        return fail(err, errlen, "'%s' is a directory, not a file", v);
+        return dst_errf(DST_EINVAL, err, errlen, "'%s' is a directory, not a file", v);
     return check_parent(v, false, err, errlen);
 }

@@ -2,7 +2,6 @@
 #include "core/cron.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,20 +42,6 @@ static const struct {
     {"@hourly", "0 * * * *"},
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return DST_EINVAL;
-}
-
 /* Reads one value, a number or (where the field has them) a name, from s (NUL-terminated). */
 static int parse_value(const struct field *f, const char *s, const char *item, int *out, char *err,
                        size_t errlen)
@@ -64,11 +49,12 @@ static int parse_value(const struct field *f, const char *s, const char *item, i
     size_t n = strlen(s), digits = strspn(s, "0123456789");
 
     if (n == 0)
-        return fail(err, errlen, "%s: '%s' lacks a value", f->name, item);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: '%s' lacks a value", f->name, item);
     if (digits == n) {
         int v = n > 4 ? 9999 : atoi(s);
         if (v < f->lo || v > f->hi)
-            return fail(err, errlen, "%s: '%s' is out of %d-%d", f->name, s, f->lo, f->hi);
+            return dst_errf(DST_EINVAL, err, errlen, "%s: '%s' is out of %d-%d", f->name, s, f->lo,
+                            f->hi);
         *out = v;
         return 0;
     }
@@ -78,7 +64,7 @@ static int parse_value(const struct field *f, const char *s, const char *item, i
             return 0;
         }
     }
-    return fail(err, errlen, "%s: '%s' is not a number%s", f->name, s, f->hint);
+    return dst_errf(DST_EINVAL, err, errlen, "%s: '%s' is not a number%s", f->name, s, f->hint);
 }
 
 /* Reads the step after '/' in item: 1 up to the field's width. */
@@ -89,7 +75,8 @@ static int parse_step(const struct field *f, const char *s, int *out, char *err,
     int v = n == 0 || n > 4 || strspn(s, "0123456789") != n ? -1 : atoi(s);
 
     if (v < 1 || v > width)
-        return fail(err, errlen, "%s: step '%s' is not a number in 1-%d", f->name, s, width);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: step '%s' is not a number in 1-%d", f->name,
+                        s, width);
     *out = v;
     return 0;
 }
@@ -116,9 +103,11 @@ static int parse_item(const struct field *f, char *item, uint64_t *bits, char *e
         b = dash ? b : a;
     }
     if (rc == 0 && slash && !dash && strcmp(item, "*") != 0)
-        return fail(err, errlen, "%s: '%s': a step needs '*' or a range before it", f->name, whole);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: '%s': a step needs '*' or a range before it",
+                        f->name, whole);
     if (rc == 0 && a > b)
-        return fail(err, errlen, "%s: '%s': the range starts after it ends", f->name, whole);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: '%s': the range starts after it ends",
+                        f->name, whole);
     for (int v = a; rc == 0 && v <= b; v += step)
         *bits |= 1ULL << v;
     return rc;
@@ -133,11 +122,12 @@ static int parse_field(const struct field *f, const char *text, size_t len, uint
     int rc = 0;
 
     if (len >= sizeof(buf))
-        return fail(err, errlen, "%s: longer than %d characters", f->name, FIELD_MAX - 1);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: longer than %d characters", f->name,
+                        FIELD_MAX - 1);
     memcpy(buf, text, len);
     buf[len] = '\0';
     if (buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,"))
-        return fail(err, errlen, "%s: '%s' has an empty list item", f->name, buf);
+        return dst_errf(DST_EINVAL, err, errlen, "%s: '%s' has an empty list item", f->name, buf);
     *star = buf[0] == '*';
     *bits = 0;
     for (item = strtok_r(buf, ",", &save); item && rc == 0; item = strtok_r(NULL, ",", &save))
@@ -175,10 +165,11 @@ static int parse_macro(const char *name, size_t len, struct dst_cron *out, char 
         if (strlen(macros[i].name) == len && strncasecmp(name, macros[i].name, len) == 0)
             return dst_cron_parse(macros[i].expr, out, err, errlen);
     }
-    return fail(err, errlen,
-                "'%.*s' is not a macro (@yearly, @annually, @monthly, @weekly, @daily, @midnight, "
-                "@hourly)",
-                (int)(len > 40 ? 40 : len), name);
+    return dst_errf(
+        DST_EINVAL, err, errlen,
+        "'%.*s' is not a macro (@yearly, @annually, @monthly, @weekly, @daily, @midnight, "
+        "@hourly)",
+        (int)(len > 40 ? 40 : len), name);
 }
 
 int dst_cron_parse(const char *expr, struct dst_cron *out, char *err, size_t errlen)
@@ -191,15 +182,15 @@ int dst_cron_parse(const char *expr, struct dst_cron *out, char *err, size_t err
 
     if (n >= 1 && start[0][0] == '@') {
         if (n > 1)
-            return fail(err, errlen, "a macro stands alone, but '%.*s' follows it", (int)len[1],
-                        start[1]);
+            return dst_errf(DST_EINVAL, err, errlen, "a macro stands alone, but '%.*s' follows it",
+                            (int)len[1], start[1]);
         return parse_macro(start[0], len[0], out, err, errlen);
     }
     if (n != 5)
-        return fail(err, errlen,
-                    "expected 5 fields (minute hour day-of-month month day-of-week) or a "
-                    "macro such as @hourly, got %d",
-                    n);
+        return dst_errf(DST_EINVAL, err, errlen,
+                        "expected 5 fields (minute hour day-of-month month day-of-week) or a "
+                        "macro such as @hourly, got %d",
+                        n);
     for (int i = 0; i < 5 && rc == 0; i++)
         rc = parse_field(&fields[i], start[i], len[i], &bits[i], &star[i], err, errlen);
     if (rc)

@@ -1,6 +1,9 @@
 /* err.c - the project-wide error codes and their texts */
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *dst_strerror(int err)
 {
     switch (err) {
@@ -54,4 +57,16 @@ int dst_err_http_status(int err)
     default:
         return 500;
     }
+}
+
+int dst_errf(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

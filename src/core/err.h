@@ -2,6 +2,8 @@
 #ifndef DST_ERR_H
 #define DST_ERR_H
 
+#include <stddef.h>
+
 /*
  * Every function that can fail returns int: 0 on success or one of these negative codes.
  * dst_strerror() gives a short text; dst_err_http_status() maps a code to an HTTP status.
@@ -22,6 +24,13 @@ enum dst_err {
 
 /* Short lower-case text for an error code ("invalid input"); never NULL. */
 const char *dst_strerror(int err);
+
+/*
+ * Writes the printf-style message into err (errlen bytes, NUL-terminated; nothing when err is
+ * NULL or errlen 0) and returns code: `return dst_errf(DST_EINVAL, err, errlen, "...", ...);`.
+ */
+int dst_errf(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The HTTP status that best answers a request that failed with err (0 → 200). */
 int dst_err_http_status(int err);

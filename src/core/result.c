@@ -272,9 +272,7 @@ json_t *dst_result_to_json(const struct dst_result *r)
 
 static int fail(char *err, size_t errlen, const char *path, const char *reason)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s: %s", path, reason);
-    return DST_EINVAL;
+    return dst_errf(DST_EINVAL, err, errlen, "%s: %s", path, reason);
 }
 
 static int fail_want(char *err, size_t errlen, const struct field *f)
