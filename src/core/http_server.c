@@ -51,6 +51,7 @@ struct dst_http_server {
     struct dst_http_server_opts opts;
     char *listen;
     char *name;
+    char *error_key; /* dst_http_reply_error's key of the status: "status" or opts.error_key */
     char host[256];
     int port;
     char url[300];
@@ -706,6 +707,8 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
     s->opts.threads = opts->threads ? opts->threads : 2;
     s->opts.conn_timeout = opts->conn_timeout ? opts->conn_timeout : 60;
     s->opts.max_conns = opts->max_conns ? opts->max_conns : 1024;
+    s->opts.error_key = NULL; /* opts may not outlive s; see error_key() */
+    s->error_key = dst_xstrdup(opts->error_key ? opts->error_key : "status");
     memcpy(s->host, host, sizeof(host));
     s->port = port;
     pthread_mutex_init(&s->mu, NULL);
@@ -790,16 +793,24 @@ int dst_http_server_start(struct dst_http_server *s)
         return DST_EINVAL;
     if (resolve(s, &ss, &any6) != 0)
         return DST_EIO;
-    flags |= s->opts.poll ? MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_AUTO_INTERNAL_THREAD;
+    if (s->opts.thread_per_conn)
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                 (s->opts.poll ? MHD_USE_POLL : MHD_USE_AUTO);
+    else
+        flags |= s->opts.poll ? MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_AUTO_INTERNAL_THREAD;
     if (ss.ss_family == AF_INET6)
         flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     atomic_store(&s->stopping, false);
     s->daemon = MHD_start_daemon(
         flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        s->opts.threads > 1 ? s->opts.threads : 0u, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        /* no pool with a thread per connection (libmicrohttpd warns of a size 0): the slot
+           then repeats the timeout, an option of the same type (unsigned int) */
+        s->opts.thread_per_conn ? MHD_OPTION_CONNECTION_TIMEOUT : MHD_OPTION_THREAD_POOL_SIZE,
+        s->opts.thread_per_conn ? s->opts.conn_timeout
+                                : (s->opts.threads > 1 ? s->opts.threads : 0u),
+        MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        s->opts.max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         s->opts.conn_memory ? s->opts.conn_memory : (size_t)CONN_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
@@ -930,6 +941,7 @@ void dst_http_server_free(struct dst_http_server *s)
     pthread_mutex_destroy(&s->mu);
     free(s->listen);
     free(s->name);
+    free(s->error_key);
     free(s);
 }
 
@@ -1332,7 +1344,7 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     dst_json_text_fix(msg); /* it may quote raw bytes, or end in half a character */
-    j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
+    j = json_pack("{s:{s:i,s:s}}", "error", req->srv->error_key, status, "message", msg);
     rc = dst_http_reply_json(req, status, j);
     json_decref(j);
     return rc;
