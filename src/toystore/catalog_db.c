@@ -15,10 +15,10 @@
 #include "core/mem.h"
 #include "toystore/toystore.h"
 
-#define MAX_TOYS     10000
-#define MAX_FILE     (4u << 20)
-#define RECENT_BUYS  8192 /* request ids remembered */
-#define FIELD_QUOTED 40   /* bytes of a bad field quoted in an error */
+#define MAX_TOYS    10000
+#define MAX_FILE    (4u << 20)
+#define RECENT_BUYS 8192 /* request ids remembered */
+#define FIELD_MAX   72   /* bytes of a field kept (a name's 64 fit); longer ones are errors */
 
 /*
  * Buys change the table under the write lock and take a version number; readers see the
@@ -96,7 +96,7 @@ static bool field(const char *s, size_t len, size_t *pos, char *out, size_t outl
 /* One line into t; the reason into err (without the "PATH:LINE: " prefix). */
 static int parse_line(const char *s, size_t len, struct catalog_toy *t, char *err, size_t errlen)
 {
-    char f[3][FIELD_QUOTED + 1], extra[2];
+    char f[3][FIELD_MAX + 1], extra[2];
     bool cut[3] = {false, false, false}, xcut = false;
     size_t pos = 0;
     int k = 0;
@@ -110,24 +110,25 @@ static int parse_line(const char *s, size_t len, struct catalog_toy *t, char *er
         return dst_errf(DST_EINVAL, err, errlen, "expected 'NAME PRICE QUANTITY' (3 fields)");
     if (cut[0] || !ts_name_valid(f[0]))
         return dst_errf(DST_EINVAL, err, errlen,
-                        "name '%s%s' is not 1..%d letters, digits, '.', '_' or '-'", f[0],
+                        "name '%.40s%s' is not 1..%d letters, digits, '.', '_' or '-'", f[0],
                         cut[0] ? "..." : "", TS_NAME_MAX);
     errno = 0;
     double price = strtod(f[1], &end);
     if (cut[1] || end == f[1] || *end || !isfinite(price) || price < 0 || errno)
-        return dst_errf(DST_EINVAL, err, errlen, "price '%s%s' is not a number", f[1],
+        return dst_errf(DST_EINVAL, err, errlen, "price '%.40s%s' is not a number", f[1],
                         cut[1] ? "..." : "");
     errno = 0;
     long q = strtol(f[2], &end, 10);
     if (cut[2] || end == f[2] || *end || errno || q < 0 || q > TS_QTY_MAX || f[2][0] == '+' ||
         f[2][0] == '-')
-        return dst_errf(DST_EINVAL, err, errlen, "quantity '%s%s' is not a whole number 0..%d",
+        return dst_errf(DST_EINVAL, err, errlen, "quantity '%.40s%s' is not a whole number 0..%d",
                         f[2], cut[2] ? "..." : "", TS_QTY_MAX);
-    snprintf(t->name, sizeof(t->name), "%s", f[0]);
-    if (strlen(f[1]) >= sizeof(t->price_text))
-        return dst_errf(DST_EINVAL, err, errlen, "price '%s' is longer than %zu characters", f[1],
-                        sizeof(t->price_text) - 1);
-    snprintf(t->price_text, sizeof(t->price_text), "%s", f[1]);
+    size_t plen = strlen(f[1]);
+    if (plen >= sizeof(t->price_text))
+        return dst_errf(DST_EINVAL, err, errlen, "price '%.40s' is longer than %zu characters",
+                        f[1], sizeof(t->price_text) - 1);
+    memcpy(t->price_text, f[1], plen + 1);
+    memcpy(t->name, f[0], strlen(f[0]) + 1); /* ts_name_valid: at most TS_NAME_MAX */
     t->price = price;
     t->quantity = q;
     return 0;

@@ -287,6 +287,10 @@ int order_main(int argc, char **argv)
     if (read_peers(o, &cfg, &peers) != 0 || dst_cfg_check_listeners(&cfg, stderr, &ls, 1) != 0)
         goto out;
     if (cfg.check_only) {
+        if (order_log_check(db, err, sizeof(err)) != 0) {
+            dst_cfg_fail(&cfg, stderr, "db", "%s", err);
+            goto out;
+        }
         dst_cfg_ok(&cfg, stdout);
         rc = 0;
         goto out;

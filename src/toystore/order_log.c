@@ -102,7 +102,7 @@ static void note_offset(struct order_log *log, uint64_t at, uint64_t end)
     log->off[log->next + 1] = end;
 }
 
-/* Reads the whole log: offsets, checks, the torn tail. */
+/* Reads the whole log: offsets, checks, the torn tail (cut off unless log->fd is -1). */
 static int scan(struct order_log *log, void (*fn)(void *, const struct order_rec *), void *ud,
                 char *err, size_t errlen)
 {
@@ -122,7 +122,7 @@ static int scan(struct order_log *log, void (*fn)(void *, const struct order_rec
             dst_warn("%s: dropping a last line a crash cut short (%zd bytes after order %" PRId64
                      "): that order was never acknowledged",
                      log->path, n, log->next - 1);
-            if (ftruncate(log->fd, (off_t)at) != 0 || fsync(log->fd) != 0)
+            if (log->fd >= 0 && (ftruncate(log->fd, (off_t)at) != 0 || fsync(log->fd) != 0))
                 rc = dst_errf(DST_EIO, err, errlen, "cannot cut %s back: %s", log->path,
                               strerror(errno));
             break;
@@ -174,6 +174,21 @@ out:
     }
     *out = log;
     return 0;
+}
+
+int order_log_check(const char *path, char *err, size_t errlen)
+{
+    struct order_log *log = dst_xnew(struct order_log);
+    int rc = 0;
+
+    log->fd = -1;
+    log->path = dst_xstrdup(path);
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_cond_init(&log->cv, NULL);
+    if (access(path, F_OK) == 0)
+        rc = scan(log, NULL, NULL, err, errlen);
+    order_log_free(log);
+    return rc;
 }
 
 void order_log_free(struct order_log *log)

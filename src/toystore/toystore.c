@@ -80,10 +80,7 @@ bool ts_reqid_valid(const char *s)
 
 void ts_reply_error(struct dst_http_req *req, int status, const char *msg)
 {
-    json_t *j = json_pack("{s:{s:i,s:s}}", "error", "code", status, "message", msg);
-
-    dst_http_reply_json(req, status, j);
-    json_decref(j);
+    dst_http_reply_error(req, status, "%s", msg); /* the servers' error_key is "code" */
 }
 
 void ts_reply_data(struct dst_http_req *req, json_t *data)

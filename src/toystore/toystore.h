@@ -21,7 +21,7 @@ struct dst_http_req;
 bool ts_name_valid(const char *s);
 /* A request id: 1..TS_REQID_MAX bytes of the same characters. */
 bool ts_reqid_valid(const char *s);
-/* {"error":{"code":status,"message":msg}} with that status. */
+/* {"error":{"code":status,"message":msg}} with that status (servers made with error_key "code"). */
 void ts_reply_error(struct dst_http_req *req, int status, const char *msg);
 /* {"data":data} with status 200; data is taken (decref'd). */
 void ts_reply_data(struct dst_http_req *req, json_t *data);
@@ -144,6 +144,8 @@ struct order_log;
 int order_log_open(const char *path, void (*fn)(void *ud, const struct order_rec *r), void *ud,
                    struct order_log **out, char *err, size_t errlen);
 void order_log_free(struct order_log *log);
+/* What --check-config says of path: 0 when it is missing or reads; err names a bad line. */
+int order_log_check(const char *path, char *err, size_t errlen);
 /*
  * Appends an order for name × qty with the next number (written to *number), and returns once
  * it is on disk (group commit). 0 or DST_EIO (then every later append fails too).

@@ -121,9 +121,21 @@ static void bad_lines_are_named(void **state)
         assert_null(t);
         assert_int_equal(n, -1); /* untouched on failure */
     }
-    /* a NUL byte inside a line */
+    /* the longest name fits, one more byte does not */
+    char text[200];
     struct catalog_toy *t = NULL;
     int n = 0;
+    snprintf(text, sizeof(text), "%.64s 1 1\n",
+             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop");
+    assert_int_equal(parse(text, &t, &n, err), 0);
+    assert_int_equal(strlen(t[0].name), 64);
+    free(t);
+    t = NULL;
+    snprintf(text, sizeof(text), "%.65s 1 1\n",
+             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop");
+    assert_int_equal(parse(text, &t, &n, err), DST_EINVAL);
+    assert_non_null(strstr(err, "db.txt:1: name"));
+    /* a NUL byte inside a line */
     assert_int_equal(catalog_db_parse("Tux 1 1\nWh\0le 1 1\n", 18, "db.txt", &t, &n, err, 256),
                      DST_EINVAL);
     assert_non_null(strstr(err, "db.txt:2:"));
