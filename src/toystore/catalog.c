@@ -164,7 +164,7 @@ int catalog_main(int argc, char **argv)
     struct catalog c = {0};
     const char *listen = NULL, *db = NULL;
     bool lab2 = false, access_log = false;
-    long threads = 0;
+    long max_sessions = 0;
     char err[512];
     struct dst_cfg_opt opts[] = {
         {"listen", DST_CFG_STR, &listen, "0.0.0.0:8101", "address to listen on", "HOST:PORT",
@@ -176,7 +176,10 @@ int catalog_main(int argc, char **argv)
          "a new file gets Lab 2's four toys (Tux, Whale, Elephant, Bird), not Lab 3's ten"},
         {"restock-interval", DST_CFG_INT, &c.restock_s, "10",
          "seconds between restocks of the toys sold out (to 100); 0: never", "S", 0, 86400},
-        {"threads", DST_CFG_INT, &threads, "4", "HTTP server threads", "N", 1, 64},
+        {"max-sessions", DST_CFG_INT, &max_sessions, "256",
+         "connections served at once (a thread each: a buy waiting for its fsync holds only its "
+         "own, so concurrent buys can share one)",
+         "N", 1, 4096},
         {"access-log", DST_CFG_BOOL, &access_log, "false", "log one line per request"},
     };
     struct dst_cfg cfg = {"toystore catalog",
@@ -204,7 +207,8 @@ int catalog_main(int argc, char **argv)
     struct dst_http_server_opts so = {.listen = listen,
                                       .name = "catalog",
                                       .access_log = access_log,
-                                      .threads = (unsigned)threads,
+                                      .thread_per_conn = true,
+                                      .max_conns = (unsigned)max_sessions,
                                       .max_body = MAX_BODY,
                                       .error_key = "code"};
     rc = run(&c, &so) ? 1 : 0;
