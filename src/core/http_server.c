@@ -34,6 +34,7 @@
 #define CONN_MEMORY     (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
 #define OVERFLOW_DRAIN  (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
 #define STREAM_BLOCK    (16 * 1024)
+#define STREAM_BLOCK_MS 1000 /* thread_per_conn: longest wait of a stream's reader */
 #define FREE_DRAIN_MS   1000 /* when free has to stop the server */
 #define DEFER_CANCEL_MS 200  /* for deferred requests to send their 503 when the server stops */
 #define HDR_INLINE      256
@@ -73,6 +74,7 @@ struct dst_http_server {
 
 struct dst_http_stream {
     pthread_mutex_t mu; /* guards the flags below */
+    pthread_cond_t cv;  /* thread_per_conn: the reader's wait for a wake or the end */
     struct dst_http_server *srv;
     struct MHD_Connection *conn;
     dst_http_stream_read_fn read;
@@ -843,6 +845,7 @@ static void stream_end(struct dst_http_stream *st)
 {
     pthread_mutex_lock(&st->mu);
     st->ended = true;
+    pthread_cond_signal(&st->cv);
     if (st->suspended && !st->finished) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
@@ -1352,6 +1355,24 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
 
 /* ---- streams ---- */
 
+/*
+ * With a thread per connection libmicrohttpd cannot suspend a connection (its resume may then
+ * be missed, and the daemon never stops): the connection's own thread waits here instead, for a
+ * wake or the end, and asks read again at least every STREAM_BLOCK_MS.
+ */
+static void stream_block(struct dst_http_stream *st)
+{
+    struct timespec dl;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += STREAM_BLOCK_MS / 1000;
+    pthread_mutex_lock(&st->mu);
+    while (!st->wake_pending && !st->ended)
+        if (pthread_cond_timedwait(&st->cv, &st->mu, &dl) != 0)
+            break;
+    pthread_mutex_unlock(&st->mu);
+}
+
 /* libmicrohttpd's content reader: calls read, and sleeps the connection while it has nothing. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -1373,6 +1394,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         if (n > 0) {
             st->bytes += (uint64_t)n;
             return (ssize_t)n;
+        }
+        if (st->srv->opts.thread_per_conn) {
+            stream_block(st);
+            continue;
         }
         /* Nothing yet: sleep unless a wake or the end came in while read ran. */
         pthread_mutex_lock(&st->mu);
@@ -1406,6 +1431,7 @@ static void stream_on_free(void *cls)
         st->next->prev = st->prev;
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     free(st);
 }
 
@@ -1431,6 +1457,11 @@ int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *
     }
     st = dst_xnew(struct dst_http_stream);
     pthread_mutex_init(&st->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->cv, &ca);
+    pthread_condattr_destroy(&ca);
     st->srv = s;
     st->conn = req->conn;
     st->read = read;
@@ -1440,6 +1471,7 @@ int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *
                                           stream_reader, st, stream_on_free);
     if (!r) {
         pthread_mutex_destroy(&st->mu);
+        pthread_cond_destroy(&st->cv);
         free(st);
         done(ud);
         return reply_queue(req, status, ctype, NULL, 0);
@@ -1471,6 +1503,7 @@ void dst_http_stream_wake(struct dst_http_stream *st)
             MHD_resume_connection(st->conn);
         } else {
             st->wake_pending = true;
+            pthread_cond_signal(&st->cv);
         }
     }
     pthread_mutex_unlock(&st->mu);

@@ -60,6 +60,9 @@ struct dst_http_server_opts {
      * One thread per connection (libmicrohttpd's thread-per-connection mode) instead of a pool
      * of `threads`: a thread serves a client's whole keep-alive session, so a handler may block
      * on a call to a back end without holding up other clients. max_conns caps the threads.
+     * libmicrohttpd cannot suspend a connection in this mode: a stream that has nothing to
+     * send blocks its own thread instead (a wake or the end takes it on), and
+     * dst_http_req_defer is not for such a server.
      */
     bool thread_per_conn;
     /*

@@ -902,9 +902,12 @@ static bool src_done_once(void *arg)
     return ok;
 }
 
+static bool stream_tpc; /* the stream tests on a server with a thread per connection */
+
 static struct dst_http_server *stream_server(void)
 {
-    struct dst_http_server *s = ht_server(NULL);
+    struct dst_http_server_opts o = {.thread_per_conn = stream_tpc};
+    struct dst_http_server *s = ht_server(&o);
 
     assert_int_equal(dst_http_server_route(s, "GET", "/stream", h_stream, NULL, 0, 0), 0);
     assert_int_equal(dst_http_server_route(s, "GET", "/x/{id}", h_echo, NULL, 0, 0), 0);
@@ -987,6 +990,40 @@ static void test_stream_client_disconnects(void **state)
     assert_true(ht_wait(src_done_once, NULL, 5000));
     dst_http_server_free(s);
     assert_int_equal(src.done, 1);
+}
+
+/* A stream whose client went away while it had nothing to send still ends when the server
+   stops (libmicrohttpd misses a resume of a thread-per-connection connection: it must not
+   suspend one). */
+static void test_stop_after_client_left_idle_stream(void **state)
+{
+    struct dst_http_server *s = stream_server();
+    const char *req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = ht_connect(dst_http_server_port(s), 0);
+    char buf[512];
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_true(ht_send_all(fd, req, strlen(req)));
+    assert_true(ht_wait(src_read_once, NULL, 5000));
+    assert_true(recv(fd, buf, sizeof(buf), 0) > 0);
+    close(fd);
+    int64_t t0 = dst_monotonic_ms();
+    dst_http_server_stop(s, 4 * ST_WAIT_MS);
+    assert_true(dst_monotonic_ms() - t0 < 2 * ST_WAIT_MS);
+    assert_true(ht_wait(src_done_once, NULL, 5000));
+    dst_http_server_free(s);
+}
+
+static void test_tpc_streams(void **state)
+{
+    stream_tpc = true;
+    for (int i = 0; i < 5; i++)
+        test_stop_after_client_left_idle_stream(state);
+    test_stream_wake_from_other_thread(state);
+    test_stop_ends_open_stream(state);
+    test_stream_client_disconnects(state);
+    stream_tpc = false;
 }
 
 /* A read that, on its first call, lets the test wake the stream while it still runs. */
@@ -1984,6 +2021,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_len, later_setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_abort_cuts, later_setup, teardown),
         cmocka_unit_test(test_thread_per_connection),
+        cmocka_unit_test(test_stop_after_client_left_idle_stream),
+        cmocka_unit_test(test_tpc_streams),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
