@@ -134,6 +134,15 @@ static int parse_line(const char *s, size_t len, struct catalog_toy *t, char *er
     return 0;
 }
 
+/* Whether s[0..len) is only spaces and tabs (the text need not end in a NUL). */
+static bool blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return false;
+    return true;
+}
+
 int catalog_db_parse(const char *text, size_t len, const char *path, struct catalog_toy **toys,
                      int *n, char *err, size_t errlen)
 {
@@ -148,7 +157,7 @@ int catalog_db_parse(const char *text, size_t len, const char *path, struct cata
         at = end + 1;
         if (l > 0 && s[l - 1] == '\r')
             l--;
-        if (strspn(s, " \t") >= l && !memchr(s, '\0', l))
+        if (blank(s, l))
             continue; /* an empty line */
         if (count == cap) {
             cap = cap ? cap * 2 : 16;

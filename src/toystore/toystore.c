@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cfg_check.h"
 #include "core/err.h"
 #include "core/http_client.h"
 #include "core/http_server.h"
@@ -125,8 +126,9 @@ int ts_peer_parse(const char *s, long *id, char *url, size_t urllen, char *err, 
     long v = strtol(s, &end, 10);
     if (end != eq || v < 0 || v > 1000000)
         return dst_errf(DST_EINVAL, err, errlen, "'%s': the id must be a number 0..1000000", s);
-    if (strncmp(eq + 1, "http://", 7) != 0 && strncmp(eq + 1, "https://", 8) != 0)
-        return dst_errf(DST_EINVAL, err, errlen, "'%s': the URL must start with http://", s);
+    char why[200];
+    if (dst_cfg_check_url(eq + 1, why, sizeof(why)) != 0)
+        return dst_errf(DST_EINVAL, err, errlen, "'%s': %s", s, why);
     if (strlen(eq + 1) >= urllen)
         return dst_errf(DST_EINVAL, err, errlen, "'%s': the URL is too long", s);
     snprintf(url, urllen, "%s", eq + 1);

@@ -479,6 +479,10 @@ class OptionsTest(TestCase):
                                "--id", "2", "--peer", "2=http://x:1")
             self.assertEqual(code, 2)
             self.assertIn("own --id", err)
+            code, _, err = run("toystore", "frontend", "--check-config", "--listen", "127.0.0.1:0",
+                               "--order", "1=ftp://h/")
+            self.assertEqual(code, 2)
+            self.assertIn("--order: '1=ftp://h/'", err)
             code, _, err = run("toystore", "catalog", "--restock-interval", "x")
             self.assertEqual(code, 2)
             code, _, err = run("toystore", "nope")
