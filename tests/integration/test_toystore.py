@@ -218,6 +218,35 @@ class FunctionalTest(TestCase):
             fe.close()
 
 
+class ReplicasTest(TestCase):
+    def test_highest_order_id_that_answers(self):
+        """Full leader logic is the replication brief's; today each request goes to the
+        highest --order id that answers."""
+        with tempfile.TemporaryDirectory() as tmp, Store(tmp, start=False) as s:
+            s.start_catalog()
+            logs = {i: os.path.join(tmp, f"orders{i}.txt") for i in (1, 2)}
+            reps = {i: Service("toystore", "order", "--listen", "127.0.0.1:0", "--id", str(i),
+                               "--db", logs[i], "--catalog", s.catalog_url) for i in (1, 2)}
+            try:
+                s.ports["order"] = reps[1].port
+                fe = Service("toystore", "frontend", "--listen", "127.0.0.1:0",
+                             "--catalog", s.catalog_url, "--order", f"1={reps[1].url}",
+                             "--order", f"2={reps[2].url}")
+                with fe:
+                    c = Client(fe)
+                    self.assertEqual(buy(c, "Tux", 1).status, 200)
+                    self.assertEqual((read(logs[1]), read(logs[2]).count(b"\n")), (b"", 1))
+                    reps[2].stop()
+                    self.assertEqual(buy(c, "Tux", 2).status, 200)  # replica 1 takes it
+                    self.assertEqual(read(logs[1]).split(b",")[:3], [b"0", b"Tux", b"2"])
+                    self.assertEqual(stock(c, "Tux"), 97)
+                    c.close()
+            finally:
+                for r in reps.values():
+                    if r.proc.poll() is None:
+                        r.stop()
+
+
 class DurabilityTest(TestCase):
     def test_restart_keeps_stock_and_numbers(self):
         with tempfile.TemporaryDirectory() as tmp:
