@@ -30,9 +30,13 @@ class Store:
         self.catalog = self.order = self.frontend = None
         self.ports = {}
         if start:
-            self.start_catalog()
-            self.start_order()
-            self.start_frontend()
+            try:
+                self.start_catalog()
+                self.start_order()
+                self.start_frontend()
+            except BaseException:
+                self.stop(check=False)  # what did start: no process outlives a failed test
+                raise
 
     def _listen(self, tier):
         return f"127.0.0.1:{self.ports.get(tier, 0)}"
@@ -71,10 +75,10 @@ class Store:
         finally:
             c.close()
 
-    def stop(self):
+    def stop(self, check=True):
         for s in (self.frontend, self.order, self.catalog):
             if s and s.proc.poll() is None:
-                s.stop()
+                s.stop(check=check)
 
     def __enter__(self):
         return self
