@@ -13,11 +13,11 @@
 #include "core/sig.h"
 #include "toystore/toystore.h"
 
-#define NBUCKETS    256
-#define MAX_ENTRIES 16384
-#define IDLE_MS     15000 /* the catalog sends a heartbeat every 5 s */
-#define RECONNECT_S 1
-#define LINE_MAX    1024
+#define NBUCKETS       256
+#define MAX_ENTRIES    16384
+#define IDLE_MS        15000 /* the catalog sends a heartbeat every 5 s */
+#define RECONNECT_S    1
+#define EVENT_LINE_MAX 1024
 
 /*
  * Why no stale answer (docs/toystore.md): an entry is dropped by the push for a change made
@@ -49,7 +49,7 @@ struct fe_cache {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    char line[LINE_MAX];
+    char line[EVENT_LINE_MAX];
     size_t line_len;
     bool line_over;
     char event[32];
