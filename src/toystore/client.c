@@ -300,6 +300,8 @@ int toystore_client_main(int argc, char **argv)
         return 2;
     if (!frontend)
         return dst_cfg_fail(&cfg, stderr, "frontend", "required (or DSTMC_FRONTEND)"), 2;
+    if (strlen(frontend) > 512)
+        return dst_cfg_fail(&cfg, stderr, "frontend", "longer than 512 characters"), 2;
     if (clients * run.iterations > MAX_REQUESTS)
         return dst_cfg_fail(&cfg, stderr, "iterations",
                             "%ld clients x %ld iterations is over %ld requests", clients,

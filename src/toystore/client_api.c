@@ -88,7 +88,9 @@ static json_t *call(struct dst_http_client *c, const struct dst_http_call *hc, c
     int64_t t0 = dst_monotonic_us();
     int rc = dst_http_client_do(c, hc, &r);
     if (rc) {
-        say(a, TOYCLIENT_TRANSPORT, "%s: %s", what, r.err[0] ? r.err : dst_strerror(rc));
+        /* an answer over the cap came, but is not the API's: its few tens of bytes */
+        say(a, rc == DST_ETOOBIG ? TOYCLIENT_BAD_REPLY : TOYCLIENT_TRANSPORT, "%s: %s", what,
+            r.err[0] ? r.err : dst_strerror(rc));
         goto out;
     }
     a->ms = (double)(dst_monotonic_us() - t0) / 1000.0;

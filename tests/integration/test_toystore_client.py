@@ -163,6 +163,7 @@ class ClientChecksAndFaults(unittest.TestCase):
     def test_garbage_and_closed_connections_are_clear_errors(self):
         for misbehave, kind, text in (("garbage", "bad_reply", "not JSON"),
                                       ("close", "transport", "Empty reply"),
+                                      ("huge", "bad_reply", "over 65536 bytes"),
                                       ("nonhttp", "transport", "GET /products/Tux")):
             with self.subTest(misbehave), FakeFrontend(misbehave=misbehave) as fake:
                 out, _ = run_client(fake, "--mode", "query", "--iterations", "4", rc=1,

@@ -5,8 +5,9 @@ handout (issue 11) gives them, on a ThreadingHTTPServer speaking HTTP/1.1 keep-a
 127.0.0.1, port 0. It counts the TCP connections it accepts and records every request (which
 connection, method, path, JSON body), so a test can see what a client really sent and on how
 many connections. Misbehaviours for the client's error paths: `lie_about` (order numbers whose
-lookup answers another quantity), `forget` (every order lookup answers 404), `misbehave` = "garbage" (200 with a body that is not JSON),
-"close" (closes the connection without an answer) or "nonhttp" (answers bytes that are not HTTP).
+lookup answers another quantity), `forget` (every order lookup answers 404), and `misbehave`:
+"garbage" (200 with a body that is not JSON), "close" (closes the connection without an
+answer), "nonhttp" (answers bytes that are not HTTP) or "huge" (200 with a 1 MiB body).
 
 Only the standard library. `python3 toystore_fake.py` runs one and prints its URL.
 """
@@ -95,6 +96,8 @@ class FakeFrontend:
             h.wfile.write(b"this is not HTTP\r\n\r\n")
             h.close_connection = True
             return
+        if self.misbehave == "huge":
+            return self._reply(h, 200, b" " * (1 << 20), "application/json")
         if self.misbehave == "garbage":
             return self._reply(h, 200, b"<html>not json", "text/html")
         path = urllib.parse.unquote(h.path)
