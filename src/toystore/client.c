@@ -119,7 +119,8 @@ struct totals {
     uint64_t made, unchecked;
     long long bad[TOYCLIENT_MAX_LISTED];
     size_t nbad;
-    double elapsed_s;
+    double elapsed_s; /* from the first session's start to the last one's end */
+    double load_s;    /* to the end of the last session's iterations (before the checks) */
     bool stopped;
 };
 
@@ -145,6 +146,17 @@ static uint64_t requests(const struct totals *t)
            toyclient_tally_count(&t->check);
 }
 
+/* The load phase's requests: queries and buys, not the checks after it. */
+static uint64_t load_requests(const struct totals *t)
+{
+    return toyclient_tally_count(&t->query) + toyclient_tally_count(&t->buy);
+}
+
+static double rate(uint64_t n, double seconds)
+{
+    return seconds > 0 ? (double)n / seconds : 0;
+}
+
 /* Failures the API does not document: the run's exit status is 1 when there is any. */
 static uint64_t failures(const struct toyclient_tally *t)
 {
@@ -156,7 +168,7 @@ static void print_json(const struct toyclient_run *r, const char *quantity, long
                        struct totals *t, FILE *out)
 {
     json_t *j = json_object(), *orders = json_object(), *bad = json_array();
-    uint64_t n = requests(t);
+    uint64_t n = requests(t), load = load_requests(t);
 
     dst_json_set_str(j, "mode", MODES[r->mode]);
     dst_json_set_str(j, "frontend", r->base);
@@ -164,11 +176,21 @@ static void print_json(const struct toyclient_run *r, const char *quantity, long
     dst_json_set_int(j, "iterations", r->iterations);
     dst_json_set_num(j, "p", r->p);
     dst_json_set_str(j, "buy_quantity", quantity);
+    if (r->mode == TOYCLIENT_SESSION) {
+        json_t *toys = json_array();
+        for (int i = 0; i < r->ntoys; i++)
+            json_array_append_new(toys, json_string(r->toys[i]));
+        json_object_set_new(j, "toys", toys);
+    } else {
+        dst_json_set_str(j, "toy", r->toy);
+    }
     dst_json_set_int(j, "seed", (int64_t)r->seed);
     json_object_set_new(j, "stopped", json_boolean(t->stopped));
     dst_json_set_num(j, "elapsed_s", t->elapsed_s);
     dst_json_set_int(j, "requests", (int64_t)n);
-    dst_json_set_num(j, "rate", t->elapsed_s > 0 ? (double)n / t->elapsed_s : 0);
+    dst_json_set_num(j, "rate", rate(n, t->elapsed_s));
+    dst_json_set_num(j, "load_s", t->load_s);
+    dst_json_set_num(j, "load_rate", rate(load, t->load_s));
     json_object_set_new(j, "query", toyclient_tally_json(&t->query));
     json_object_set_new(j, "buy", toyclient_tally_json(&t->buy));
     json_object_set_new(j, "check", toyclient_tally_json(&t->check));
@@ -203,8 +225,10 @@ static void print_text(const struct toyclient_run *r, const char *quantity, long
     toyclient_tally_print(&t->query, out);
     toyclient_tally_print(&t->buy, out);
     toyclient_tally_print(&t->check, out);
-    fprintf(out, "rate: %llu requests in %.3f s = %.1f requests/s\n", (unsigned long long)n,
-            t->elapsed_s, t->elapsed_s > 0 ? (double)n / t->elapsed_s : 0);
+    fprintf(out, "rate: %llu requests in %.3f s = %.1f requests/s", (unsigned long long)n,
+            t->elapsed_s, rate(n, t->elapsed_s));
+    fprintf(out, " (queries and buys: %llu in %.3f s = %.1f requests/s)\n",
+            (unsigned long long)load_requests(t), t->load_s, rate(load_requests(t), t->load_s));
     fprintf(out, "orders: %llu made, %llu checked, %llu mismatched, %llu unchecked\n",
             (unsigned long long)t->made, (unsigned long long)toyclient_tally_count(&t->check),
             (unsigned long long)t->check.n[TOYCLIENT_MISMATCH], (unsigned long long)t->unchecked);
@@ -245,6 +269,11 @@ static int run_sessions(const struct toyclient_run *run, long clients, struct to
         rc |= s[i].failed;
     }
     t->elapsed_s = (double)(dst_monotonic_us() - t0) / 1e6;
+    for (long i = 0; i < started; i++) {
+        double load = (double)(s[i].load_end_us - t0) / 1e6;
+        if (load > t->load_s)
+            t->load_s = load;
+    }
     t->stopped = dst_sig_stopping();
     merge(t, s, (int)started);
     for (long i = 0; i < started; i++)

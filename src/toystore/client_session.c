@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/datetime.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -146,6 +147,7 @@ void *toyclient_session_run(void *arg)
     }
     for (long n = 0; n < s->run->iterations && !dst_sig_stopping(); n++)
         iteration(s, c);
+    s->load_end_us = dst_monotonic_us();
     for (; s->run->check && i < s->norders && !dst_sig_stopping(); i++)
         check(s, c, &s->orders[i]);
     if (s->run->check)

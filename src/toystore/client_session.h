@@ -46,8 +46,9 @@ struct toyclient_session {
     size_t norders, cap;
     long long bad[TOYCLIENT_MAX_LISTED]; /* the first mismatched order numbers */
     size_t nbad;
-    uint64_t unchecked; /* orders left unchecked by a stop */
-    bool failed;        /* could not start (no curl handle) */
+    uint64_t unchecked;  /* orders left unchecked by a stop */
+    bool failed;         /* could not start (no curl handle) */
+    int64_t load_end_us; /* dst_monotonic_us() when its iterations were done (checks follow) */
     pthread_t th;
 };
 

@@ -49,6 +49,10 @@ class ClientModes(unittest.TestCase):
         self.assertEqual(self.fake.connections, 1)  # the whole session, checks included
         self.assertEqual(s["requests"], 40 + 2 * len(posts))
         self.assertGreater(s["rate"], 0)
+        self.assertTrue(0 < s["load_s"] <= s["elapsed_s"], s)
+        self.assertGreater(s["load_rate"], 0)
+        self.assertEqual(s["toys"], ["Tux", "Whale", "Elephant", "Bird", "Risk", "Sand", "Jenga",
+                                     "Uno", "Pinball", "Clue"])
         for kind in ("query", "buy", "check"):
             k = s[kind]
             self.assertTrue(0 < k["p50_ms"] <= k["p99_ms"] <= k["max_ms"], k)

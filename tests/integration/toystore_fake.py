@@ -54,7 +54,10 @@ class FakeFrontend:
                 n = int(self.headers.get("Content-Length") or 0)
                 fake._serve(self, "POST", self.rfile.read(n))
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # K clients connect at once (the default backlog is 5)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
