@@ -2,7 +2,7 @@
 #ifndef DST_TOYSTORE_SERVICES_H
 #define DST_TOYSTORE_SERVICES_H
 
-/* `dstmc toystore <catalog|order|frontend> [options]`: picks the service. */
+/* `dstmc toystore <catalog|order|frontend|client> [options]`: picks the service. */
 int toystore_main(int argc, char **argv);
 
 /* `dstmc toystore catalog`: the toys, their stock and its file; invalidations pushed. */
@@ -13,5 +13,15 @@ int order_main(int argc, char **argv);
 
 /* `dstmc toystore frontend`: the public face (the handout's REST API), with its cache. */
 int frontend_main(int argc, char **argv);
+
+/*
+ * `dstmc toystore client`: the client and load generator. Runs --clients sessions against
+ * --frontend, each on its own kept-alive connection, then checks every order it made with
+ * GET /orders/<n> and prints a summary (--json: one object). Exit status: 0; 1 when an order did
+ * not match or a request failed in a way the API does not document (no answer, an answer that is
+ * not its JSON, an error other than 404 or out of stock); 2 on a configuration error. SIGTERM
+ * stops early; the summary is still printed.
+ */
+int client_main(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct {
     {"catalog", catalog_main, "the toys and their stock, in memory and in a file"},
     {"order", order_main, "buys through the catalog; the order log and its numbers"},
     {"frontend", frontend_main, "the public face: GET /products/NAME, POST /orders, GET /orders/N"},
+    {"client", client_main, "the client and load generator: sessions, queries, buys, checks"},
 };
 
 static void usage(FILE *out)
