@@ -199,17 +199,26 @@ int dst_sse_hub_new(int heartbeat_ms, size_t max_buffer, struct dst_sse_hub **ou
     return 0;
 }
 
-void dst_sse_hub_free(struct dst_sse_hub *hub)
+void dst_sse_hub_close(struct dst_sse_hub *hub)
 {
     if (!hub)
         return;
     pthread_mutex_lock(&hub->mu);
+    bool was = hub->closing;
     hub->closing = true;
     pthread_cond_broadcast(&hub->cv);
     for (struct sse_client *c = hub->clients; c; c = c->next)
         dst_http_stream_wake(c->stream);
     pthread_mutex_unlock(&hub->mu);
-    pthread_join(hub->heartbeat, NULL);
+    if (!was)
+        pthread_join(hub->heartbeat, NULL);
+}
+
+void dst_sse_hub_free(struct dst_sse_hub *hub)
+{
+    if (!hub)
+        return;
+    dst_sse_hub_close(hub);
     pthread_mutex_lock(&hub->mu);
     bool last = --hub->refs == 0;
     pthread_mutex_unlock(&hub->mu);

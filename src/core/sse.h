@@ -18,7 +18,14 @@ struct dst_sse_hub;
 #define DST_SSE_REPLAY 64
 
 int dst_sse_hub_new(int heartbeat_ms, size_t max_buffer, struct dst_sse_hub **out);
-/* Ends every client stream and frees the hub; call before stopping the HTTP server. */
+/*
+ * Ends every client stream and refuses new ones (attach answers 503); publish still works, and
+ * reaches nobody. Call before stopping the HTTP server, so its drain does not wait on the
+ * streams; free the hub only once the server is gone, since handlers still running in the
+ * drain may publish. Calling it again does nothing.
+ */
+void dst_sse_hub_close(struct dst_sse_hub *hub);
+/* Closes the hub if it is open, and frees it (a stream still ending frees it last). */
 void dst_sse_hub_free(struct dst_sse_hub *hub);
 
 /*

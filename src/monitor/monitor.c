@@ -200,11 +200,12 @@ static int run(struct monitor *m, const struct monitor_cfg *c)
         dst_error("cannot start: %s", dst_strerror(rc));
     }
     monitor_health_stop(m);
-    dst_sse_hub_free(m->hub); /* ends the page streams before the server drains */
-    m->hub = NULL;
+    dst_sse_hub_close(m->hub); /* ends the page streams before the server drains */
     if (srv)
         dst_http_server_stop(srv, DRAIN_MS);
     dst_http_server_free(srv);
+    dst_sse_hub_free(m->hub); /* only now: the drain's handlers may publish */
+    m->hub = NULL;
     dst_http_proxy_free(m->proxy);
     return rc;
 }

@@ -76,17 +76,15 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
 
 void api_shutdown(struct api *a)
 {
-    if (a && a->hub) {
-        dst_sse_hub_free(a->hub);
-        a->hub = NULL;
-    }
+    if (a)
+        dst_sse_hub_close(a->hub); /* freed in api_free: the drain's handlers may publish */
 }
 
 void api_free(struct api *a)
 {
     if (!a)
         return;
-    api_shutdown(a);
+    dst_sse_hub_free(a->hub);
     api_cache_free(a->cache);
     api_auth_free(a->auth);
     dst_metrics_free(a->metrics);

@@ -52,7 +52,7 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
             struct api **out);
 /* Adds every route of the API (and the web UI unless opts.web is false) to s. */
 int api_mount(struct api *a, struct dst_http_server *s);
-/* Ends SSE clients; call before stopping the HTTP server. */
+/* Ends the SSE streams; call before stopping the HTTP server (publishing stays safe until api_free). */
 void api_shutdown(struct api *a);
 void api_free(struct api *a);
 

@@ -34,7 +34,7 @@ static struct fix *fix_new(int heartbeat_ms, size_t max_buffer)
     return f;
 }
 
-/* The documented order: the hub first, then the server. */
+/* Free the hub, then the server (services close the hub first and free it last). */
 static void fix_free(struct fix *f)
 {
     dst_sse_hub_free(f->hub);
@@ -293,6 +293,33 @@ static void test_server_stop_ends_clients(void **state)
     ht_bg_free(b);
 }
 
+/*
+ * The services' order: close the hub, stop the server (its drain's handlers may still
+ * publish), then free the hub. A closed hub ends its streams, refuses new ones with 503, and
+ * takes publishes without a client.
+ */
+static void test_close_then_stop_then_free(void **state)
+{
+    struct fix *f = fix_new(0, 0);
+    struct ht_bg *b = ht_bg_start(f->url, NULL);
+    struct ht_resp r = {0};
+
+    (void)state;
+    assert_true(wait_clients(f->hub, 1));
+    dst_sse_hub_close(f->hub);
+    assert_true(ht_wait(ht_bg_finished, b, 5000));
+    assert_int_equal(b->r.rc, CURLE_OK);
+    assert_int_equal(ht_get("GET", f->url, NULL, 0, NULL, &r), CURLE_OK);
+    assert_int_equal(r.status, 503);
+    ht_resp_release(&r);
+    assert_int_equal(dst_sse_hub_publish(f->hub, "after", "close"), 1);
+    dst_sse_hub_close(f->hub); /* again: nothing */
+    dst_http_server_stop(f->s, 5000);
+    assert_int_equal(dst_sse_hub_publish(f->hub, "after", "stop"), 2);
+    fix_free(f);
+    ht_bg_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_dead_client_noticed),
         cmocka_unit_test(test_slow_client_dropped),
         cmocka_unit_test(test_server_stop_ends_clients),
+        cmocka_unit_test(test_close_then_stop_then_free),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
