@@ -151,11 +151,12 @@ static int run(struct catalog *c, const struct dst_http_server_opts *so)
         dst_error("cannot start: %s", dst_strerror(rc));
     if (c->restocking)
         pthread_join(c->restocker, NULL);
-    dst_sse_hub_free(c->hub); /* ends the streams before the server drains */
-    c->hub = NULL;
+    dst_sse_hub_close(c->hub); /* ends the streams before the server drains */
     if (srv)
         dst_http_server_stop(srv, DRAIN_MS);
     dst_http_server_free(srv);
+    dst_sse_hub_free(c->hub); /* only now: a buy in the drain publishes its invalidation */
+    c->hub = NULL;
     return rc;
 }
 
