@@ -80,8 +80,8 @@ static void ping(struct fe_leader *l, int i, struct seen *s)
     dst_http_resp_release(&resp);
 }
 
-/* PUT /leader on replica i; true when it took it. */
-static bool tell(struct fe_leader *l, int i, int64_t epoch, int who)
+/* PUT /leader on replica i (live: what this round saw); true when it took it. */
+static bool tell(struct fe_leader *l, int i, int64_t epoch, int who, const bool *live)
 {
     struct dst_http_client *c = ts_client();
     struct dst_http_resp resp;
@@ -89,8 +89,8 @@ static bool tell(struct fe_leader *l, int i, int64_t epoch, int who)
     json_t *reps = json_array();
 
     for (int k = 0; k < l->n; k++)
-        json_array_append_new(
-            reps, json_pack("{s:I,s:s}", "id", (json_int_t)l->rep[k].id, "url", l->rep[k].url));
+        json_array_append_new(reps, json_pack("{s:I,s:s,s:b}", "id", (json_int_t)l->rep[k].id,
+                                              "url", l->rep[k].url, "live", live[k]));
     json_t *j = json_pack("{s:I,s:I,s:o}", "epoch", (json_int_t)epoch, "id",
                           (json_int_t)l->rep[who].id, "replicas", reps);
     char *body = dst_json_dumps(j, NULL);
@@ -125,10 +125,12 @@ static void set_leader(struct fe_leader *l, int who, int64_t epoch)
 static void round_once(struct fe_leader *l)
 {
     struct seen s[FE_REPLICAS_MAX];
+    bool live[FE_REPLICAS_MAX];
     int64_t maxep = 0;
 
     for (int i = 0; i < l->n; i++) {
         ping(l, i, &s[i]);
+        live[i] = s[i].live;
         maxep = s[i].epoch > maxep ? s[i].epoch : maxep;
     }
     pthread_mutex_lock(&l->mu);
@@ -151,7 +153,7 @@ static void round_once(struct fe_leader *l)
             for (int i = 0; i < l->n; i++) /* a replica that does not know, or is catching up */
                 if (s[i].live && i != cur &&
                     (s[i].epoch != epoch || s[i].leader != l->rep[cur].id || !s[i].ready))
-                    tell(l, i, epoch, cur);
+                    tell(l, i, epoch, cur, live);
             return;
         }
         set_leader(l, -1, epoch); /* requests wait while it changes */
@@ -161,15 +163,15 @@ static void round_once(struct fe_leader *l)
         dst_info("epoch %" PRId64 ": order replica %ld leads", epoch, l->rep[want].id);
         for (int i = 0; i < l->n; i++) /* the old leader steps down before the new one starts */
             if (s[i].live && i != want)
-                tell(l, i, epoch, want);
-        if (tell(l, want, epoch, want)) {
+                tell(l, i, epoch, want, live);
+        if (tell(l, want, epoch, want, live)) {
             pthread_mutex_lock(&l->mu);
             l->elections++;
             pthread_mutex_unlock(&l->mu);
             set_leader(l, want, epoch);
             return;
         }
-        s[want].live = false; /* the next one, in this round */
+        s[want].live = live[want] = false; /* the next one, in this round */
         maxep = epoch;
         cur = -1;
     }

@@ -17,6 +17,7 @@ struct order_peer {
     struct ts_replica r;
     int64_t retry_at; /* monotonic ms: declared dead until then (the leader skips it) */
     bool behind;      /* may lack orders: the leader's nudge thread pushes to it */
+    bool live;        /* the front end saw it answer (its last PUT /leader): a takeover needs it */
 };
 
 struct order {

@@ -16,7 +16,7 @@
 #include "toystore/toystore.h"
 
 #define LINE_MAX_LEN 256
-#define FAILED_MAX   64 /* failed batches remembered for their appends to see */
+#define RESULTS      256 /* batch outcomes remembered for their appends to see */
 
 /*
  * One line per order, "NUMBER,NAME,QUANTITY,REQUEST_ID\n", numbers 0, 1, 2… in file order.
@@ -31,12 +31,12 @@ struct order_log {
     char *path;
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cv;
-    int64_t next;    /* the next number */
-    int64_t durable; /* orders [0, durable) are on disk */
-    int64_t done;    /* orders [0, done) are through the hook too (their appends may return) */
-    int64_t failed[FAILED_MAX][2]; /* the last batches the hook failed: [from, to) */
-    uint64_t nfailed;              /* batches failed since the last order_log_sync */
-    order_log_hook_fn hook;        /* after each batch is on disk: the leader's propagation */
+    int64_t next;           /* the next number */
+    int64_t durable;        /* orders [0, durable) are on disk */
+    uint64_t seq;           /* batches started; the queued lines go with batch seq + 1 */
+    uint64_t finished;      /* batches [1, finished] are through the hook */
+    int result[RESULTS];    /* result[b % RESULTS]: batch b's (0 or the hook's error) */
+    order_log_hook_fn hook; /* after each batch is on disk: the leader's propagation */
     void (*added)(void *ud, const struct order_rec *r);
     void (*dropped)(void *ud, const struct order_rec *r);
     void *ud;
@@ -151,7 +151,7 @@ static int scan(struct order_log *log, void (*fn)(void *, const struct order_rec
     }
     free(line);
     fclose(f);
-    log->durable = log->done = log->next;
+    log->durable = log->next;
     return rc;
 }
 
@@ -237,22 +237,14 @@ static int write_all(struct order_log *log, const char *buf, size_t len)
     return 0;
 }
 
-/* Under log->mu: whether order n was in a batch the hook failed. */
-static bool failed(const struct order_log *log, int64_t n)
-{
-    for (uint64_t i = 0; i < log->nfailed && i < FAILED_MAX; i++)
-        if (n >= log->failed[i][0] && n < log->failed[i][1])
-            return true;
-    return false;
-}
-
 /*
- * Under log->mu: returns once order n is on disk and through the hook (writing the queue, or
- * waiting). DST_EIO when the file cannot be written, the hook's error when it failed n's batch.
+ * Under log->mu: returns once batch b (the one that takes a line queued now: seq + 1) is on disk
+ * and through the hook, writing the queue or waiting. DST_EIO when the file cannot be written,
+ * the hook's error when it failed that batch.
  */
-static int wait_durable(struct order_log *log, int64_t n)
+static int wait_batch(struct order_log *log, uint64_t b)
 {
-    while (log->done <= n && !log->broken) {
+    while (log->finished < b && !log->broken) {
         if (log->writing) {
             pthread_cond_wait(&log->cv, &log->mu);
             continue;
@@ -260,6 +252,7 @@ static int wait_durable(struct order_log *log, int64_t n)
         char *buf = log->pending;
         size_t len = log->plen;
         int64_t from = log->durable, upto = log->next;
+        uint64_t me = ++log->seq;
         log->pending = NULL;
         log->plen = log->pcap = 0;
         log->writing = true;
@@ -277,19 +270,16 @@ static int wait_durable(struct order_log *log, int64_t n)
         if (rc) {
             log->broken = true;
             dst_error("orders are refused from now on: %s cannot be written", log->path);
-        } else {
-            if (hrc) {
-                log->failed[log->nfailed % FAILED_MAX][0] = from;
-                log->failed[log->nfailed % FAILED_MAX][1] = upto;
-                log->nfailed++;
-            }
-            log->done = upto;
         }
+        log->result[me % RESULTS] = rc ? rc : hrc;
+        log->finished = me;
         pthread_cond_broadcast(&log->cv);
     }
-    if (log->done <= n)
+    if (log->finished < b)
         return DST_EIO;
-    return failed(log, n) ? DST_ECONFLICT : 0;
+    if (log->finished - b >= RESULTS)
+        return DST_ECONFLICT; /* too long ago to know: not acknowledged (the line may stay) */
+    return log->result[b % RESULTS];
 }
 
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
@@ -320,7 +310,7 @@ int order_log_append(struct order_log *log, const char *name, long qty, const ch
     log->plen += (size_t)len;
     note_offset(log, log->off[log->next], log->off[log->next] + (uint64_t)len);
     log->next++;
-    rc = wait_durable(log, r.number);
+    rc = wait_batch(log, log->seq + 1);
     if (rc == 0 || rc == DST_ECONFLICT)
         *number = r.number;
 out:
@@ -425,7 +415,7 @@ static int cut(struct order_log *log, int64_t n)
         log->broken = true;
         return DST_EIO;
     }
-    log->next = log->durable = log->done = n;
+    log->next = log->durable = n;
     return 0;
 }
 
@@ -439,10 +429,10 @@ int order_log_sync(struct order_log *log, int64_t first, const struct order_rec 
     int i = 0, rc = 0;
 
     pthread_mutex_lock(&log->mu);
-    while (log->writing)
+    while ((log->writing || log->plen) && !log->broken) /* a deposed leader's last batch */
         pthread_cond_wait(&log->cv, &log->mu);
-    if (log->broken || log->plen) {
-        rc = log->broken ? DST_EIO : DST_EBUSY; /* a leader's own orders are on their way */
+    if (log->broken) {
+        rc = DST_EIO;
         goto out;
     }
     if (first < 0 || first > log->next || (end >= 0 && end < first + n)) {
@@ -454,7 +444,6 @@ int order_log_sync(struct order_log *log, int64_t first, const struct order_rec 
             rc = DST_EINVAL;
             goto out;
         }
-    log->nfailed = 0;
     for (; i < n && k < log->next; i++, k++) {
         int wl = order_log_format(&recs[i], want, sizeof(want));
         int hl = read_line(log, k, have, sizeof(have));
@@ -490,7 +479,7 @@ int order_log_sync(struct order_log *log, int64_t first, const struct order_rec 
             if (log->added)
                 log->added(log->ud, &recs[j]);
         }
-        log->durable = log->done = log->next;
+        log->durable = log->next;
     }
 out:
     pthread_mutex_unlock(&log->mu);

@@ -129,7 +129,10 @@ bad:
 
 /* ---- the leader ---- */
 
-/* Sends orders [first, upto) to one follower; 0, DST_ECONFLICT (a newer epoch), DST_EDEP. */
+/*
+ * Sends orders [first, upto) to one follower; 0, DST_ECONFLICT (it knows a newer epoch),
+ * DST_EBUSY (it is catching up: it does not count, and is not left out), DST_EDEP.
+ */
 static int push_one(struct order *o, const char *url, int64_t epoch, int64_t first, const char *buf,
                     size_t len, int64_t upto)
 {
@@ -149,6 +152,10 @@ static int push_one(struct order *o, const char *url, int64_t epoch, int64_t fir
         json_decref(data);
         if (crc == 0 && status == 409) {
             rc = DST_ECONFLICT;
+            break;
+        }
+        if (crc == 0 && status == 503) {
+            rc = DST_EBUSY;
             break;
         }
         if (crc != 0 || status != 200 || next < 0 || next > upto)
@@ -195,7 +202,7 @@ static int push(void *ud, int64_t first, const char *buf, size_t len, int64_t up
         pthread_mutex_unlock(&o->rmu);
         if (rc == DST_ECONFLICT) {
             stale = true;
-        } else if (rc) {
+        } else if (rc && rc != DST_EBUSY) {
             dst_warn("replica %ld did not take orders %" PRId64 "..%" PRId64
                      ": it is left out for %d ms",
                      peers[i].r.id, first, upto - 1, DEAD_MS);
@@ -264,7 +271,10 @@ static int pull(struct order *o, const char *url, int64_t need_synced)
     return DST_EDEP;
 }
 
-/* This replica leads epoch: takes the most up-to-date live peer's log when it is ahead. */
+/*
+ * This replica leads epoch: takes the most up-to-date peer's log when it is ahead. Every peer
+ * the front end saw live must answer (one that does not may hold acknowledged orders).
+ */
 static int takeover(struct order *o, int64_t epoch)
 {
     struct order_peer peers[ORDER_PEERS_MAX];
@@ -289,6 +299,11 @@ static int takeover(struct order *o, int64_t epoch)
                 bsynced = s;
                 bnext = nx;
             }
+        } else if (peers[i].live) {
+            json_decref(data); /* it may hold orders nobody else has: not without it */
+            dst_warn("cannot lead epoch %" PRId64 " yet: replica %ld (live) does not answer", epoch,
+                     peers[i].r.id);
+            return DST_EDEP;
         }
         json_decref(data);
     }
@@ -336,7 +351,9 @@ static void on_leader(struct dst_http_req *req, void *ud)
         if (k == o->npeers)
             o->peers[o->npeers++] = (struct order_peer){.r.id = rid};
         snprintf(o->peers[k].r.url, sizeof(o->peers[k].r.url), "%s", url);
-        o->peers[k].retry_at = 0; /* the front end sees it answer */
+        o->peers[k].live = json_is_true(json_object_get(r, "live"));
+        if (o->peers[k].live)
+            o->peers[k].retry_at = 0; /* the front end sees it answer */
         o->peers[k].behind = true;
     }
     for (int k = 0; k < o->npeers; k++)

@@ -180,8 +180,8 @@ int order_log_read(struct order_log *log, int64_t from, int max, char **text, si
  * are kept; from the first that differs, the log is cut and recs written (fdatasync'd). Then,
  * when end >= 0 (the number after the leader's last order) and the log goes beyond it, it is cut
  * back to end. Each order cut off goes to the dropped hook, each written to open's fn.
- * DST_ECONFLICT when first is beyond the log's end (a gap: send from order_log_next), DST_EBUSY
- * while this log's own appends are queued, DST_EINVAL, DST_EIO.
+ * It waits for this log's own queued appends to be written first. DST_ECONFLICT when first is
+ * beyond the log's end (a gap: send from order_log_next), DST_EINVAL, DST_EIO.
  */
 int order_log_sync(struct order_log *log, int64_t first, const struct order_rec *recs, int n,
                    int64_t end);

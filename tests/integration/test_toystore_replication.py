@@ -185,12 +185,11 @@ class JepsenTest(TestCase):
         try:
             more(20)
             for _ in range(2):
-                leader = cl.ping()["orders"]["leader"]
-                self.assertEqual(leader, 3)
+                leader = wait_for(lambda: cl.ping()["orders"]["leader"], what="a leader")
                 cl.kill(leader)
                 more(20)  # on the next leader
                 cl.start_replica(leader)
-                cl.wait_leader(leader)  # caught up, and leading again
+                cl.wait_leader(3)  # caught up, and the highest leads again
                 more(20)
         finally:
             stop.set()

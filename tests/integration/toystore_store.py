@@ -114,8 +114,11 @@ class Cluster(Store):
             raise
 
     def start_replica(self, i):
+        # a follower is left out of an acknowledgement only when it dies, not when a loaded
+        # box makes its fsync slow
         svc = Service("toystore", "order", "--listen", self._listen(("order", i)), "--id", str(i),
-                      "--db", self.logs[i], "--catalog", self.catalog_url)
+                      "--db", self.logs[i], "--catalog", self.catalog_url,
+                      "--peer-timeout-ms", "30000")
         self.replicas[i] = svc
         self.ports[("order", i)] = svc.port
         return svc
