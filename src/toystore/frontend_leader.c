@@ -105,8 +105,10 @@ static bool tell(struct fe_leader *l, int i, int64_t epoch, int who, const bool 
     bool ok = c && dst_http_client_do(c, &hc, &resp) == 0 && resp.status == 200;
     if (c) {
         if (!ok)
-            dst_warn("replica %ld did not take epoch %" PRId64 " (leader %ld): %s", l->rep[i].id,
-                     epoch, l->rep[who].id, resp.status ? "refused" : resp.err);
+            dst_warn("replica %ld did not take epoch %" PRId64 " (leader %ld) yet: %s%s",
+                     l->rep[i].id, epoch, l->rep[who].id, resp.status ? "answered " : "",
+                     resp.status ? (resp.status == 503 ? "503 (catching up)" : "an error")
+                                 : resp.err);
         dst_http_resp_release(&resp);
     }
     free(body);
@@ -149,7 +151,7 @@ static void round_once(struct fe_leader *l)
         for (int i = 0; i < l->n && want < 0; i++)
             if (s[i].live)
                 want = i;
-        if (want >= 0 && want == cur) {
+        if (want >= 0 && want == cur && maxep <= epoch) { /* (a newer epoch: choose again) */
             for (int i = 0; i < l->n; i++) /* a replica that does not know, or is catching up */
                 if (s[i].live && i != cur &&
                     (s[i].epoch != epoch || s[i].leader != l->rep[cur].id || !s[i].ready))

@@ -36,7 +36,8 @@
 #define WINDOW        8192 /* orders before its end a catching-up replica compares */
 #define DEAD_MS       1000 /* a follower that failed a push is skipped for this long */
 #define MAX_REPL_BODY (4u << 20)
-#define NUDGE_MS      300 /* how often a leader looks for followers left behind */
+#define NUDGE_MS      300                /* how often a leader looks for followers left behind */
+#define EPOCH_MAX     (INT64_C(1) << 53) /* epochs count far below any overflow */
 
 /* Under o->rmu: whether this replica may take buys (order.h). */
 static bool leads(const struct order *o)
@@ -203,9 +204,13 @@ static int push(void *ud, int64_t first, const char *buf, size_t len, int64_t up
         if (rc == DST_ECONFLICT) {
             stale = true;
         } else if (rc && rc != DST_EBUSY) {
-            dst_warn("replica %ld did not take orders %" PRId64 "..%" PRId64
-                     ": it is left out for %d ms",
-                     peers[i].r.id, first, upto - 1, DEAD_MS);
+            if (len)
+                dst_warn("replica %ld did not take orders %" PRId64 "..%" PRId64
+                         ": it is left out for %d ms",
+                         peers[i].r.id, first, upto - 1, DEAD_MS);
+            else
+                dst_warn("replica %ld did not answer: it is left out for %d ms", peers[i].r.id,
+                         DEAD_MS);
             pthread_mutex_lock(&o->rmu);
             o->peers[i].retry_at = dst_monotonic_ms() + DEAD_MS;
             pthread_mutex_unlock(&o->rmu);
@@ -327,7 +332,7 @@ static void on_leader(struct dst_http_req *req, void *ud)
     const json_t *reps = json_object_get(j, "replicas");
     char lurl[256] = "";
 
-    if (epoch < 1 || id < 0 || (reps && !json_is_array(reps))) {
+    if (epoch < 1 || epoch > EPOCH_MAX || id < 0 || (reps && !json_is_array(reps))) {
         ts_reply_error(req, 400, "expected {\"epoch\":E,\"id\":L,\"replicas\":[{\"id\",\"url\"}]}");
         goto out;
     }
@@ -407,7 +412,8 @@ static void on_replicate(struct dst_http_req *req, void *ud)
     struct order_rec *recs = NULL;
     int n = 0;
 
-    if (epoch < 1 || leader < 0 || first < 0 || end < first || !json_is_string(lines) ||
+    if (epoch < 1 || epoch > EPOCH_MAX || leader < 0 || first < 0 || end < first ||
+        !json_is_string(lines) ||
         parse_lines(json_string_value(lines), json_string_length(lines), first, &recs, &n) != 0 ||
         first + n > end) {
         ts_reply_error(req, 400, "expected {\"epoch\",\"leader\",\"first\",\"end\",\"lines\"}");

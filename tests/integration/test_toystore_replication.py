@@ -131,6 +131,43 @@ class LeaderTest(TestCase):
             cat.close()
 
 
+    def test_bad_replication_requests(self):
+        """The internal endpoints refuse what they cannot use and change nothing."""
+        with tempfile.TemporaryDirectory() as tmp, Cluster(tmp) as cl:
+            fe = Client(cl.frontend)
+            self.assertEqual(buy(fe, "Tux", 1).status, 200)
+            before = read(cl.logs[1])
+            epoch = cl.ping()["orders"]["epoch"]
+            c = Client(cl.replicas[1])
+            for body in (b"{", b"[]", b'{"epoch":0,"id":3}', b'{"epoch":1,"id":-1}',
+                         b'{"epoch":9007199254740993,"id":3}', b'{"epoch":1,"id":3,"replicas":7}'):
+                r = c.request("PUT", "/leader", body=body)
+                self.assertEqual(r.status, 400, body)
+            # an epoch the front end did not make: it chooses again, above it
+            r = c.request("PUT", "/leader", json_body={"epoch": epoch + 5, "id": 3})
+            self.assertEqual(r.status, 200)
+            wait_for(lambda: cl.ping()["orders"]["epoch"] > epoch + 5, what="a newer epoch")
+            cl.wait_leader(3)
+            epoch = cl.ping()["orders"]["epoch"]
+            r = c.request("PUT", "/leader", json_body={"epoch": epoch - 1, "id": 1})
+            self.assertEqual(r.status, 409)  # an older epoch
+            good = {"epoch": epoch, "leader": 3, "first": 0, "end": 1}
+            for extra in ({"lines": "0,Tux,1\n"[:-1]}, {"lines": "zz\n"}, {"lines": 5},
+                          {"lines": "1,Tux,1\n"}, {"lines": "0,Tux,1\n", "end": 0}):
+                r = c.post("/replicate", json_body={**good, **extra})
+                self.assertEqual(r.status, 400, extra)
+            r = c.post("/replicate", json_body={**good, "epoch": epoch - 1, "lines": ""})
+            self.assertEqual(r.status, 409)  # a deposed leader's batch
+            for q in ("", "?from=x", "?from=-1"):
+                self.assertEqual(c.get("/orders" + q).status, 400, q)
+            d = c.get("/orders?from=99").json()["data"]
+            self.assertEqual((d["first"], d["next"], d["lines"]), (99, 1, ""))
+            self.assertEqual(read(cl.logs[1]), before)
+            self.assertEqual(cl.replica_ping(1)["leader"], 3)
+            self.assertTrue(same_logs(cl))
+            c.close()
+            fe.close()
+
 TOYS = {"Tux": 6, "Whale": 5, "Uno": 4}
 
 
