@@ -1,4 +1,4 @@
-/* frontend_leader.c - the front end's choice of the order leader: health checks, epochs, PUT /leader */
+/* frontend_leader.c - which order replica leads: health checks, epochs, PUT /leader */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>

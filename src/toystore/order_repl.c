@@ -1,4 +1,4 @@
-/* order_repl.c - order replication: the leader's push, a follower's catch-up, a new leader's takeover */
+/* order_repl.c - order replication: the leader's push, catch-up, a new leader's takeover */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -150,11 +150,12 @@ class Cluster(Store):
 
     def settled(self, want):
         """The front end has want lead, and every live replica is caught up and knows it."""
-        if self.ping()["orders"]["leader"] != want:
+        orders = self.ping()["orders"]
+        if orders["leader"] != want:
             return False
         for i in self.live():
             d = self.replica_ping(i)
-            if d["leader"] != want or not d["ready"] or d["epoch"] != self.ping()["orders"]["epoch"]:
+            if (d["leader"], d["ready"], d["epoch"]) != (want, True, orders["epoch"]):
                 return False
         return self.replica_ping(want)["leading"]
 
