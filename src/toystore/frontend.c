@@ -1,4 +1,5 @@
 /* frontend.c - `dstmc toystore frontend`: the public face (the Lab 2/3 handout's REST API) */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ static bool to_leader(struct frontend *fe, const char *method, const char *path,
         long left = (long)(deadline - dst_monotonic_ms());
         if (left <= 0)
             return false;
-        snprintf(url, sizeof(url), "%s%s", base, path);
+        snprintf(url, sizeof(url), "%s%s?epoch=%" PRId64, base, path, epoch);
         int rc = call_within(method, url, body, left, resp);
         for (int i = 0; rc == 0 && ok[i]; i++)
             if (resp->status == ok[i])

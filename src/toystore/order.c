@@ -163,6 +163,14 @@ static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *va
     }
 }
 
+static void not_leader(struct dst_http_req *req, long leader)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "not the leader (replica %ld leads)", leader);
+    ts_reply_error(req, 421, msg);
+}
+
 static void on_buy(struct dst_http_req *req, void *ud)
 {
     struct order *o = ud;
@@ -183,10 +191,8 @@ static void on_buy(struct dst_http_req *req, void *ud)
     }
     long leader = -1;
     bool lost = false;
-    if (!order_repl_may_buy(o, &leader)) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "not the leader (replica %ld leads)", leader);
-        ts_reply_error(req, 421, msg);
+    if (!order_repl_may_serve(o, dst_http_req_query(req, "epoch"), true, &leader)) {
+        not_leader(req, leader);
         return;
     }
     if (!b.request_id[0]) { /* a direct call without one: no retry to recognise */
@@ -208,7 +214,12 @@ static void on_get(struct dst_http_req *req, void *ud)
     const char *s = dst_http_req_param(req, "n");
     char *end = NULL;
     long long n = strtoll(s, &end, 10);
+    long leader = -1;
 
+    if (!order_repl_may_serve(o, dst_http_req_query(req, "epoch"), false, &leader)) {
+        not_leader(req, leader);
+        return;
+    }
     if (s[0] < '0' || s[0] > '9' || *end || order_log_get(o->log, n, &r) != 0) {
         ts_reply_error(req, 404, "order not found");
         return;

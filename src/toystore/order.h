@@ -57,11 +57,13 @@ void order_repl_init(struct order *o);
 void order_repl_attach(struct order *o);
 void order_repl_free(struct order *o);
 /*
- * Whether this replica may take a buy now: it leads the current epoch and has caught up, or it
- * was never told of a leader and has no peers (one replica alone, as in Lab 2). Otherwise
- * *leader is the leader it knows (-1: none).
+ * Whether this replica may serve a buy (buy) or an order lookup now. With epoch (the front
+ * end's ?epoch=E, NULL when absent): only as the caught-up leader of that very epoch, so that a
+ * leader restarted before the front end noticed refuses. Without: a buy when it leads, or when
+ * it was never told of a leader and has no peers (one replica alone, as in Lab 2); a lookup
+ * always. *leader is the leader it knows (-1: none).
  */
-bool order_repl_may_buy(struct order *o, long *leader);
+bool order_repl_may_serve(struct order *o, const char *epoch, bool buy, long *leader);
 /* PUT /leader, POST /replicate, GET /orders?from=N. */
 int order_repl_mount(struct dst_http_server *srv, struct order *o);
 /* For /ping: epoch, leader, synced, ready, live followers. */

@@ -47,10 +47,13 @@ static bool leads(const struct order *o)
     return o->leader == o->id && o->ready && o->synced == o->epoch;
 }
 
-bool order_repl_may_buy(struct order *o, long *leader)
+bool order_repl_may_serve(struct order *o, const char *epoch, bool buy, long *leader)
 {
+    char *end = NULL;
+    long long e = epoch ? strtoll(epoch, &end, 10) : -1;
+
     pthread_mutex_lock(&o->rmu);
-    bool ok = leads(o);
+    bool ok = epoch ? end != epoch && !*end && e == o->epoch && leads(o) : !buy || leads(o);
     *leader = o->leader;
     pthread_mutex_unlock(&o->rmu);
     return ok;

@@ -49,6 +49,24 @@ class LeaderTest(TestCase):
             for i in cl.ids:
                 self.assertEqual(lines(cl.logs[i])[0].split(",")[:3], ["0", "Tux", "2"])
             self.assertTrue(same_logs(cl))
+            # the front end's calls name the epoch: only its leader serves them
+            e = info["epoch"]
+            c2, c3 = Client(cl.replicas[2]), Client(cl.replicas[3])
+            self.assertEqual(c2.get(f"/orders/0?epoch={e}").status, 421)
+            self.assertEqual(c2.get("/orders/0").status, 200)  # a direct lookup: answered
+            self.assertEqual(c3.get(f"/orders/0?epoch={e}").status, 200)
+            self.assertEqual(c3.get(f"/orders/0?epoch={e + 1}").status, 421)
+            self.assertEqual(buy(c3, "Tux", 1, path=f"/orders?epoch={e + 1}").status, 421)
+            # a leader restarted before the front end noticed refuses until it is told
+            cl.kill(3)
+            cl.start_replica(3)
+            c3.close()
+            c3 = Client(cl.replicas[3])
+            r = buy(c3, "Tux", 1, path=f"/orders?epoch={e}", request_id="fast-restart")
+            self.assertEqual(r.status, 421)  # epoch e is over for it: a new one is coming
+            self.assertEqual(read(cl.logs[3]).count(b"\n"), 1)
+            c2.close()
+            c3.close()
             fe.close()
 
     def test_killing_the_leader_moves_buys_to_the_next(self):
