@@ -13,12 +13,12 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "toystore/order.h"
 #include "toystore/services.h"
 #include "toystore/toystore.h"
 
 #define RECENT_REQUESTS 65536 /* request ids remembered (those of the log's last orders too) */
 #define MAX_BODY        4096
-#define MAX_PEERS       DST_CFG_LIST_MAX
 
 /*
  * Internal API (docs/toystore.md): POST /orders {"name","quantity","request_id"} → {"data":
@@ -30,39 +30,37 @@
  * request ids it took stock for, so a buy retried after this service crashed between the
  * catalog's answer and the log's fsync does not take the stock twice.
  *
- * NEEDSWORK (the replication brief): --peer and --id are parsed and shown by /ping; leader
- * selection, propagating orders to the followers and a returning replica's catch-up come then.
- * The seams: order_log_append is the one place an order is made (a leader would propagate
- * there), and order_log_parse_line reads a peer's lines as well as the file's.
+ * Replication (order_repl.c): only the leader the front end chose takes buys (others answer
+ * 421); each batch of the log reaches every live follower before its buys are answered.
  */
-enum req_state { REQ_RETRY, REQ_PENDING, REQ_DONE, REQ_FAILED };
-
-struct peer {
-    long id;
-    char url[256];
-};
-
-struct order {
-    long id;
-    char catalog[256];
-    long timeout_ms;
-    struct peer peers[MAX_PEERS];
-    int npeers;
-    struct order_log *log;
-    pthread_mutex_t mu; /* recent */
-    pthread_cond_t cv;
-    struct ts_reqids *recent;
-};
-
-static void remember(void *ud, const struct order_rec *r)
+void order_remember(void *ud, const struct order_rec *r)
 {
     struct order *o = ud;
 
-    if (r->request_id[0] && !ts_reqids_get(o->recent, r->request_id)) {
-        struct ts_reqid *e = ts_reqids_put(o->recent, r->request_id);
+    if (!r->request_id[0])
+        return;
+    pthread_mutex_lock(&o->mu);
+    struct ts_reqid *e = ts_reqids_get(o->recent, r->request_id);
+    if (!e)
+        e = ts_reqids_put(o->recent, r->request_id);
+    if (e->state != REQ_PENDING) { /* a buy under way settles it itself */
         e->state = REQ_DONE;
         e->value = r->number;
     }
+    pthread_mutex_unlock(&o->mu);
+}
+
+void order_forget(void *ud, const struct order_rec *r)
+{
+    struct order *o = ud;
+
+    if (!r->request_id[0])
+        return;
+    pthread_mutex_lock(&o->mu);
+    struct ts_reqid *e = ts_reqids_get(o->recent, r->request_id);
+    if (e && e->state == REQ_DONE && e->value == r->number)
+        e->state = REQ_RETRY; /* its order was cut off: the id may be tried again */
+    pthread_mutex_unlock(&o->mu);
 }
 
 /* Asks the catalog to take qty of name: 200, 404, 409, or 503 when it cannot be asked. */
@@ -142,20 +140,35 @@ static void reply_outcome(struct dst_http_req *req, int state, int64_t value)
         ts_reply_error(req, 503, "the catalog or the order log is unavailable; try again");
 }
 
-/* The buy itself: the catalog first, then the log; the outcome as (state, value). */
-static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *value)
+/*
+ * The buy itself: the catalog first, then the log (and the followers); the outcome as (state,
+ * value). A batch the followers refused (a newer leader exists) leaves its line in this log,
+ * so its id is DONE here (should this log's tail survive), but the answer is *lost: a 503.
+ */
+static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *value, bool *lost)
 {
     int status = catalog_buy(o, b);
 
     *state = REQ_RETRY;
     *value = 0;
+    *lost = false;
     if (status == 404 || status == 409) {
         *state = REQ_FAILED;
         *value = status;
-    } else if (status == 200 &&
-               order_log_append(o->log, b->name, b->quantity, b->request_id, value) == 0) {
-        *state = REQ_DONE;
+    } else if (status == 200) {
+        int rc = order_log_append(o->log, b->name, b->quantity, b->request_id, value);
+        if (rc == 0 || rc == DST_ECONFLICT)
+            *state = REQ_DONE;
+        *lost = rc == DST_ECONFLICT;
     }
+}
+
+static void not_leader(struct dst_http_req *req, long leader)
+{
+    char msg[96];
+
+    snprintf(msg, sizeof(msg), "not the leader (replica %ld leads)", leader);
+    ts_reply_error(req, 421, msg);
 }
 
 static void on_buy(struct dst_http_req *req, void *ud)
@@ -176,13 +189,22 @@ static void on_buy(struct dst_http_req *req, void *ud)
         ts_reply_error(req, 404, "product not found");
         return;
     }
+    long leader = -1;
+    bool lost = false;
+    if (!order_repl_may_serve(o, dst_http_req_query(req, "epoch"), true, &leader)) {
+        not_leader(req, leader);
+        return;
+    }
     if (!b.request_id[0]) { /* a direct call without one: no retry to recognise */
-        buy(o, &b, &state, &value);
+        buy(o, &b, &state, &value, &lost);
     } else if (claim(o, b.request_id, &state, &value)) {
-        buy(o, &b, &state, &value);
+        buy(o, &b, &state, &value, &lost);
         settle(o, b.request_id, state, value);
     }
-    reply_outcome(req, state, value);
+    if (lost)
+        ts_reply_error(req, 503, "a newer leader exists; try again there");
+    else
+        reply_outcome(req, state, value);
 }
 
 static void on_get(struct dst_http_req *req, void *ud)
@@ -192,7 +214,12 @@ static void on_get(struct dst_http_req *req, void *ud)
     const char *s = dst_http_req_param(req, "n");
     char *end = NULL;
     long long n = strtoll(s, &end, 10);
+    long leader = -1;
 
+    if (!order_repl_may_serve(o, dst_http_req_query(req, "epoch"), false, &leader)) {
+        not_leader(req, leader);
+        return;
+    }
     if (s[0] < '0' || s[0] > '9' || *end || order_log_get(o->log, n, &r) != 0) {
         ts_reply_error(req, 404, "order not found");
         return;
@@ -206,11 +233,15 @@ static void on_ping(struct dst_http_req *req, void *ud)
     struct order *o = ud;
     json_t *peers = json_array();
 
+    pthread_mutex_lock(&o->rmu);
     for (int i = 0; i < o->npeers; i++)
-        json_array_append_new(peers, json_pack("{s:I,s:s}", "id", (json_int_t)o->peers[i].id, "url",
-                                               o->peers[i].url));
-    ts_reply_data(req, json_pack("{s:s,s:I,s:o,s:I}", "service", "order", "id", (json_int_t)o->id,
-                                 "peers", peers, "next_order", (json_int_t)order_log_next(o->log)));
+        json_array_append_new(peers, json_pack("{s:I,s:s}", "id", (json_int_t)o->peers[i].r.id,
+                                               "url", o->peers[i].r.url));
+    pthread_mutex_unlock(&o->rmu);
+    json_t *d = json_pack("{s:s,s:I,s:o,s:I}", "service", "order", "id", (json_int_t)o->id, "peers",
+                          peers, "next_order", (json_int_t)order_log_next(o->log));
+    order_repl_stats(o, d);
+    ts_reply_data(req, d);
 }
 
 static int mount(struct dst_http_server *srv, void *ud)
@@ -218,7 +249,7 @@ static int mount(struct dst_http_server *srv, void *ud)
     int rc = dst_http_server_route(srv, "GET", "/ping", on_ping, ud, 0, 0);
     rc = rc ? rc : dst_http_server_route(srv, "POST", "/orders", on_buy, ud, 0, 0);
     rc = rc ? rc : dst_http_server_route(srv, "GET", "/orders/{n}", on_get, ud, 0, 0);
-    return rc;
+    return rc ? rc : order_repl_mount(srv, ud);
 }
 
 /* --peer values into o->peers; 0 or DST_EINVAL (reported). */
@@ -227,13 +258,13 @@ static int read_peers(struct order *o, const struct dst_cfg *cfg, const struct d
     char err[300];
 
     for (int i = 0; i < l->n; i++) {
-        struct peer *p = &o->peers[o->npeers++];
+        struct ts_replica *p = &o->peers[o->npeers++].r;
         if (ts_peer_parse(l->v[i], &p->id, p->url, sizeof(p->url), err, sizeof(err)) != 0)
             return dst_cfg_fail(cfg, stderr, "peer", "%s", err);
         if (p->id == o->id)
             return dst_cfg_fail(cfg, stderr, "peer", "%ld is this replica's own --id", p->id);
         for (int k = 0; k + 1 < o->npeers; k++)
-            if (o->peers[k].id == p->id)
+            if (o->peers[k].r.id == p->id)
                 return dst_cfg_fail(cfg, stderr, "peer", "id %ld is given twice", p->id);
     }
     return 0;
@@ -258,7 +289,10 @@ int order_main(int argc, char **argv)
         {"catalog", DST_CFG_STR, &catalog, "http://127.0.0.1:8101", "the catalog's base URL", "URL",
          .check = dst_cfg_check_url},
         {"peer", DST_CFG_LIST, &peers, NULL,
-         "another order replica, ID=URL (repeat; used by the coming replication)", "ID=URL"},
+         "another order replica, ID=URL (repeat; the front end's PUT /leader adds the others)",
+         "ID=URL"},
+        {"peer-timeout-ms", DST_CFG_INT, &o->peer_timeout_ms, "2000",
+         "how long a push to a follower may take before it is left out", "MS", 1, 600000},
         {"timeout-ms", DST_CFG_INT, &o->timeout_ms, "5000",
          "how long a call to the catalog may take", "MS", 1, 600000},
         {"max-sessions", DST_CFG_INT, &max_sessions, "256",
@@ -274,6 +308,7 @@ int order_main(int argc, char **argv)
 
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL);
+    order_repl_init(o);
     o->recent = ts_reqids_new(RECENT_REQUESTS);
     int prc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
     if (prc) {
@@ -295,10 +330,11 @@ int order_main(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    if (order_log_open(db, remember, o, &o->log, err, sizeof(err)) != 0) {
+    if (order_log_open(db, order_remember, o, &o->log, err, sizeof(err)) != 0) {
         dst_cfg_fail(&cfg, stderr, "db", "%s", err);
         goto out;
     }
+    order_repl_attach(o);
     dst_info("replica %ld: %" PRId64 " orders in %s; the next is number %" PRId64, o->id,
              order_log_next(o->log), db, order_log_next(o->log));
     struct dst_http_server_opts so = {.listen = listen,
@@ -312,6 +348,7 @@ int order_main(int argc, char **argv)
 out:
     order_log_free(o->log);
     ts_reqids_free(o->recent);
+    order_repl_free(o);
     pthread_mutex_destroy(&o->mu);
     pthread_cond_destroy(&o->cv);
     free(o);

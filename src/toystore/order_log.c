@@ -16,6 +16,7 @@
 #include "toystore/toystore.h"
 
 #define LINE_MAX_LEN 256
+#define RESULTS      256 /* batch outcomes remembered for their appends to see */
 
 /*
  * One line per order, "NUMBER,NAME,QUANTITY,REQUEST_ID\n", numbers 0, 1, 2… in file order.
@@ -30,9 +31,16 @@ struct order_log {
     char *path;
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cv;
-    int64_t next;    /* the next number */
-    int64_t durable; /* orders [0, durable) are on disk */
-    uint64_t *off;   /* off[n]: where order n's line starts; off[next]: the end */
+    int64_t next;           /* the next number */
+    int64_t durable;        /* orders [0, durable) are on disk */
+    uint64_t seq;           /* batches started; the queued lines go with batch seq + 1 */
+    uint64_t finished;      /* batches [1, finished] are through the hook */
+    int result[RESULTS];    /* result[b % RESULTS]: batch b's (0 or the hook's error) */
+    order_log_hook_fn hook; /* after each batch is on disk: the leader's propagation */
+    void (*added)(void *ud, const struct order_rec *r);
+    void (*dropped)(void *ud, const struct order_rec *r);
+    void *ud;
+    uint64_t *off; /* off[n]: where order n's line starts; off[next]: the end */
     size_t off_cap;
     char *pending; /* lines queued, not yet written */
     size_t plen, pcap;
@@ -157,6 +165,8 @@ int order_log_open(const char *path, void (*fn)(void *ud, const struct order_rec
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
     log->path = dst_xstrdup(path);
+    log->added = fn;
+    log->ud = ud;
     log->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (log->fd < 0 || dfd < 0 || fsync(dfd) != 0) {
@@ -227,34 +237,49 @@ static int write_all(struct order_log *log, const char *buf, size_t len)
     return 0;
 }
 
-/* Under log->mu: returns once order n is on disk (writing the queue, or waiting). */
-static int wait_durable(struct order_log *log, int64_t n)
+/*
+ * Under log->mu: returns once batch b (the one that takes a line queued now: seq + 1) is on disk
+ * and through the hook, writing the queue or waiting. DST_EIO when the file cannot be written,
+ * the hook's error when it failed that batch.
+ */
+static int wait_batch(struct order_log *log, uint64_t b)
 {
-    while (log->durable <= n && !log->broken) {
+    while (log->finished < b && !log->broken) {
         if (log->writing) {
             pthread_cond_wait(&log->cv, &log->mu);
             continue;
         }
         char *buf = log->pending;
         size_t len = log->plen;
-        int64_t upto = log->next;
+        int64_t from = log->durable, upto = log->next;
+        uint64_t me = ++log->seq;
         log->pending = NULL;
         log->plen = log->pcap = 0;
         log->writing = true;
         pthread_mutex_unlock(&log->mu);
         int rc = write_all(log, buf, len);
+        if (rc == 0) {
+            pthread_mutex_lock(&log->mu);
+            log->durable = upto;
+            pthread_mutex_unlock(&log->mu);
+        }
+        int hrc = rc == 0 && log->hook ? log->hook(log->ud, from, buf, len, upto) : 0;
         free(buf);
         pthread_mutex_lock(&log->mu);
         log->writing = false;
         if (rc) {
             log->broken = true;
             dst_error("orders are refused from now on: %s cannot be written", log->path);
-        } else {
-            log->durable = upto;
         }
+        log->result[me % RESULTS] = rc ? rc : hrc;
+        log->finished = me;
         pthread_cond_broadcast(&log->cv);
     }
-    return log->durable > n ? 0 : DST_EIO;
+    if (log->finished < b)
+        return DST_EIO;
+    if (log->finished - b >= RESULTS)
+        return DST_ECONFLICT; /* too long ago to know: not acknowledged (the line may stay) */
+    return log->result[b % RESULTS];
 }
 
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
@@ -285,8 +310,8 @@ int order_log_append(struct order_log *log, const char *name, long qty, const ch
     log->plen += (size_t)len;
     note_offset(log, log->off[log->next], log->off[log->next] + (uint64_t)len);
     log->next++;
-    rc = wait_durable(log, r.number);
-    if (rc == 0)
+    rc = wait_batch(log, log->seq + 1);
+    if (rc == 0 || rc == DST_ECONFLICT)
         *number = r.number;
 out:
     pthread_mutex_unlock(&log->mu);
@@ -319,4 +344,162 @@ int64_t order_log_next(struct order_log *log)
     int64_t n = log->next;
     pthread_mutex_unlock(&log->mu);
     return n;
+}
+
+void order_log_set_hooks(struct order_log *log, order_log_hook_fn hook,
+                         void (*dropped)(void *ud, const struct order_rec *r))
+{
+    pthread_mutex_lock(&log->mu);
+    log->hook = hook;
+    log->dropped = dropped;
+    pthread_mutex_unlock(&log->mu);
+}
+
+/* Under log->mu: order n's line as it is in the file (newline included) into buf; its length. */
+static int read_line(struct order_log *log, int64_t n, char *buf, size_t len)
+{
+    uint64_t at = log->off[n], end = log->off[n + 1];
+
+    if (end <= at || end - at > len)
+        return DST_EIO;
+    ssize_t r = pread(log->fd, buf, (size_t)(end - at), (off_t)at);
+    if (r != (ssize_t)(end - at) || buf[r - 1] != '\n')
+        return DST_EIO;
+    return (int)r;
+}
+
+int order_log_read(struct order_log *log, int64_t from, int max, char **text, size_t *len,
+                   int64_t *next)
+{
+    int rc = 0;
+
+    *text = NULL;
+    *len = 0;
+    pthread_mutex_lock(&log->mu);
+    *next = log->durable;
+    if (from < 0 || from > log->durable) {
+        rc = DST_EINVAL;
+        goto out;
+    }
+    int64_t to = log->durable - from > max ? from + max : log->durable;
+    size_t n = (size_t)(log->off[to] - log->off[from]);
+    *text = dst_xmalloc(n + 1);
+    if (n && pread(log->fd, *text, n, (off_t)log->off[from]) != (ssize_t)n) {
+        free(*text);
+        *text = NULL;
+        rc = DST_EIO;
+        goto out;
+    }
+    (*text)[n] = '\0';
+    *len = n;
+out:
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+/* Under log->mu: cuts the log back to its first n orders (each dropped one reported). */
+static int cut(struct order_log *log, int64_t n)
+{
+    char buf[LINE_MAX_LEN + 2];
+
+    for (int64_t k = n; k < log->durable; k++) {
+        struct order_rec r;
+        int len = read_line(log, k, buf, sizeof(buf));
+        if (len > 0 && order_log_parse_line(buf, (size_t)len - 1, &r, NULL, 0) == 0 && log->dropped)
+            log->dropped(log->ud, &r);
+    }
+    dst_warn("%s: replacing orders %" PRId64 "..%" PRId64 " (never acknowledged) by the leader's",
+             log->path, n, log->durable - 1);
+    if (ftruncate(log->fd, (off_t)log->off[n]) != 0 || fsync(log->fd) != 0) {
+        dst_error("cannot cut %s back: %s", log->path, strerror(errno));
+        log->broken = true;
+        return DST_EIO;
+    }
+    log->next = log->durable = n;
+    return 0;
+}
+
+int order_log_sync(struct order_log *log, int64_t first, const struct order_rec *recs, int n,
+                   int64_t end)
+{
+    char have[LINE_MAX_LEN + 2], want[LINE_MAX_LEN + 2];
+    char *buf = NULL;
+    size_t blen = 0;
+    int64_t k = first;
+    int i = 0, rc = 0;
+
+    pthread_mutex_lock(&log->mu);
+    while ((log->writing || log->plen) && !log->broken) /* a deposed leader's last batch */
+        pthread_cond_wait(&log->cv, &log->mu);
+    if (log->broken) {
+        rc = DST_EIO;
+        goto out;
+    }
+    if (first < 0 || first > log->next || (end >= 0 && end < first + n)) {
+        rc = first > log->next ? DST_ECONFLICT : DST_EINVAL;
+        goto out;
+    }
+    for (int j = 0; j < n; j++)
+        if (recs[j].number != first + j) {
+            rc = DST_EINVAL;
+            goto out;
+        }
+    for (; i < n && k < log->next; i++, k++) {
+        int wl = order_log_format(&recs[i], want, sizeof(want));
+        int hl = read_line(log, k, have, sizeof(have));
+        if (wl < 0 || hl != wl || memcmp(have, want, (size_t)wl) != 0)
+            break;
+    }
+    if ((i < n && k < log->next) || (i == n && end >= 0 && log->next > end)) {
+        rc = cut(log, i < n ? k : end);
+        if (rc)
+            goto out;
+    }
+    if (i < n) {
+        buf = dst_xmalloc((size_t)(n - i) * sizeof(want));
+        for (int j = i; j < n; j++) {
+            int wl = order_log_format(&recs[j], buf + blen, sizeof(want));
+            if (wl < 0) {
+                rc = DST_EINVAL;
+                goto out;
+            }
+            blen += (size_t)wl;
+        }
+        rc = write_all(log, buf, blen);
+        if (rc) {
+            log->broken = true;
+            goto out;
+        }
+        uint64_t at = log->off[log->next];
+        for (int j = i; j < n; j++) {
+            int wl = order_log_format(&recs[j], want, sizeof(want));
+            note_offset(log, at, at + (uint64_t)wl);
+            at += (uint64_t)wl;
+            log->next++;
+            if (log->added)
+                log->added(log->ud, &recs[j]);
+        }
+        log->durable = log->next;
+    }
+out:
+    pthread_mutex_unlock(&log->mu);
+    free(buf);
+    return rc;
+}
+
+void order_log_nudge(struct order_log *log)
+{
+    pthread_mutex_lock(&log->mu);
+    if (log->writing || log->plen || log->broken || !log->hook) {
+        pthread_mutex_unlock(&log->mu); /* a batch is under way or coming: it will do */
+        return;
+    }
+    log->writing = true;
+    int64_t at = log->durable;
+    pthread_mutex_unlock(&log->mu);
+    log->hook(log->ud, at, "", 0, at);
+    pthread_mutex_lock(&log->mu);
+    log->writing = false;
+    pthread_cond_broadcast(&log->cv);
+    pthread_mutex_unlock(&log->mu);
 }

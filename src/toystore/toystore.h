@@ -30,6 +30,11 @@ void ts_reply_data(struct dst_http_req *req, json_t *data);
  * freed when the thread exits; NULL if libcurl cannot be loaded.
  */
 struct dst_http_client *ts_client(void);
+/* An order replica as the front end and its peers know it: --order / --peer ID=URL. */
+struct ts_replica {
+    long id;
+    char url[256];
+};
 /* A buy's JSON body: {"name","quantity","request_id"}; which members are wanted is the caller's. */
 struct ts_buy {
     char name[TS_NAME_MAX + 1]; /* "" when absent; a name ts_name_valid refuses: unknown = true */
@@ -148,10 +153,40 @@ void order_log_free(struct order_log *log);
 int order_log_check(const char *path, char *err, size_t errlen);
 /*
  * Appends an order for name × qty with the next number (written to *number), and returns once
- * it is on disk (group commit). 0 or DST_EIO (then every later append fails too).
+ * it is on disk (group commit) and through the hook. 0, DST_EIO (then every later append fails
+ * too), or the hook's failure of its batch: DST_ECONFLICT, *number set, the line on disk.
  */
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
                      int64_t *number);
+/*
+ * Called by the writer after each batch is on disk, before the batch's appends return (one
+ * batch at a time, in order): orders [first, upto) are the lines buf[0..len). Non-zero fails
+ * those appends (DST_ECONFLICT), though the lines stay in the file: the leader's propagation.
+ */
+typedef int (*order_log_hook_fn)(void *ud, int64_t first, const char *buf, size_t len,
+                                 int64_t upto);
+/* Sets the hook, and dropped: called for each order order_log_sync cuts off (ud: open's). */
+void order_log_set_hooks(struct order_log *log, order_log_hook_fn hook,
+                         void (*dropped)(void *ud, const struct order_rec *r));
+/*
+ * The lines of orders from, from + 1, … (at most max, only those on disk) as the file has them
+ * (*text malloc'd, NUL-terminated, *len bytes); *next: the number after the last on disk.
+ * DST_EINVAL when from is beyond it.
+ */
+int order_log_read(struct order_log *log, int64_t from, int max, char **text, size_t *len,
+                   int64_t *next);
+/*
+ * Makes orders first..first+n-1 those of recs (a leader's): lines already there and the same
+ * are kept; from the first that differs, the log is cut and recs written (fdatasync'd). Then,
+ * when end >= 0 (the number after the leader's last order) and the log goes beyond it, it is cut
+ * back to end. Each order cut off goes to the dropped hook, each written to open's fn.
+ * It waits for this log's own queued appends to be written first. DST_ECONFLICT when first is
+ * beyond the log's end (a gap: send from order_log_next), DST_EINVAL, DST_EIO.
+ */
+int order_log_sync(struct order_log *log, int64_t first, const struct order_rec *recs, int n,
+                   int64_t end);
+/* Calls the hook with an empty batch at the end, unless a batch is under way (one at a time). */
+void order_log_nudge(struct order_log *log);
 /* The order numbered n, once it is on disk; DST_ENOTFOUND. */
 int order_log_get(struct order_log *log, int64_t n, struct order_rec *out);
 /* The number the next order will get (the count of orders). */
@@ -181,5 +216,32 @@ void fe_cache_put(struct fe_cache *c, const char *name, const char *body, size_t
 void fe_cache_drop(struct fe_cache *c, const char *name);
 /* For /ping: whether the stream is up, hits, misses, drops. */
 json_t *fe_cache_stats(struct fe_cache *c);
+
+/* ---- frontend_leader.c: which order replica leads, as the front end decides it ---- */
+
+#define FE_REPLICAS_MAX 16
+
+struct fe_leader;
+/*
+ * Health-checks the replicas (rep: highest id first) every interval_ms from a thread of its own,
+ * and chooses and announces the leader (PUT /leader, within call_timeout_ms).
+ */
+int fe_leader_new(const struct ts_replica *rep, int n, long interval_ms, long ping_timeout_ms,
+                  long call_timeout_ms, struct fe_leader **out);
+/* Stops the thread (after its current round) and frees; NULL is fine. */
+void fe_leader_free(struct fe_leader *l);
+/*
+ * The leader's URL and the epoch of that choice, waiting for one until deadline_ms (monotonic)
+ * when there is none; DST_ETIMEDOUT.
+ */
+int fe_leader_get(struct fe_leader *l, int64_t deadline_ms, char *url, size_t len, int64_t *epoch);
+/*
+ * A call to the leader of epoch failed (no answer, "not the leader", 503): asks for a round now
+ * and waits until the choice changes or a round found nothing to change (at most an interval,
+ * never past deadline_ms).
+ */
+void fe_leader_failed(struct fe_leader *l, int64_t epoch, int64_t deadline_ms);
+/* For /ping: {"leader","epoch","elections","replicas":[{"id","url","live","ready"}]}. */
+json_t *fe_leader_stats(struct fe_leader *l);
 
 #endif
