@@ -302,36 +302,36 @@ static bool reap(struct child *c, int *status)
     return true;
 }
 
-/* SIGTERM to every child by its pid; waits (reading their output), then SIGKILL. */
-static int stop_all(struct up *u)
+/* SIGTERM to every child of tier t by its pid; waits (reading all output), then SIGKILL. */
+static int stop_tier(struct up *u, enum tier t)
 {
     int64_t end = dst_monotonic_ms() + STOP_WAIT_MS;
     int status = 0, rc = 0, left = 0;
     char why[64];
 
     for (int i = 0; i < u->n; i++)
-        if (u->ch[i].pid > 0)
+        if (u->ch[i].tier == t && u->ch[i].pid > 0)
             kill(u->ch[i].pid, SIGTERM);
     do {
         left = 0;
         for (int i = 0; i < u->n; i++) {
             struct child *c = &u->ch[i];
             pid_t pid = c->pid;
-            if (reap(c, &status)) {
+            if (c->tier == t && reap(c, &status)) {
                 describe(status, why, sizeof(why));
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                     dst_warn("%s (pid %d) %s", c->name, (int)pid, why);
                     rc = DST_EIO;
                 }
             }
-            left += c->pid > 0;
+            left += c->tier == t && c->pid > 0;
         }
         if (left)
             pump_all(u, 50);
     } while (left && dst_monotonic_ms() < end);
     for (int i = 0; i < u->n; i++) {
         struct child *c = &u->ch[i];
-        if (c->pid > 0) {
+        if (c->tier == t && c->pid > 0) {
             dst_error("%s (pid %d) did not stop within %d s: killed", c->name, (int)c->pid,
                       STOP_WAIT_MS / 1000);
             kill(c->pid, SIGKILL);
@@ -339,11 +339,26 @@ static int stop_all(struct up *u)
             c->pid = 0;
             rc = DST_EIO;
         }
-        if (c->fd >= 0)
+        if (c->tier == t && c->fd >= 0) {
             close(c->fd);
-        c->fd = -1;
+            c->fd = -1;
+        }
     }
     return rc;
+}
+
+/*
+ * Stops the tiers in the order they depend on each other: the front end first (no new
+ * requests, and no event stream to the catalog any more), then the order replicas (no buys in
+ * flight), then the catalog.
+ */
+static int stop_all(struct up *u)
+{
+    int rc = stop_tier(u, FRONTEND);
+    int r2 = stop_tier(u, ORDER);
+    int r3 = stop_tier(u, CATALOG);
+
+    return rc ? rc : r2 ? r2 : r3;
 }
 
 /* ---- the store ---- */
