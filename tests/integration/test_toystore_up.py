@@ -107,8 +107,12 @@ class TestToystoreUp(TestCase):
             new = up.pids()["order-3"]
             self.assertTrue(alive(new))
             self.assertFalse(alive(old["order-3"]))
-            up.svc.wait_line(r"^\[order-3\] listening on http://127\.0\.0\.1:\d+$")
-            self.assertEqual(sum(1 for x in up.svc.lines if "[order-3] listening on" in x), 2)
+            wait_for(lambda: sum(1 for x in list(up.svc.lines)
+                                 if x.startswith("[order-3] listening on http://127.0.0.1:")) == 2,
+                     what="the new order-3 listening")
+            ports = {x.rsplit(":", 1)[1] for x in list(up.svc.lines)
+                     if x.startswith("[order-3] listening on http://127.0.0.1:")}
+            self.assertEqual(len(ports), 1, "order-3 came back on another port")
             # the others were not touched
             for name in ("catalog", "order-1", "order-2", "frontend"):
                 self.assertEqual(up.pids()[name], old[name])
