@@ -10,7 +10,7 @@ out and restock stays off); the load is `dstmc toystore client --json`. Writes t
 docs/benchmarks.md between the `toystore` markers and prints them. Every run is bounded (a fixed
 count of requests and a timeout); every process started here is stopped by its pid.
 Needs: the built binary (build/dstmc, or DSTMC_BIN), python3-requests (the original's client),
-strace (the fsync count).
+perf (linux-perf: the fsync count, from the kernel's syscall tracepoints).
 """
 import json
 import os
@@ -257,58 +257,81 @@ def df_type(path):
     return f"{f[1].split()[1]} on {f[1].split()[0]}" if len(f) > 1 else "?"
 
 
-def strace_counts(pids, seconds_fn):
-    """Runs seconds_fn() while strace -c -f counts the system calls of pids; {pid: {call: n}}."""
-    tr, outs = [], []
-    for pid in pids:
-        f = tempfile.NamedTemporaryFile(suffix=".strace", delete=False)
-        outs.append(f.name)
-        tr.append(subprocess.Popen(["strace", "-c", "-f", "-o", f.name, "-p", str(pid)],
-                                   stderr=subprocess.DEVNULL))
-    time.sleep(1.0)  # strace attaches to every thread (not a synchronisation: a bench)
-    try:
-        r = seconds_fn()
-    finally:
-        for p in tr:
-            p.send_signal(signal.SIGINT)
-            p.wait(30)
-    counts = {}
-    for pid, path in zip(pids, outs):
+SYNC_EVENTS = ("fsync", "fdatasync", "rename")
+
+
+def perf_syncs(fn, idle_s=2.0):
+    """Runs fn() while `perf stat -a` counts the fsync, fdatasync and rename calls of the whole
+    machine (kernel tracepoints: nothing is slowed), less the rate of the same calls in an idle
+    window of idle_s before (the box is shared). (fn's result, {call: count}, seconds)."""
+    def counting(work):
+        f = tempfile.NamedTemporaryFile(suffix=".perf", delete=False)
+        ev = ",".join(f"syscalls:sys_enter_{e}" for e in SYNC_EVENTS)
+        p = subprocess.Popen(["perf", "stat", "-a", "-x,", "-e", ev, "-o", f.name],
+                             stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # perf sets its counters up (a bench, not a test)
+        t = time.monotonic()
+        r = work()
+        took = time.monotonic() - t
+        p.send_signal(signal.SIGINT)
+        p.wait(30)
         c = {}
-        for line in open(path):
-            f = line.split()
-            if len(f) >= 5 and f[-1].isidentifier() and f[3].isdigit():
-                c[f[-1]] = int(f[3])
-            elif len(f) >= 4 and f[-1].isidentifier() and f[2].isdigit():
-                c[f[-1]] = int(f[2])
-        counts[pid] = c
-        os.unlink(path)
-    return r, counts
+        for line in open(f.name):
+            x = line.split(",")
+            if len(x) > 2 and x[0].strip().isdigit():
+                c[x[2].rsplit("_", 1)[-1].strip()] = int(x[0])
+        os.unlink(f.name)
+        return r, c, took + 1.0  # perf counted ~0.5 s on each side of the work
+    _, idle, idle_took = counting(lambda: time.sleep(idle_s))
+    r, c, took = counting(fn)
+    return r, {e: max(0, c.get(e, 0) - round(idle.get(e, 0) * took / idle_took))
+               for e in SYNC_EVENTS}, idle
+
+
+TIERS = ("frontend", "order-3", "catalog", "order-1", "order-2")
+
+
+def store_cpu(s):
+    """CPU seconds (user + system) of each child up runs now, and of up itself."""
+    cpu = {n: bench.cpu_seconds(s.pid(n)) for n in TIERS}
+    cpu["up"] = bench.cpu_seconds(s.p.pid)
+    return cpu
 
 
 def bench_buys(tmp):
     append, replace = fsync_floor(tmp)
     s = Store(tmp, cache="on")
-    rates, runs = [], []
+    rates, runs, cpu = [], [], []
     try:
-        client(s.url, "buy", 50, 16, "--toy", "Whale", "--check=false")  # warm-up
-        for _ in range(REPS):
-            r = client(s.url, "buy", 500, 16, "--toy", "Whale")
+        w = client(s.url, "buy", 50, 16, "--toy", "Whale")  # warm-up, every order checked
+        if w["orders"]["mismatched"] or w["orders"]["checked"] != 800 or w["buy"]["ok"] != 800:
+            raise RuntimeError(f"warm-up buys: {w['buy']} {w['orders']}")
+        for rep in range(REPS):
+            c0, k0 = store_cpu(s), os.times()
+            run = (lambda: client(s.url, "buy", 500, 16, "--toy", "Whale", "--check=false"))
+            if rep == REPS - 1:
+                r, syncs, idle = perf_syncs(run)
+            else:
+                r = run()
+            c1, k1 = store_cpu(s), os.times()
             if r["orders"]["mismatched"] or r["buy"]["ok"] != r["buy"]["count"]:
                 raise RuntimeError(f"buys failed or mismatched: {r['buy']} {r['orders']}")
+            n = r["buy"]["ok"]
             rates.append(r["load_rate"])
             runs.append(r)
-        pids = {"catalog": s.pid("catalog"), "order-3": s.pid("order-3"),
-                "frontend": s.pid("frontend")}
-        traced, counts = strace_counts(list(pids.values()), lambda: client(
-            s.url, "buy", 200, 16, "--toy", "Whale", "--check=false"))
+            per = {t: (c1[t] - c0[t]) / n * 1e6 for t in c0}
+            per["client"] = (k1.children_user + k1.children_system - k0.children_user -
+                             k0.children_system) / n * 1e6
+            cpu.append(per)
     finally:
         s.stop()
     med = statistics.median(rates)
     last = runs[-1]["buy"]
-    buys = traced["buy"]["ok"]
-    out = [f"16 clients × 500 buys of one toy (`--mode buy --clients 16 --iterations 500`, every "
-           f"order checked with `GET /orders/N` after the run), 3 order replicas, cache on; "
+    buys = last["ok"]
+    groups_cat, groups_log = syncs["fsync"] / 2, syncs["fdatasync"]
+    out = [f"16 clients × 500 buys of one toy (`--mode buy --clients 16 --iterations 500 "
+           f"--check=false`, after a warm-up of 16 × 50 whose every order was checked with "
+           f"`GET /orders/N`), 3 order replicas, cache on; "
            f"{REPS} run{'s' if REPS > 1 else ''}: " + " / ".join(f"{x:,.0f}" for x in rates) +
            f" buys/s, median **{med:,.0f} buys/s** (goal ≥ 5,000). Buy latency of the last run: "
            f"mean {ms(last['mean_ms'])} ms, p50 {ms(last['p50_ms'])} ms, p99 "
@@ -319,23 +342,24 @@ def bench_buys(tmp):
            f"The disk's floor, measured in the same run in the same file system (one writer, "
            f"Python, {df_type(tmp)}): {append:,.0f} appends + `fdatasync` per second "
            f"({1000 / append:.1f} ms each: the order log's way), "
-           f"{replace:,.0f} ({1000 / replace:.1f} ms each) temp-file writes + `fsync` + `rename` + directory `fsync` per "
-           f"second (the catalog's way). With one durable write of each per buy, the chain "
-           f"could not pass the slower of these; group commit shares them between concurrent "
-           f"buys.", "",
-           f"Where the time goes: one more run of 16 × 200 buys with `strace -c -f` attached to "
-           f"the catalog, the leader (order-3) and the front end ({buys:,} buys acknowledged; "
-           f"strace slows the processes, so only the counts mean something):", "",
-           "| process | fsync | fdatasync | rename | write | pwrite64 | sendto | recvfrom | "
-           "futex | per buy: syncs |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, pid in pids.items():
-        c = counts.get(pid, {})
-        syncs = c.get("fsync", 0) + c.get("fdatasync", 0)
-        out.append(f"| {name} | {c.get('fsync', 0):,} | {c.get('fdatasync', 0):,} | "
-                   f"{c.get('rename', 0):,} | {c.get('write', 0):,} | {c.get('pwrite64', 0):,} | "
-                   f"{c.get('sendto', 0):,} | {c.get('recvfrom', 0):,} | {c.get('futex', 0):,} | "
-                   f"{syncs / buys if buys else 0:.2f} |")
-    return "\n".join(out), med >= 5000, (med, append, replace, counts, pids, buys)
+           f"{replace:,.0f} ({1000 / replace:.1f} ms each) temp-file writes + `fsync` + "
+           f"`rename` + directory `fsync` per second (the catalog's way).", "",
+           f"Where the time goes. The last run counted with `perf stat -a` on the kernel's "
+           f"syscall tracepoints (nothing slowed; machine-wide, less the idle rate of a 2 s "
+           f"window before: {idle}): {buys:,} buys, **{syncs['fsync']:,} fsync** (the catalog: "
+           f"file + directory per write, so {groups_cat:,.0f} table writes, "
+           f"{buys / groups_cat if groups_cat else 0:.1f} buys per write), "
+           f"{syncs['rename']:,} rename, **{syncs['fdatasync']:,} fdatasync** (the leader's "
+           f"log: {buys / groups_log if groups_log else 0:.1f} buys per sync).", "",
+           "CPU per buy, user + system from /proc over each run (the store's processes and the "
+           "client process; idle work such as the event stream's heartbeats is in it), µs:", "",
+           "| " + " | ".join(["run", *TIERS, "up", "store total", "client", "all"]) + " |",
+           "|" + "---|" * (len(TIERS) + 5)]
+    for i, per in enumerate(cpu):
+        store = sum(per[t] for t in (*TIERS, "up"))
+        out.append(f"| {i + 1} | " + " | ".join(f"{per[t]:,.0f}" for t in (*TIERS, "up")) +
+                   f" | {store:,.0f} | {per['client']:,.0f} | **{store + per['client']:,.0f}** |")
+    return "\n".join(out), med >= 5000, (med, append, replace, syncs, cpu)
 
 
 # ---- Lab 3's evaluation: session mode, p = 0 .. 80 %, with and without the cache ----

@@ -149,9 +149,10 @@ static void build_args(const struct up *u, const struct child *c, struct argv_bu
 
 /*
  * fork + exec of /proc/self/exe. Between the two only async-signal-safe calls: the child asks
- * for SIGTERM when up dies (so that a kill -9 of up leaves no tier behind) and takes the pipe
- * as its stdout and stderr. The blocked stop signals stay blocked: the child's own signal
- * thread takes them (a SIGTERM before it starts waits, pending, and then stops it cleanly).
+ * for SIGTERM when up dies (so that a kill -9 of up leaves no tier behind), takes the pipe as
+ * its stdout and stderr, and a process group of its own. The blocked stop signals stay blocked:
+ * the child's own signal thread takes them (a SIGTERM before it starts waits, pending, and then
+ * stops it cleanly).
  */
 static int spawn(struct up *u, struct child *c)
 {
@@ -169,6 +170,7 @@ static int spawn(struct up *u, struct child *c)
     }
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0); /* a terminal's Ctrl-C reaches up alone, which stops the tiers in order */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);
@@ -451,8 +453,12 @@ static void supervise(struct up *u)
                 dst_warn("%s (pid %d) %s after %.1f s; restarting it in %.1f s", c->name, (int)pid,
                          why, (double)ran / 1000.0, c->backoff / 1000.0);
             }
-            if (c->pid == 0 && now >= c->restart_at && !dst_sig_stopping())
-                spawn(u, c); /* a failed start is logged; the next round tries again */
+            if (c->pid == 0 && now >= c->restart_at && !dst_sig_stopping() && spawn(u, c) != 0) {
+                c->backoff = c->backoff < BACKOFF_MIN       ? BACKOFF_MIN
+                             : c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX
+                                                            : c->backoff * 2;
+                c->restart_at = now + c->backoff; /* logged by spawn; tried again later */
+            }
         }
     }
 }
