@@ -71,7 +71,8 @@ class TestToystoreUp(TestCase):
     def test_up_serves_queries_and_buys_from_its_data_dir(self):
         up = self.start("--lab2")
         self.assertEqual(up.url, f"http://127.0.0.1:{up.svc.port}/")
-        self.assertEqual(sorted(up.pids()), ["catalog", "frontend", "order-1", "order-2", "order-3"])
+        self.assertEqual(sorted(up.pids()),
+                         ["catalog", "frontend", "order-1", "order-2", "order-3"])
         c = up.client()
         try:
             wait_for(lambda: c.get("/ping").json()["data"]["cache"]["events"],
