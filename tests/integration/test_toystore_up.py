@@ -146,6 +146,18 @@ class TestToystoreUp(TestCase):
             self.assertFalse(alive(pid), f"{name} (pid {pid}) still runs after up stopped")
         self.assertTrue(any("stopping (signal 15)" in x for x in up.svc.lines))
 
+    def test_sigint_stops_every_child_and_only_up_gets_it(self):
+        up = self.start("--replicas", "1")
+        pids = up.pids()
+        pgid = os.getpgid(up.svc.proc.pid)
+        for name, pid in pids.items():  # each child in a group of its own: a Ctrl-C reaches up
+            self.assertEqual(os.getpgid(pid), pid, name)
+            self.assertNotEqual(os.getpgid(pid), pgid, name)
+        self.assertEqual(up.stop(sig=signal.SIGINT, check=False), 0)
+        for name, pid in pids.items():
+            self.assertFalse(alive(pid), f"{name} (pid {pid}) still runs after up stopped")
+        self.assertFalse([x for x in up.svc.lines if "Sanitizer" in x or "runtime error:" in x])
+
     def test_kill_9_of_up_takes_its_children_along(self):
         up = self.start("--replicas", "1")
         pids = up.pids()
