@@ -24,4 +24,11 @@ int frontend_main(int argc, char **argv);
  */
 int client_main(int argc, char **argv);
 
+/*
+ * `dstmc toystore up`: the catalog, --replicas order replicas and the front end, each a child
+ * process (this binary again) with its files under --data-dir, restarted when it exits; prints
+ * the front end's "listening on" line and "toy store: URL" on stdout. SIGTERM stops them all.
+ */
+int toystore_up_main(int argc, char **argv);
+
 #endif

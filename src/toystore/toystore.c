@@ -22,6 +22,7 @@ static const struct {
     {"order", order_main, "buys through the catalog; the order log and its numbers"},
     {"frontend", frontend_main, "the public face: GET /products/NAME, POST /orders, GET /orders/N"},
     {"client", client_main, "the client and load generator: sessions, queries, buys, checks"},
+    {"up", toystore_up_main, "the whole store on one machine: every tier a supervised child"},
 };
 
 static void usage(FILE *out)
