@@ -81,6 +81,8 @@ static void on_buy(struct dst_http_req *req, void *ud)
     struct ts_buy b;
     char err[256];
     size_t len = 0;
+    if (!ts_write_ok(req))
+        return;
     bool dup = false;
     const char *name = dst_http_req_param(req, "name");
     const char *body = dst_http_req_body(req, &len);

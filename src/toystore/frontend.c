@@ -138,6 +138,8 @@ static void on_buy(struct dst_http_req *req, void *ud)
     char err[256], id[DST_UUID_LEN + 1];
     size_t len = 0;
     const char *body = dst_http_req_body(req, &len);
+    if (!ts_write_ok(req))
+        return;
 
     if (ts_buy_parse(body, len, true, false, &b, err, sizeof(err)) != 0) {
         ts_reply_error(req, 400, err);

@@ -178,6 +178,8 @@ static void on_buy(struct dst_http_req *req, void *ud)
     char err[256];
     size_t len = 0;
     const char *body = dst_http_req_body(req, &len);
+    if (!ts_write_ok(req))
+        return;
     int state = REQ_RETRY;
     int64_t value = 0;
 

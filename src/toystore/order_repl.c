@@ -328,6 +328,8 @@ static int takeover(struct order *o, int64_t epoch)
 static void on_leader(struct dst_http_req *req, void *ud)
 {
     struct order *o = ud;
+    if (!ts_write_ok(req))
+        return;
     size_t len = 0;
     const char *body = dst_http_req_body(req, &len);
     json_t *j = dst_json_parse(body, len, NULL, 0);
@@ -406,6 +408,8 @@ out:
 static void on_replicate(struct dst_http_req *req, void *ud)
 {
     struct order *o = ud;
+    if (!ts_write_ok(req))
+        return;
     size_t len = 0;
     const char *body = dst_http_req_body(req, &len);
     json_t *j = dst_json_parse(body, len, NULL, 0);

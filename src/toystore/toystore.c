@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/cfg_check.h"
 #include "core/err.h"
@@ -69,6 +70,23 @@ static bool word(const char *s, size_t max)
             return false;
     }
     return n > 0;
+}
+
+bool ts_write_ok(struct dst_http_req *req)
+{
+    const char *ct = dst_http_req_header(req, "Content-Type");
+
+    if (dst_http_req_foreign(req)) {
+        dst_warn("refused %s %s from a page of another site (%s)", dst_http_req_method(req),
+                 dst_http_req_path(req), dst_http_req_client_ip(req));
+        ts_reply_error(req, 403, "refused: a write from a page of another site");
+        return false;
+    }
+    if (!ct || strcspn(ct, "; \t") != 16 || strncasecmp(ct, "application/json", 16) != 0) {
+        ts_reply_error(req, 415, "a write takes a JSON body: Content-Type: application/json");
+        return false;
+    }
+    return true;
 }
 
 bool ts_name_valid(const char *s)

@@ -23,6 +23,14 @@ bool ts_name_valid(const char *s);
 bool ts_reqid_valid(const char *s);
 /* {"error":{"code":status,"message":msg}} with that status (servers made with error_key "code"). */
 void ts_reply_error(struct dst_http_req *req, int status, const char *msg);
+
+/*
+ * The checks every write passes first, so that no page of another site can change the store:
+ * a request a browser says came from a foreign page gets 403, a body not declared
+ * application/json 415 (a foreign page can send text/plain or a form without asking). False
+ * when it answered.
+ */
+bool ts_write_ok(struct dst_http_req *req);
 /* {"data":data} with status 200; data is taken (decref'd). */
 void ts_reply_data(struct dst_http_req *req, json_t *data);
 /*

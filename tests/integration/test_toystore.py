@@ -360,10 +360,20 @@ class BadInputTest(TestCase):
                     self.assertEqual(r.status, 400, body)
                     self.assertEqual(r.json()["error"]["code"], 400)
                     self.assertIn(field, r.json()["error"]["message"], body)
-            order.close()
             cat = Client(s.catalog)
-            r = cat.post("/products/Tux/buy", body=b'{"quantity":-1}')
+            r = cat.post("/products/Tux/buy", body=b'{"quantity":-1}',
+                         headers={"Content-Type": "application/json"})
             self.assertEqual(r.status, 400)
+            # what a page of another site can send: a simple request, or one the browser marks
+            good = b'{"name":"Tux","quantity":1}'
+            for c, path in ((fe, "/orders"), (order, "/orders"), (cat, "/products/Tux/buy")):
+                for ct in ("text/plain", "application/x-www-form-urlencoded", None):
+                    r = c.post(path, body=good, headers={"Content-Type": ct} if ct else {})
+                    self.assertEqual(r.status, 415, (path, ct))
+                for h in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+                    r = c.post(path, body=good, headers={"Content-Type": "application/json", **h})
+                    self.assertEqual((r.status, r.json()["error"]["code"]), (403, 403), (path, h))
+            order.close()
             cat.close()
             self.assertEqual(stock(fe, "Tux"), 100)  # none of it changed anything
             self.assertEqual(read(s.log), b"")

@@ -159,8 +159,12 @@ class LeaderTest(TestCase):
             c = Client(cl.replicas[1])
             for body in (b"{", b"[]", b'{"epoch":0,"id":3}', b'{"epoch":1,"id":-1}',
                          b'{"epoch":9007199254740993,"id":3}', b'{"epoch":1,"id":3,"replicas":7}'):
-                r = c.request("PUT", "/leader", body=body)
+                r = c.request("PUT", "/leader", body=body,
+                              headers={"Content-Type": "application/json"})
                 self.assertEqual(r.status, 400, body)
+            for path, method in (("/leader", "PUT"), ("/replicate", "POST")):
+                r = c.request(method, path, body=b'{"epoch":99,"id":1}')  # no JSON type: 415
+                self.assertEqual(r.status, 415, path)
             # an epoch the front end did not make: it chooses again, above it
             r = c.request("PUT", "/leader", json_body={"epoch": epoch + 5, "id": 3})
             self.assertEqual(r.status, 200)
