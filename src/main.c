@@ -9,6 +9,7 @@
 #include "core/sig.h"
 #include "monitor/services.h"
 #include "speedtest/services.h"
+#include "toystore/services.h"
 
 struct service {
     const char *name;
@@ -27,6 +28,7 @@ static const struct service services[] = {
     {"server", server_main, "the test server: speedtest.net/Mini, LibreSpeed, Ookla TCP, iperf3"},
     {"monitor", monitor_main, "health-checks backends, forwards to the first up, status page"},
     {"machine", machine_main, "the monitor's demo service: GET /ping, GET /?first=&second="},
+    {"toystore", toystore_main, "the tiered toy store: catalog, order, frontend"},
 };
 
 static void usage(FILE *out)

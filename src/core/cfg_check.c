@@ -36,6 +36,9 @@ static const struct {
     {8080, "dstmc api or dstmc up"},
     {8081, "dstmc server or dstmc up"},
     {8082, "dstmc web"},
+    {8100, "dstmc toystore frontend"},
+    {8101, "dstmc toystore catalog"},
+    {8102, "dstmc toystore order"},
 };
 
 /* One listener taken apart. */

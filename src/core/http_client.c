@@ -250,6 +250,77 @@ out:
     return rc;
 }
 
+/* A streamed body: handed on as it comes (dst_http_client_stream). */
+struct stream_sink {
+    CURL *h;
+    dst_http_data_fn fn;
+    void *ud;
+    bool stopped; /* fn said stop, or the status is not 200 */
+};
+
+static size_t on_stream_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct stream_sink *s = arg;
+    long status = 0;
+
+    dst_curl.easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 || !s->fn(s->ud, p, size * n)) {
+        s->stopped = true;
+        return 0;
+    }
+    return size * n;
+}
+
+static int on_stream_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct stream_sink *s = arg;
+
+    (void)dt, (void)dn, (void)ut, (void)un;
+    if (!s->stopped && !s->fn(s->ud, NULL, 0))
+        s->stopped = true;
+    return s->stopped; /* nonzero: curl ends the call (CURLE_ABORTED_BY_CALLBACK) */
+}
+
+int dst_http_client_stream(struct dst_http_client *c, const struct dst_http_call *call,
+                           dst_http_data_fn fn, void *ud, struct dst_http_resp *resp)
+{
+    struct sink unused = {.over = false};
+    struct stream_sink ss = {.h = c->h, .fn = fn, .ud = ud};
+    struct dst_http_call whole = *call;
+    struct curl_slist *hdrs = NULL;
+    int rc = 0;
+
+    memset(resp, 0, sizeof(*resp));
+    dst_buf_init(&unused.buf, 1);
+    if (!call->url) {
+        snprintf(resp->err, sizeof(resp->err), "no URL");
+        return DST_EINVAL;
+    }
+    hdrs = headers(call);
+    dst_curl.easy_reset(c->h);
+    c->errbuf[0] = '\0';
+    whole.timeout_ms = call->timeout_ms > 0 ? call->timeout_ms : DEFAULT_CONNECT_MS;
+    setup(c, &whole, &unused, hdrs);
+    dst_curl.easy_setopt(c->h, CURLOPT_TIMEOUT_MS, call->timeout_ms > 0 ? call->timeout_ms : 0L);
+    dst_curl.easy_setopt(c->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
+    dst_curl.easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream_data);
+    dst_curl.easy_setopt(c->h, CURLOPT_WRITEDATA, &ss);
+    dst_curl.easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+    dst_curl.easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+    dst_curl.easy_setopt(c->h, CURLOPT_XFERINFODATA, &ss);
+    if (call->idle_ms > 0) {
+        dst_curl.easy_setopt(c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        dst_curl.easy_setopt(c->h, CURLOPT_LOW_SPEED_TIME, (call->idle_ms + 999) / 1000);
+    }
+    CURLcode cc = dst_curl.easy_perform(c->h);
+    dst_curl.easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (cc != CURLE_OK && !ss.stopped)
+        rc = fail(c, cc, &unused, resp);
+    dst_buf_release(&unused.buf);
+    dst_curl.slist_free_all(hdrs);
+    return rc;
+}
+
 int dst_http_do(const struct dst_http_call *call, struct dst_http_resp *resp)
 {
     struct dst_http_client *c = NULL;

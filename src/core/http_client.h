@@ -2,6 +2,7 @@
 #ifndef DST_HTTP_CLIENT_H
 #define DST_HTTP_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct dst_http_client;
@@ -27,6 +28,7 @@ struct dst_http_call {
     long timeout_ms;             /* whole call; 0 → 10000 */
     long connect_timeout_ms;     /* 0 → min(timeout, 5000) */
     size_t max_body;             /* response cap; 0 → 16 MiB; DST_ETOOBIG beyond */
+    long idle_ms;                /* dst_http_client_stream only: see there */
 };
 
 /*
@@ -48,6 +50,19 @@ void dst_http_client_free(struct dst_http_client *c);
  */
 int dst_http_client_do(struct dst_http_client *c, const struct dst_http_call *call,
                        struct dst_http_resp *resp);
+
+/*
+ * A call whose response body is handed to fn(ud, p, n) piece by piece as it arrives (an event
+ * stream) instead of being collected, when the status is 200 (any other status ends the call
+ * at once: resp->status tells it). fn returns false to end the call; fn(ud, NULL, 0) is also
+ * called about once a second, to ask whether to go on. call->timeout_ms 0 means no deadline
+ * for the whole call; call->idle_ms (0: none) ends it after that long without a byte.
+ * Returns 0 when the server ended the body or fn said stop, else as dst_http_client_do.
+ * Blocks for as long as the stream lasts. resp is released with dst_http_resp_release.
+ */
+typedef bool (*dst_http_data_fn)(void *ud, const char *p, size_t n);
+int dst_http_client_stream(struct dst_http_client *c, const struct dst_http_call *call,
+                           dst_http_data_fn fn, void *ud, struct dst_http_resp *resp);
 
 /* One-shot call on a temporary client. */
 int dst_http_do(const struct dst_http_call *call, struct dst_http_resp *resp);

@@ -34,6 +34,7 @@
 #define CONN_MEMORY     (64 * 1024) /* libmicrohttpd's per-connection pool: headers, buffers */
 #define OVERFLOW_DRAIN  (8u << 20)  /* body bytes read past the cap so the client sees its 413 */
 #define STREAM_BLOCK    (16 * 1024)
+#define STREAM_BLOCK_MS 1000 /* thread_per_conn: longest wait of a stream's reader */
 #define FREE_DRAIN_MS   1000 /* when free has to stop the server */
 #define DEFER_CANCEL_MS 200  /* for deferred requests to send their 503 when the server stops */
 #define HDR_INLINE      256
@@ -51,6 +52,7 @@ struct dst_http_server {
     struct dst_http_server_opts opts;
     char *listen;
     char *name;
+    char *error_key; /* dst_http_reply_error's key of the status: "status" or opts.error_key */
     char host[256];
     int port;
     char url[300];
@@ -72,6 +74,7 @@ struct dst_http_server {
 
 struct dst_http_stream {
     pthread_mutex_t mu; /* guards the flags below */
+    pthread_cond_t cv;  /* thread_per_conn: the reader's wait for a wake or the end */
     struct dst_http_server *srv;
     struct MHD_Connection *conn;
     dst_http_stream_read_fn read;
@@ -706,6 +709,8 @@ int dst_http_server_new(const struct dst_http_server_opts *opts, struct dst_http
     s->opts.threads = opts->threads ? opts->threads : 2;
     s->opts.conn_timeout = opts->conn_timeout ? opts->conn_timeout : 60;
     s->opts.max_conns = opts->max_conns ? opts->max_conns : 1024;
+    s->opts.error_key = NULL; /* opts may not outlive s; see error_key() */
+    s->error_key = dst_xstrdup(opts->error_key ? opts->error_key : "status");
     memcpy(s->host, host, sizeof(host));
     s->port = port;
     pthread_mutex_init(&s->mu, NULL);
@@ -790,16 +795,24 @@ int dst_http_server_start(struct dst_http_server *s)
         return DST_EINVAL;
     if (resolve(s, &ss, &any6) != 0)
         return DST_EIO;
-    flags |= s->opts.poll ? MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_AUTO_INTERNAL_THREAD;
+    if (s->opts.thread_per_conn)
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                 (s->opts.poll ? MHD_USE_POLL : MHD_USE_AUTO);
+    else
+        flags |= s->opts.poll ? MHD_USE_POLL_INTERNAL_THREAD : MHD_USE_AUTO_INTERNAL_THREAD;
     if (ss.ss_family == AF_INET6)
         flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     atomic_store(&s->stopping, false);
     s->daemon = MHD_start_daemon(
         flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        s->opts.threads > 1 ? s->opts.threads : 0u, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT, s->opts.max_conns,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        /* no pool with a thread per connection (libmicrohttpd warns of a size 0): the slot
+           then repeats the timeout, an option of the same type (unsigned int) */
+        s->opts.thread_per_conn ? MHD_OPTION_CONNECTION_TIMEOUT : MHD_OPTION_THREAD_POOL_SIZE,
+        s->opts.thread_per_conn ? s->opts.conn_timeout
+                                : (s->opts.threads > 1 ? s->opts.threads : 0u),
+        MHD_OPTION_CONNECTION_TIMEOUT, s->opts.conn_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        s->opts.max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         s->opts.conn_memory ? s->opts.conn_memory : (size_t)CONN_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
@@ -832,6 +845,7 @@ static void stream_end(struct dst_http_stream *st)
 {
     pthread_mutex_lock(&st->mu);
     st->ended = true;
+    pthread_cond_signal(&st->cv);
     if (st->suspended && !st->finished) {
         st->suspended = false;
         MHD_resume_connection(st->conn);
@@ -930,6 +944,7 @@ void dst_http_server_free(struct dst_http_server *s)
     pthread_mutex_destroy(&s->mu);
     free(s->listen);
     free(s->name);
+    free(s->error_key);
     free(s);
 }
 
@@ -1332,13 +1347,31 @@ int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     dst_json_text_fix(msg); /* it may quote raw bytes, or end in half a character */
-    j = json_pack("{s:{s:i,s:s}}", "error", "status", status, "message", msg);
+    j = json_pack("{s:{s:i,s:s}}", "error", req->srv->error_key, status, "message", msg);
     rc = dst_http_reply_json(req, status, j);
     json_decref(j);
     return rc;
 }
 
 /* ---- streams ---- */
+
+/*
+ * With a thread per connection libmicrohttpd cannot suspend a connection (its resume may then
+ * be missed, and the daemon never stops): the connection's own thread waits here instead, for a
+ * wake or the end, and asks read again at least every STREAM_BLOCK_MS.
+ */
+static void stream_block(struct dst_http_stream *st)
+{
+    struct timespec dl;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += STREAM_BLOCK_MS / 1000;
+    pthread_mutex_lock(&st->mu);
+    while (!st->wake_pending && !st->ended)
+        if (pthread_cond_timedwait(&st->cv, &st->mu, &dl) != 0)
+            break;
+    pthread_mutex_unlock(&st->mu);
+}
 
 /* libmicrohttpd's content reader: calls read, and sleeps the connection while it has nothing. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -1361,6 +1394,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         if (n > 0) {
             st->bytes += (uint64_t)n;
             return (ssize_t)n;
+        }
+        if (st->srv->opts.thread_per_conn) {
+            stream_block(st);
+            continue;
         }
         /* Nothing yet: sleep unless a wake or the end came in while read ran. */
         pthread_mutex_lock(&st->mu);
@@ -1394,6 +1431,7 @@ static void stream_on_free(void *cls)
         st->next->prev = st->prev;
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     free(st);
 }
 
@@ -1419,6 +1457,11 @@ int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *
     }
     st = dst_xnew(struct dst_http_stream);
     pthread_mutex_init(&st->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->cv, &ca);
+    pthread_condattr_destroy(&ca);
     st->srv = s;
     st->conn = req->conn;
     st->read = read;
@@ -1428,6 +1471,7 @@ int dst_http_reply_stream_len(struct dst_http_req *req, int status, const char *
                                           stream_reader, st, stream_on_free);
     if (!r) {
         pthread_mutex_destroy(&st->mu);
+        pthread_cond_destroy(&st->cv);
         free(st);
         done(ud);
         return reply_queue(req, status, ctype, NULL, 0);
@@ -1459,6 +1503,7 @@ void dst_http_stream_wake(struct dst_http_stream *st)
             MHD_resume_connection(st->conn);
         } else {
             st->wake_pending = true;
+            pthread_cond_signal(&st->cv);
         }
     }
     pthread_mutex_unlock(&st->mu);

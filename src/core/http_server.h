@@ -56,6 +56,20 @@ struct dst_http_server_opts {
      * wants more (fewer system calls and callbacks per byte).
      */
     size_t conn_memory;
+    /*
+     * One thread per connection (libmicrohttpd's thread-per-connection mode) instead of a pool
+     * of `threads`: a thread serves a client's whole keep-alive session, so a handler may block
+     * on a call to a back end without holding up other clients. max_conns caps the threads.
+     * libmicrohttpd cannot suspend a connection in this mode: a stream that has nothing to
+     * send blocks its own thread instead (a wake or the end takes it on), and
+     * dst_http_req_defer is not for such a server.
+     */
+    bool thread_per_conn;
+    /*
+     * The key of the status number in dst_http_reply_error's {"error":{KEY:N,"message":…}}
+     * (NULL → "status"); the toy store's handout has "code".
+     */
+    const char *error_key;
 };
 
 /*
@@ -240,7 +254,7 @@ int dst_http_reply_iovec(struct dst_http_req *req, int status, const char *ctype
                          const struct dst_http_iov *iov, unsigned n);
 /* Dumps j (borrowed) as application/json. */
 int dst_http_reply_json(struct dst_http_req *req, int status, const json_t *j);
-/* {"error":{"status":STATUS,"message":"..."}} as application/json. */
+/* {"error":{"status":STATUS,"message":"..."}} as application/json ("status": opts.error_key). */
 int dst_http_reply_error(struct dst_http_req *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

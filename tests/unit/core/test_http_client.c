@@ -459,6 +459,50 @@ static void idempotency_key(void **state)
     dst_http_resp_release(&resp);
 }
 
+/* What dst_http_client_stream handed over. */
+struct taken {
+    size_t bytes, calls;
+    size_t stop_after; /* bytes; 0: never stop */
+};
+
+static bool take(void *ud, const char *p, size_t n)
+{
+    struct taken *t = ud;
+
+    if (!p)
+        return true; /* the once-a-second question: go on */
+    t->bytes += n;
+    t->calls++;
+    return t->stop_after == 0 || t->bytes < t->stop_after;
+}
+
+static void stream_calls(void **state)
+{
+    struct dst_http_client *c = NULL;
+    struct dst_http_call call = {.url = at("/chunked"), .idle_ms = 10000};
+    struct dst_http_resp resp;
+    struct taken t = {0};
+
+    (void)state;
+    assert_int_equal(dst_http_client_new(&c), 0);
+    assert_int_equal(dst_http_client_stream(c, &call, take, &t, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(t.bytes, BIG_LEN); /* all of it, in pieces, none kept */
+    assert_null(resp.body);
+    dst_http_resp_release(&resp);
+    t = (struct taken){.stop_after = 1};
+    assert_int_equal(dst_http_client_stream(c, &call, take, &t, &resp), 0);
+    assert_int_equal(t.calls, 1); /* stopped by the callback */
+    dst_http_resp_release(&resp);
+    t = (struct taken){0};
+    call.url = at("/err");
+    assert_int_equal(dst_http_client_stream(c, &call, take, &t, &resp), 0);
+    assert_int_equal(resp.status, 500);
+    assert_int_equal(t.calls, 0); /* not a 200: nothing handed over */
+    dst_http_resp_release(&resp);
+    dst_http_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +515,7 @@ int main(void)
         cmocka_unit_test(methods_bodies_headers),
         cmocka_unit_test(connection_reused),
         cmocka_unit_test(idempotency_key),
+        cmocka_unit_test(stream_calls),
     };
     int rc = cmocka_run_group_tests(tests, server_start, server_stop);
     dst_http_client_global_cleanup();

@@ -902,9 +902,12 @@ static bool src_done_once(void *arg)
     return ok;
 }
 
+static bool stream_tpc; /* the stream tests on a server with a thread per connection */
+
 static struct dst_http_server *stream_server(void)
 {
-    struct dst_http_server *s = ht_server(NULL);
+    struct dst_http_server_opts o = {.thread_per_conn = stream_tpc};
+    struct dst_http_server *s = ht_server(&o);
 
     assert_int_equal(dst_http_server_route(s, "GET", "/stream", h_stream, NULL, 0, 0), 0);
     assert_int_equal(dst_http_server_route(s, "GET", "/x/{id}", h_echo, NULL, 0, 0), 0);
@@ -987,6 +990,40 @@ static void test_stream_client_disconnects(void **state)
     assert_true(ht_wait(src_done_once, NULL, 5000));
     dst_http_server_free(s);
     assert_int_equal(src.done, 1);
+}
+
+/* A stream whose client went away while it had nothing to send still ends when the server
+   stops (libmicrohttpd misses a resume of a thread-per-connection connection: it must not
+   suspend one). */
+static void test_stop_after_client_left_idle_stream(void **state)
+{
+    struct dst_http_server *s = stream_server();
+    const char *req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = ht_connect(dst_http_server_port(s), 0);
+    char buf[512];
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_true(ht_send_all(fd, req, strlen(req)));
+    assert_true(ht_wait(src_read_once, NULL, 5000));
+    assert_true(recv(fd, buf, sizeof(buf), 0) > 0);
+    close(fd);
+    int64_t t0 = dst_monotonic_ms();
+    dst_http_server_stop(s, 4 * ST_WAIT_MS);
+    assert_true(dst_monotonic_ms() - t0 < 2 * ST_WAIT_MS);
+    assert_true(ht_wait(src_done_once, NULL, 5000));
+    dst_http_server_free(s);
+}
+
+static void test_tpc_streams(void **state)
+{
+    stream_tpc = true;
+    for (int i = 0; i < 5; i++)
+        test_stop_after_client_left_idle_stream(state);
+    test_stream_wake_from_other_thread(state);
+    test_stop_ends_open_stream(state);
+    test_stream_client_disconnects(state);
+    stream_tpc = false;
 }
 
 /* A read that, on its first call, lets the test wake the stream while it still runs. */
@@ -1839,6 +1876,73 @@ static void test_stream_len(void **state)
 }
 
 /* DST_HTTP_STREAM_ABORT cuts the reply: the client sees a failed transfer, sized or chunked. */
+/* ---- thread per connection ---- */
+
+static atomic_bool tpc_released;
+
+static bool tpc_is_released(void *arg)
+{
+    (void)arg;
+    return atomic_load(&tpc_released);
+}
+
+/* /tpc/wait blocks its thread until /tpc/release came (on another connection). */
+static void h_tpc(struct dst_http_req *req, void *ud)
+{
+    char buf[64];
+    const char *what = dst_http_req_param(req, "what");
+
+    (void)ud;
+    if (strcmp(what, "release") == 0) {
+        atomic_store(&tpc_released, true);
+    } else if (strcmp(what, "wait") == 0 && !ht_wait(tpc_is_released, NULL, 20000)) {
+        dst_http_reply_error(req, 504, "never released");
+        return;
+    }
+    int n = snprintf(buf, sizeof(buf), "%lu", (unsigned long)pthread_self());
+    dst_http_reply(req, 200, "text/plain", buf, (size_t)n);
+}
+
+/* A handler that blocks holds only its own connection's thread; a kept-alive connection keeps
+   its thread; errors name their status "code" when asked. */
+static void test_thread_per_connection(void **state)
+{
+    struct dst_http_server_opts o = {.thread_per_conn = true, .max_conns = 8, .error_key = "code"};
+    struct dst_http_server *s = ht_server(&o);
+    struct ht_resp r1, r2;
+    json_t *j = NULL;
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(dst_http_server_route(s, "GET", "/tpc/{what}", h_tpc, NULL, 0, 0), 0);
+    assert_int_equal(dst_http_server_start(s), 0);
+    atomic_store(&tpc_released, false);
+    char *wait = ht_url(s, "/tpc/wait"), *rel = ht_url(s, "/tpc/release");
+    char *tid = ht_url(s, "/tpc/tid");
+    struct ht_bg *b = ht_bg_start(wait, NULL);
+    CURL *h = curl_easy_init();
+    assert_int_equal(ht_fetch(h, "GET", tid, NULL, 0, NULL, &r1), CURLE_OK);
+    assert_int_equal(ht_fetch(h, "GET", tid, NULL, 0, NULL, &r2), CURLE_OK);
+    assert_int_equal(r2.connects, 0);
+    assert_string_equal(r1.body, r2.body); /* one session, one thread */
+    assert_false(ht_bg_finished(b));       /* still blocked, yet the others were served */
+    ht_resp_release(&r1);
+    ht_resp_release(&r2);
+    assert_int_equal(ht_fetch(h, "GET", rel, NULL, 0, NULL, &r1), CURLE_OK);
+    ht_resp_release(&r1);
+    assert_true(ht_wait(ht_bg_finished, b, 20000));
+    assert_int_equal(b->r.status, 200);
+    assert_int_equal(get_json(s, "/nope", &j), 404);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "error"), "code")), 404);
+    json_decref(j);
+    curl_easy_cleanup(h);
+    ht_bg_free(b);
+    free(wait);
+    free(rel);
+    free(tid);
+    dst_http_server_free(s);
+}
+
 static void test_stream_abort_cuts(void **state)
 {
     const char *paths[] = {"/sized?len=100000&cut=3000", "/sized?len=100000&cut=3000&chunked=1"};
@@ -1916,6 +2020,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_req_uri_and_headers, later_setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_len, later_setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_abort_cuts, later_setup, teardown),
+        cmocka_unit_test(test_thread_per_connection),
+        cmocka_unit_test(test_stop_after_client_left_idle_stream),
+        cmocka_unit_test(test_tpc_streams),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,0 +1,72 @@
+/* order.h - the order service's state, shared by order.c (buys) and order_repl.c (replication) */
+#ifndef DST_TOYSTORE_ORDER_H
+#define DST_TOYSTORE_ORDER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cfg.h"
+#include "toystore/toystore.h"
+
+#define ORDER_PEERS_MAX DST_CFG_LIST_MAX
+
+struct dst_http_server;
+
+struct order_peer {
+    struct ts_replica r;
+    int64_t retry_at; /* monotonic ms: declared dead until then (the leader skips it) */
+    bool behind;      /* may lack orders: the leader's nudge thread pushes to it */
+    bool live;        /* the front end saw it answer (its last PUT /leader): a takeover needs it */
+};
+
+struct order {
+    long id;
+    char catalog[256];
+    long timeout_ms, peer_timeout_ms;
+    struct order_log *log;
+    pthread_mutex_t mu; /* recent */
+    pthread_cond_t cv;
+    struct ts_reqids *recent;
+    /* replication (order_repl.c) */
+    pthread_mutex_t rmu; /* everything below */
+    struct order_peer peers[ORDER_PEERS_MAX];
+    int npeers;
+    int64_t epoch;  /* the highest epoch the front end (or a leader's push) showed: 0 none yet */
+    long leader;    /* the leader of epoch; -1 unknown */
+    int64_t synced; /* the epoch whose leader's log this one last took (or led): 0 none */
+    bool ready;     /* caught up since the start: may follow, and lead */
+    pthread_mutex_t sync_mu; /* one catch-up or takeover at a time */
+    pthread_cond_t rcv;      /* (rmu) wakes the nudge thread to stop */
+    pthread_t nudger;
+    bool nudging, stop;
+};
+
+/* The request-id table's states (order.c). */
+enum req_state { REQ_RETRY, REQ_PENDING, REQ_DONE, REQ_FAILED };
+
+/* order_log's fn and dropped hook: an order's request id is known (or forgotten). */
+void order_remember(void *ud, const struct order_rec *r);
+void order_forget(void *ud, const struct order_rec *r);
+
+/*
+ * Sets up the replication state; order_repl_attach hooks the open log's batches and starts the
+ * thread that brings followers left behind up to date; order_repl_free stops it.
+ */
+void order_repl_init(struct order *o);
+void order_repl_attach(struct order *o);
+void order_repl_free(struct order *o);
+/*
+ * Whether this replica may serve a buy (buy) or an order lookup now. With epoch (the front
+ * end's ?epoch=E, NULL when absent): only as the caught-up leader of that very epoch, so that a
+ * leader restarted before the front end noticed refuses. Without: a buy when it leads, or when
+ * it was never told of a leader and has no peers (one replica alone, as in Lab 2); a lookup
+ * always. *leader is the leader it knows (-1: none).
+ */
+bool order_repl_may_serve(struct order *o, const char *epoch, bool buy, long *leader);
+/* PUT /leader, POST /replicate, GET /orders?from=N. */
+int order_repl_mount(struct dst_http_server *srv, struct order *o);
+/* For /ping: epoch, leader, synced, ready, live followers. */
+void order_repl_stats(struct order *o, json_t *into);
+
+#endif
