@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "core/datetime.h"
@@ -548,6 +549,18 @@ int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t le
         return DST_EIO;
     }
     return 0;
+}
+
+bool dst_http_json_ctype(const char *ctype)
+{
+    if (!ctype)
+        return false;
+    size_t n = strcspn(ctype, "; \t");
+    if ((n == 16 && strncasecmp(ctype, "application/json", n) == 0) ||
+        (n == 9 && strncasecmp(ctype, "text/json", n) == 0))
+        return true;
+    return n > 17 && strncasecmp(ctype, "application/", 12) == 0 &&
+           strncasecmp(ctype + n - 5, "+json", 5) == 0;
 }
 
 void dst_http_req_on_done(struct dst_http_req *req, dst_http_done_fn fn, void *ud)

@@ -187,6 +187,12 @@ int dst_http_req_local_addr(const struct dst_http_req *req, char *buf, size_t le
  * from such a page are to be refused: the browser sends them with the user's cookies.
  */
 bool dst_http_req_foreign(const struct dst_http_req *req);
+/*
+ * Whether a Content-Type value declares JSON: application/json, text/json or application/...+json,
+ * with any parameters. A write that demands it cannot come from a plain form or a no-cors fetch
+ * of a foreign page: the browser preflights every other type.
+ */
+bool dst_http_json_ctype(const char *ctype);
 /* Per-request scratch pointer for the handler, freed by free_fn when the request completes. */
 void dst_http_req_set_data(struct dst_http_req *req, void *data, void (*free_fn)(void *));
 

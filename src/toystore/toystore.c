@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/cfg_check.h"
 #include "core/err.h"
@@ -82,7 +81,7 @@ bool ts_write_ok(struct dst_http_req *req)
         ts_reply_error(req, 403, "refused: a write from a page of another site");
         return false;
     }
-    if (!ct || strcspn(ct, "; \t") != 16 || strncasecmp(ct, "application/json", 16) != 0) {
+    if (!dst_http_json_ctype(ct)) {
         ts_reply_error(req, 415, "a write takes a JSON body: Content-Type: application/json");
         return false;
     }

@@ -232,7 +232,7 @@ static bool json_body(struct dst_http_req *req)
     dst_http_req_body(req, &len);
     if (!ct)
         return len == 0 && dst_http_req_body_bytes(req) == 0;
-    return compat_json_ctype(ct);
+    return dst_http_json_ctype(ct);
 }
 
 static bool is_read(const char *method)

@@ -478,7 +478,7 @@ static void post_speedtest(struct dst_http_req *req, void *ud)
     size_t len = 0;
 
     const char *ctype = dst_http_req_header(req, "Content-Type");
-    if (!compat_json_ctype(ctype)) {
+    if (!dst_http_json_ctype(ctype)) {
         static const char body415[] =
             "{\"type\":\"https://tools.ietf.org/html/rfc7231#section-6.5.13\","
             "\"title\":\"Unsupported Media Type\",\"status\":415}";

@@ -41,9 +41,6 @@ json_t *compat_result_to_json(const struct dst_result *r);
 void compat_error_add(json_t *errors, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* True for the media types [ApiController] reads as JSON. */
-bool compat_json_ctype(const char *ctype);
-
 /*
  * Reads a POSTed TestResult (property names in any case, unknown ones ignored) and applies the
  * original's DataAnnotations. On success fills r (initialised by the caller) and returns 0; on

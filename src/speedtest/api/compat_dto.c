@@ -355,18 +355,6 @@ static void dto_to_result(const struct dto *d, struct dst_result *r)
     r->server_id = d->id;
 }
 
-bool compat_json_ctype(const char *ctype)
-{
-    if (!ctype)
-        return false;
-    size_t n = strcspn(ctype, "; \t");
-    if ((n == 16 && strncasecmp(ctype, "application/json", n) == 0) ||
-        (n == 9 && strncasecmp(ctype, "text/json", n) == 0))
-        return true;
-    return n > 17 && strncasecmp(ctype, "application/", 12) == 0 &&
-           strncasecmp(ctype + n - 5, "+json", 5) == 0;
-}
-
 int compat_parse_test_result(const char *body, size_t len, json_t *errors, struct dst_result *r)
 {
     struct dto d = {.date_ms = DOTNET_MIN_DATE_MS};

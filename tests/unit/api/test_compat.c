@@ -101,18 +101,6 @@ static void dates_are_formatted_like_dotnet(void **state)
     assert_string_equal(out, "2026-07-25T19:20:00+02:00");
 }
 
-static void media_types(void **state)
-{
-    (void)state;
-    assert_true(compat_json_ctype("application/json"));
-    assert_true(compat_json_ctype("application/json; charset=utf-8"));
-    assert_true(compat_json_ctype("text/json"));
-    assert_true(compat_json_ctype("application/problem+json"));
-    assert_false(compat_json_ctype("text/plain"));
-    assert_false(compat_json_ctype("application/jsonx"));
-    assert_false(compat_json_ctype(NULL));
-}
-
 /* Reads body and returns the errors object (caller frees) and the result. */
 static json_t *read_body(const char *body, struct dst_result *r, int *rc)
 {
@@ -188,7 +176,6 @@ int main(void)
         cmocka_unit_test(paging_is_paginate_cs),
         cmocka_unit_test(dates_as_the_original_web_sends_them),
         cmocka_unit_test(dates_are_formatted_like_dotnet),
-        cmocka_unit_test(media_types),
         cmocka_unit_test(reads_a_good_test_result),
         cmocka_unit_test(range_converts_to_int32_first),
         cmocka_unit_test(first_type_error_stops_reading),

@@ -182,6 +182,23 @@ static const char *jstr(const json_t *j, const char *path1, const char *path2)
 
 /* ---- tests ---- */
 
+/* The media types a JSON write takes, and what a foreign page can send without a preflight. */
+static void test_json_ctype(void **state)
+{
+    (void)state;
+    assert_true(dst_http_json_ctype("application/json"));
+    assert_true(dst_http_json_ctype("Application/JSON; charset=utf-8"));
+    assert_true(dst_http_json_ctype("text/json"));
+    assert_true(dst_http_json_ctype("application/problem+json"));
+    assert_false(dst_http_json_ctype("text/plain"));
+    assert_false(dst_http_json_ctype("application/x-www-form-urlencoded"));
+    assert_false(dst_http_json_ctype("multipart/form-data; boundary=x"));
+    assert_false(dst_http_json_ctype("application/jsonx"));
+    assert_false(dst_http_json_ctype("application/+json"));
+    assert_false(dst_http_json_ctype(""));
+    assert_false(dst_http_json_ctype(NULL));
+}
+
 static void test_new_rejects_bad_listen(void **state)
 {
     struct dst_http_server_opts o = {.listen = "nonsense", .quiet = true};
@@ -1969,6 +1986,7 @@ static void test_stream_abort_cuts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_ctype),
         cmocka_unit_test(test_new_rejects_bad_listen),
         cmocka_unit_test(test_route_rejects_bad_patterns),
         cmocka_unit_test_setup_teardown(test_start_on_busy_port_fails, setup, teardown),
