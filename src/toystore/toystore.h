@@ -232,9 +232,11 @@ int order_log_check(const char *path, char *err, size_t errlen);
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
                      int64_t *number);
 /*
- * Called by the writer after each batch is on disk, before the batch's appends return (one
- * batch at a time, in order): orders [first, upto) are the lines buf[0..len). Non-zero fails
- * those appends (DST_ECONFLICT), though the lines stay in the file: the leader's propagation.
+ * Called by the writer for each batch while the batch is being written (by the log's syncer
+ * thread) and before the batch's appends return (one batch at a time, in order): orders
+ * [first, upto) are the lines buf[0..len), on disk only once the appends return (order_log_read
+ * sees them only then). Non-zero fails those appends (DST_ECONFLICT), though the lines stay in
+ * the file: the leader's propagation.
  */
 typedef int (*order_log_hook_fn)(void *ud, int64_t first, const char *buf, size_t len,
                                  int64_t upto);
