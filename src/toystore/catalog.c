@@ -167,7 +167,7 @@ int catalog_main(int argc, char **argv)
     struct catalog c = {0};
     const char *listen = NULL, *db = NULL;
     bool lab2 = false, access_log = false;
-    long max_sessions = 0;
+    long max_sessions = 0, journal_kib = 0;
     char err[512];
     struct dst_cfg_opt opts[] = {
         {"listen", DST_CFG_STR, &listen, "0.0.0.0:8101", "address to listen on", "HOST:PORT",
@@ -183,6 +183,10 @@ int catalog_main(int argc, char **argv)
          "connections served at once (a thread each: a buy waiting for its fsync holds only its "
          "own, so concurrent buys can share one)",
          "N", 1, 4096},
+        {"journal-max", DST_CFG_INT, &journal_kib, "1024",
+         "KiB of journal (one line per change, beside the file) after which the table is written "
+         "to the file and the journal started again",
+         "KIB", 1, 1048576},
         {"access-log", DST_CFG_BOOL, &access_log, "false", "log one line per request"},
     };
     struct dst_cfg cfg = {"toystore catalog",
@@ -203,7 +207,7 @@ int catalog_main(int argc, char **argv)
         dst_cfg_ok(&cfg, stdout);
         return 0;
     }
-    if (catalog_db_open(db, lab2, &c.db, err, sizeof(err)) != 0) {
+    if (catalog_db_open(db, lab2, (size_t)journal_kib << 10, &c.db, err, sizeof(err)) != 0) {
         dst_cfg_fail(&cfg, stderr, "db", "%s", err);
         return 2;
     }
@@ -215,6 +219,8 @@ int catalog_main(int argc, char **argv)
                                       .max_body = MAX_BODY,
                                       .error_key = "code"};
     rc = run(&c, &so) ? 1 : 0;
+    if (catalog_db_close(c.db) != 0)
+        rc = 1;
     catalog_db_free(c.db);
     return rc;
 }

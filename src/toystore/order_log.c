@@ -24,7 +24,9 @@
  * in number order. Then, as in catalog_db.c, whoever finds no write going on writes every
  * queued line at once and fdatasyncs; everyone whose line that covered returns. An order is
  * acknowledged only after its fdatasync, so a line a crash cut short (no newline yet) belongs
- * to an order nobody was told of: opening drops it.
+ * to an order nobody was told of: opening drops it. With a hook (the leader's propagation) the
+ * batch is written and fdatasync'd by the syncer thread while the writer runs the hook, and
+ * the batch's appends return once both are done.
  */
 struct order_log {
     int fd;
@@ -45,6 +47,15 @@ struct order_log {
     char *pending; /* lines queued, not yet written */
     size_t plen, pcap;
     bool writing, broken;
+    /* with a hook: the thread that writes a batch while the writer runs the hook (smu) */
+    pthread_t syncer;
+    pthread_mutex_t smu;
+    pthread_cond_t scv;
+    const char *sbuf;
+    size_t slen;
+    uint64_t sreq, sdone; /* batches handed to the syncer, and written by it */
+    int src;              /* the last one's outcome */
+    bool syncing, sstop;
 };
 
 int order_log_parse_line(const char *line, size_t len, struct order_rec *out, char *err,
@@ -164,6 +175,8 @@ int order_log_open(const char *path, void (*fn)(void *ud, const struct order_rec
 
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_mutex_init(&log->smu, NULL);
+    pthread_cond_init(&log->scv, NULL);
     log->path = dst_xstrdup(path);
     log->added = fn;
     log->ud = ud;
@@ -195,6 +208,8 @@ int order_log_check(const char *path, char *err, size_t errlen)
     log->path = dst_xstrdup(path);
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_mutex_init(&log->smu, NULL);
+    pthread_cond_init(&log->scv, NULL);
     if (access(path, F_OK) == 0)
         rc = scan(log, NULL, NULL, err, errlen);
     order_log_free(log);
@@ -207,11 +222,20 @@ void order_log_free(struct order_log *log)
         return;
     if (log->fd >= 0)
         close(log->fd);
+    if (log->syncing) {
+        pthread_mutex_lock(&log->smu);
+        log->sstop = true;
+        pthread_cond_broadcast(&log->scv);
+        pthread_mutex_unlock(&log->smu);
+        pthread_join(log->syncer, NULL);
+    }
     free(log->off);
     free(log->pending);
     free(log->path);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
+    pthread_mutex_destroy(&log->smu);
+    pthread_cond_destroy(&log->scv);
     free(log);
 }
 
@@ -237,6 +261,59 @@ static int write_all(struct order_log *log, const char *buf, size_t len)
     return 0;
 }
 
+/* The syncer: writes each batch handed to it (write_all), one at a time. */
+static void *syncer(void *arg)
+{
+    struct order_log *log = arg;
+
+    pthread_mutex_lock(&log->smu);
+    for (;;) {
+        while (log->sdone == log->sreq && !log->sstop)
+            pthread_cond_wait(&log->scv, &log->smu);
+        if (log->sdone == log->sreq)
+            break; /* stopping, nothing handed over */
+        const char *buf = log->sbuf;
+        size_t len = log->slen;
+        pthread_mutex_unlock(&log->smu);
+        int rc = write_all(log, buf, len);
+        pthread_mutex_lock(&log->smu);
+        log->src = rc;
+        log->sdone = log->sreq;
+        pthread_cond_broadcast(&log->scv);
+    }
+    pthread_mutex_unlock(&log->smu);
+    return NULL;
+}
+
+/*
+ * The writer's batch: buf to the file and through the hook, at the same time when there is a
+ * syncer. *hrc: the hook's outcome; returns the write's.
+ */
+static int write_batch(struct order_log *log, int64_t from, const char *buf, size_t len,
+                       int64_t upto, int *hrc)
+{
+    *hrc = 0;
+    if (!log->hook || !log->syncing) {
+        int rc = write_all(log, buf, len);
+        if (rc == 0 && log->hook)
+            *hrc = log->hook(log->ud, from, buf, len, upto);
+        return rc;
+    }
+    pthread_mutex_lock(&log->smu);
+    log->sbuf = buf;
+    log->slen = len;
+    uint64_t me = ++log->sreq;
+    pthread_cond_broadcast(&log->scv);
+    pthread_mutex_unlock(&log->smu);
+    *hrc = log->hook(log->ud, from, buf, len, upto);
+    pthread_mutex_lock(&log->smu);
+    while (log->sdone < me)
+        pthread_cond_wait(&log->scv, &log->smu);
+    int rc = log->src;
+    pthread_mutex_unlock(&log->smu);
+    return rc;
+}
+
 /*
  * Under log->mu: returns once batch b (the one that takes a line queued now: seq + 1) is on disk
  * and through the hook, writing the queue or waiting. DST_EIO when the file cannot be written,
@@ -257,15 +334,12 @@ static int wait_batch(struct order_log *log, uint64_t b)
         log->plen = log->pcap = 0;
         log->writing = true;
         pthread_mutex_unlock(&log->mu);
-        int rc = write_all(log, buf, len);
-        if (rc == 0) {
-            pthread_mutex_lock(&log->mu);
-            log->durable = upto;
-            pthread_mutex_unlock(&log->mu);
-        }
-        int hrc = rc == 0 && log->hook ? log->hook(log->ud, from, buf, len, upto) : 0;
+        int hrc = 0;
+        int rc = write_batch(log, from, buf, len, upto, &hrc);
         free(buf);
         pthread_mutex_lock(&log->mu);
+        if (rc == 0)
+            log->durable = upto;
         log->writing = false;
         if (rc) {
             log->broken = true;
@@ -352,6 +426,8 @@ void order_log_set_hooks(struct order_log *log, order_log_hook_fn hook,
     pthread_mutex_lock(&log->mu);
     log->hook = hook;
     log->dropped = dropped;
+    if (hook && !log->syncing && log->fd >= 0)
+        log->syncing = pthread_create(&log->syncer, NULL, syncer, log) == 0;
     pthread_mutex_unlock(&log->mu);
 }
 

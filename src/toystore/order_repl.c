@@ -17,10 +17,11 @@
 /*
  * The protocol (docs/toystore.md, "Replication"). The front end picks the leader and numbers
  * each choice (the epoch); it tells every replica with PUT /leader. A replica takes buys only
- * as the leader of the newest epoch it knows, once caught up. After each group-commit batch is
- * on its disk, the leader POSTs the batch to every follower it does not believe dead
+ * as the leader of the newest epoch it knows, once caught up. With each group-commit batch it
+ * writes, the leader POSTs the batch to every follower it does not believe dead
  * (/replicate, with its epoch); a follower fdatasyncs it before it answers, so a buy is answered
- * only once every live follower has it. A follower of a newer epoch refuses (409): the batch's
+ * only once every live follower has it. The leader's own write of the batch runs meanwhile
+ * (order_log.c's syncer). A follower of a newer epoch refuses (409): the batch's
  * buys then fail (503) and the front end retries them on the new leader under the same request
  * ids. A follower that lacks orders before the batch answers with where its log ends and gets
  * them; one whose tail differs (orders a dead leader wrote and never propagated, so never
@@ -133,6 +134,21 @@ bad:
 
 /* ---- the leader ---- */
 
+/* The lines of buf[0..len) after its first skip ones into *out, *olen; DST_EINVAL. */
+static int batch_from(const char *buf, size_t len, int64_t skip, const char **out, size_t *olen)
+{
+    for (int64_t k = 0; k < skip; k++) {
+        const char *nl = memchr(buf, '\n', len);
+        if (!nl)
+            return DST_EINVAL;
+        len -= (size_t)(nl + 1 - buf);
+        buf = nl + 1;
+    }
+    *out = buf;
+    *olen = len;
+    return 0;
+}
+
 /*
  * Sends orders [first, upto) to one follower; 0, DST_ECONFLICT (it knows a newer epoch),
  * DST_EBUSY (it is catching up: it does not count, and is not left out), DST_EDEP.
@@ -141,6 +157,9 @@ static int push_one(struct order *o, const char *url, int64_t epoch, int64_t fir
                     size_t len, int64_t upto)
 {
     char target[300], *own = NULL;
+    const char *bbuf = buf;
+    size_t blen = len;
+    int64_t bfirst = first;
     int rc = DST_EDEP;
 
     snprintf(target, sizeof(target), "%s/replicate", url);
@@ -168,14 +187,19 @@ static int push_one(struct order *o, const char *url, int64_t epoch, int64_t fir
             rc = 0;
             break;
         }
-        /* the follower's log ends at next: send from there */
+        /* the follower's log ends at next: send from there (the batch may not be on disk yet) */
         int64_t lnext = 0;
         free(own);
         own = NULL;
-        if (order_log_read(o->log, next, PAGE_LINES, &own, &len, &lnext) != 0)
+        if (next >= bfirst) {
+            if (batch_from(bbuf, blen, next - bfirst, &buf, &len) != 0)
+                break;
+        } else if (order_log_read(o->log, next, PAGE_LINES, &own, &len, &lnext) != 0) {
             break;
+        } else {
+            buf = own;
+        }
         first = next;
-        buf = own;
     }
     free(own);
     return rc;

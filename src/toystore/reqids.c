@@ -85,3 +85,9 @@ struct ts_reqid *ts_reqids_put(struct ts_reqids *r, const char *id)
     r->bucket[b] = i;
     return e;
 }
+
+void ts_reqids_each(struct ts_reqids *r, void (*fn)(void *ud, const struct ts_reqid *e), void *ud)
+{
+    for (int k = 0; k < r->used; k++)
+        fn(ud, &r->e[(r->oldest + k) % r->cap]);
+}

@@ -76,8 +76,10 @@ void ts_reqids_free(struct ts_reqids *r);
 struct ts_reqid *ts_reqids_get(struct ts_reqids *r, const char *id);
 /* A new entry for id (state and value 0), forgetting the oldest when full. id must be new. */
 struct ts_reqid *ts_reqids_put(struct ts_reqids *r, const char *id);
+/* Calls fn for each id remembered, the oldest first. */
+void ts_reqids_each(struct ts_reqids *r, void (*fn)(void *ud, const struct ts_reqid *e), void *ud);
 
-/* ---- catalog_db.c: the catalog, in memory and in its file ---- */
+/* ---- catalog_file.c: the catalog's file ---- */
 
 struct catalog_toy {
     char name[TS_NAME_MAX + 1];
@@ -92,22 +94,45 @@ struct catalog_toy {
  * with "PATH:LINE: reason" in err. *toys (malloc'd, the caller's) and *n are written only on
  * success. No file access (unit-tested).
  */
-int catalog_db_parse(const char *text, size_t len, const char *path, struct catalog_toy **toys,
-                     int *n, char *err, size_t errlen);
+int catalog_file_parse(const char *text, size_t len, const char *path, struct catalog_toy **toys,
+                       int *n, char *err, size_t errlen);
 /* The file's text for toys (malloc'd, NUL-terminated; *len its length). */
-char *catalog_db_format(const struct catalog_toy *toys, int n, size_t *len);
+char *catalog_file_format(const struct catalog_toy *toys, int n, size_t *len);
 /* The starting catalogs: Lab 3's ten toys at 100, or (lab2) the original four. */
-int catalog_db_defaults(bool lab2, struct catalog_toy **toys, int *n);
+int catalog_file_defaults(bool lab2, struct catalog_toy **toys, int *n);
+
+/* Reads the whole file into *text (malloc'd, NUL-terminated); DST_ENOTFOUND when missing. */
+int catalog_file_read(const char *path, char **text, size_t *len, char *err, size_t errlen);
+/*
+ * Writes text to path.tmp, fsyncs it, renames it over path and fsyncs the directory (dirfd): a
+ * crash leaves the old file or the new one. DST_EIO (logged).
+ */
+int catalog_file_write(const char *path, int dirfd, const char *text, size_t len);
+
+/* ---- catalog_db.c: the catalog, in memory, in its journal and its file ---- */
 
 struct catalog_db;
 /*
- * Reads path, or creates it with the default catalog when it does not exist. A file that does
- * not parse is an error (err names the line) and is left as it is. DST_EIO when it cannot be
+ * Reads path, or creates it with the default catalog when it does not exist, then replays its
+ * journal (path.journal, see catalog_journal.c) when there is one; then makes the file the
+ * table (when the journal changed it) and starts a new journal. A file or a journal that does
+ * not parse is an error (err names the line) and both are left as they are; so is a journal
+ * whose file is missing. journal_max: the journal's bytes past which the table is written to
+ * the file and the journal started again (0: the default, 1 MiB). DST_EIO when it cannot be
  * read or written.
  */
-int catalog_db_open(const char *path, bool lab2, struct catalog_db **out, char *err, size_t errlen);
+int catalog_db_open(const char *path, bool lab2, size_t journal_max, struct catalog_db **out,
+                    char *err, size_t errlen);
+/*
+ * A clean stop: writes the table to the file and starts an empty journal (unless a write
+ * failed before: then the file and journal stay as they are). No buy may be under way.
+ */
+int catalog_db_close(struct catalog_db *db);
 void catalog_db_free(struct catalog_db *db);
-/* What --check-config says of path: 0 when it is missing or parses; err names a bad line. */
+/*
+ * What --check-config says of path and its journal: 0 when the file is missing (and has no
+ * journal) or both read; err names a bad line.
+ */
 int catalog_db_check(const char *path, char *err, size_t errlen);
 /* A copy of the toy called name; DST_ENOTFOUND. Takes the read lock. */
 int catalog_db_get(struct catalog_db *db, const char *name, struct catalog_toy *out);
@@ -128,6 +153,46 @@ int catalog_db_buy(struct catalog_db *db, const char *name, long qty, const char
  * each toy restocked, after that. 0 or DST_EIO.
  */
 int catalog_db_restock(struct catalog_db *db, void (*fn)(void *ud, const char *name), void *ud);
+
+/* ---- catalog_journal.c: the catalog's journal of changes since its file was written ---- */
+
+/* One line of the journal: a toy's stock after a buy or a restock, or a request id alone. */
+struct catalog_change {
+    char kind;                         /* 'b' a buy, 'r' a restock, 'i' a request id alone */
+    char name[TS_NAME_MAX + 1];        /* "" for 'i' */
+    long quantity;                     /* the stock after the change */
+    char request_id[TS_REQID_MAX + 1]; /* "" when none */
+};
+/* "b NAME QUANTITY [ID]\n", "r NAME QUANTITY\n" or "i ID\n" into buf; its length, or -1. */
+int catalog_journal_format(const struct catalog_change *c, char *buf, size_t len);
+/* One line (without its newline) into c; DST_EINVAL with the reason in err. */
+int catalog_journal_parse_line(const char *line, size_t len, struct catalog_change *c, char *err,
+                               size_t errlen);
+/* Called for each line replayed; non-zero (and a reason in err) stops the replay. */
+typedef int (*catalog_journal_fn)(void *ud, const struct catalog_change *c, char *err,
+                                  size_t errlen);
+/*
+ * Reads the journal at path and hands each line to fn in order. Its text ends at the first
+ * NUL byte (the zeros of its preallocation); a last line without its newline is a write a
+ * crash cut short and is dropped with a warning. DST_ENOTFOUND when there is no file,
+ * DST_EINVAL "PATH:LINE: reason" for a line that does not parse or that fn refuses, DST_EIO.
+ * Read only.
+ */
+int catalog_journal_replay(const char *path, catalog_journal_fn fn, void *ud, char *err,
+                           size_t errlen);
+
+struct catalog_journal;
+/*
+ * A new journal at path holding head[0..hlen) (whole lines), zeros up to prealloc bytes:
+ * written to path.tmp, fsync'd, renamed over path, the directory (dirfd) fsync'd. DST_EIO.
+ */
+int catalog_journal_create(const char *path, int dirfd, const char *head, size_t hlen,
+                           size_t prealloc, struct catalog_journal **out);
+/* Writes buf[0..len) (whole lines) after the journal's text and fdatasyncs; DST_EIO. */
+int catalog_journal_append(struct catalog_journal *j, const char *buf, size_t len);
+/* The bytes of text in the journal. */
+size_t catalog_journal_used(const struct catalog_journal *j);
+void catalog_journal_free(struct catalog_journal *j);
 
 /* ---- order_log.c: the order log, in memory and in its file ---- */
 
@@ -167,9 +232,11 @@ int order_log_check(const char *path, char *err, size_t errlen);
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
                      int64_t *number);
 /*
- * Called by the writer after each batch is on disk, before the batch's appends return (one
- * batch at a time, in order): orders [first, upto) are the lines buf[0..len). Non-zero fails
- * those appends (DST_ECONFLICT), though the lines stay in the file: the leader's propagation.
+ * Called by the writer for each batch while the batch is being written (by the log's syncer
+ * thread) and before the batch's appends return (one batch at a time, in order): orders
+ * [first, upto) are the lines buf[0..len), on disk only once the appends return (order_log_read
+ * sees them only then). Non-zero fails those appends (DST_ECONFLICT), though the lines stay in
+ * the file: the leader's propagation.
  */
 typedef int (*order_log_hook_fn)(void *ud, int64_t first, const char *buf, size_t len,
                                  int64_t upto);

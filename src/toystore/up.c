@@ -565,8 +565,9 @@ int toystore_up_main(int argc, char **argv)
          "the front end's address (the back ends listen on free ports of 127.0.0.1)", "HOST:PORT",
          .check = dst_cfg_check_hostport},
         {"data-dir", DST_CFG_STR, &u.data_dir, "./toystore-data",
-         "the files: catalog.txt and orders-1.txt .. orders-N.txt (created when missing)", "DIR",
-         .check = dst_cfg_check_dir},
+         "the files: catalog.txt (and its .journal) and orders-1.txt .. orders-N.txt (created when "
+         "missing)",
+         "DIR", .check = dst_cfg_check_dir},
         {"replicas", DST_CFG_INT, &u.replicas, "3",
          "order replicas, ids 1..N (the front end leads with the highest that answers)", "N", 1,
          MAX_REPLICAS},

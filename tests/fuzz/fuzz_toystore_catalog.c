@@ -1,4 +1,4 @@
-/* fuzz_toystore_catalog.c - a catalog file read at start (toystore/catalog_db.c) */
+/* fuzz_toystore_catalog.c - a catalog file read at start (toystore/catalog_file.c) */
 #include <string.h>
 
 #include "fuzz.h"
@@ -17,16 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_init();
     err[0] = '\0';
-    if (catalog_db_parse((const char *)data, size, "fuzz.txt", &toys, &n, err, sizeof(err)) != 0) {
+    if (catalog_file_parse((const char *)data, size, "fuzz.txt", &toys, &n, err, sizeof(err)) !=
+        0) {
         FUZZ_CHECK(strncmp(err, "fuzz.txt", 8) == 0);
         FUZZ_CHECK(toys == NULL);
         return 0;
     }
     FUZZ_CHECK(n > 0);
     size_t len = 0;
-    char *text = catalog_db_format(toys, n, &len);
+    char *text = catalog_file_format(toys, n, &len);
     FUZZ_CHECK(strlen(text) == len);
-    FUZZ_CHECK(catalog_db_parse(text, len, "fuzz.txt", &back, &m, err, sizeof(err)) == 0);
+    FUZZ_CHECK(catalog_file_parse(text, len, "fuzz.txt", &back, &m, err, sizeof(err)) == 0);
     FUZZ_CHECK(m == n);
     for (int i = 0; i < n; i++) {
         FUZZ_CHECK(ts_name_valid(toys[i].name));

@@ -75,7 +75,8 @@ class FunctionalTest(TestCase):
             self.assertEqual((r.status, r.json()),
                              (404, {"error": {"code": 404, "message": "order not found"}}))
             self.assertEqual(read(s.log).decode().count("\n"), 4)
-            self.assertIn(b"Tux 25.99 75\n", read(s.db))
+            # on disk: the journal has the change (the file gets the table at a clean stop)
+            self.assertIn(b"\nb Tux 75 ", read(s.db + ".journal"))
             for c in (fe, cat, order):
                 c.close()
 
@@ -87,7 +88,7 @@ class FunctionalTest(TestCase):
                 c.close()
                 self.assertEqual([t["name"] for t in toys], LAB3)
                 self.assertTrue(all(t["quantity"] == 100 for t in toys), toys)
-            os.unlink(os.path.join(tmp, "catalog.txt"))
+            os.unlink(os.path.join(tmp, "catalog.txt"))  # its journal is set aside
             with Store(tmp, lab2=True) as s:
                 c = Client(s.catalog)
                 toys = c.get("/products").json()["data"]
@@ -95,6 +96,7 @@ class FunctionalTest(TestCase):
                 self.assertEqual({t["name"]: (t["price"], t["quantity"]) for t in toys}, LAB2)
                 self.assertEqual(read(s.db), b"Tux 25.99 80\nWhale 34.99 94\n"
                                              b"Elephant 29.99 87\nBird 39.99 98\n")
+            self.assertTrue(os.path.exists(s.db + ".journal.old"))
 
     def test_the_original_file_is_read_as_is(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -432,6 +434,101 @@ class BadInputTest(TestCase):
                 self.assertEqual(code, 2, err)
                 self.assertIn(f"{log}:2: order number 5, expected 1", err)
             self.assertEqual(read(log), b"0,Tux,1\n5,Tux,1\n")
+
+
+class CatalogJournalTest(TestCase):
+    """The catalog's journal (catalog.txt.journal): every acknowledged change and request id
+    survives kill -9, across compactions; a bad journal stops the start and is left alone."""
+
+    def test_kill_9_keeps_every_acknowledged_change_and_request_id(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "catalog.txt")
+            start = {"Tux": 100000, "Whale": 100000}
+            with open(db, "w") as f:
+                f.write("Tux 1.5 100000\nWhale 2 100000\n")
+            # 4 KiB of journal (about 90 buys) between compactions: several during the run
+            args = ["--listen", "127.0.0.1:0", "--db", db, "--restock-interval", "0",
+                    "--journal-max", "4"]
+            cat = Service("toystore", "catalog", *args)
+            sent, acked, errors = {}, set(), []
+            lock = threading.Lock()
+
+            def buyer(k):
+                c = Client(cat.url, timeout=10)
+                for i in range(20000):
+                    rid, toy, q = f"b{k}-{i}", ("Tux", "Whale")[i % 2], 1 + i % 3
+                    with lock:
+                        sent[rid] = (toy, q)
+                    try:
+                        r = c.post(f"/products/{toy}/buy",
+                                   json_body={"quantity": q, "request_id": rid})
+                    except OSError:
+                        break  # the kill under test
+                    if r.status != 200:
+                        with lock:
+                            errors.append((r.status, r.body))
+                        break
+                    with lock:
+                        acked.add(rid)
+                c.close()
+
+            ts = [threading.Thread(target=buyer, args=(k,)) for k in range(6)]
+            try:
+                for t in ts:
+                    t.start()
+                wait_for(lambda: len(acked) >= 600 or errors, what="600 acknowledged buys")
+                cat.stop(sig=signal.SIGKILL)
+            finally:
+                for t in ts:
+                    t.join(2 * WAIT)
+                cat.stop(check=False)
+            self.assertEqual(errors, [])
+            cat = Service("toystore", "catalog", *args)
+            try:
+                c = Client(cat.url)
+
+                def taken(rids):
+                    out = {name: 0 for name in start}
+                    for rid in rids:
+                        out[sent[rid][0]] += sent[rid][1]
+                    return out
+
+                cut = [rid for rid in sent if rid not in acked]
+                for name in start:
+                    left = stock(c, name)
+                    # every acknowledged buy is there; a buy cut short may be too
+                    self.assertLessEqual(left, start[name] - taken(acked)[name])
+                    self.assertGreaterEqual(left, start[name] - taken(sent)[name])
+                # every request id again: the journal remembers each that took stock
+                for rid, (toy, q) in sent.items():
+                    r = c.post(f"/products/{toy}/buy", json_body={"quantity": q, "request_id": rid})
+                    self.assertEqual(r.status, 200, r.body)
+                for name in start:
+                    self.assertEqual(stock(c, name), start[name] - taken(sent)[name], cut)
+                c.close()
+                cat.stop()  # a clean stop writes the table to the file
+            finally:
+                cat.stop(check=False)
+            want = "".join(f"{n} {p} {start[n] - taken(sent)[n]}\n"
+                           for n, p in (("Tux", "1.5"), ("Whale", "2")))
+            self.assertEqual(read(db).decode(), want)
+            self.assertNotIn(b"\nb ", read(db + ".journal"))  # only ids left in the journal
+
+    def test_corrupted_journal_at_start(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "catalog.txt")
+            with open(db, "wb") as f:
+                f.write(b"Tux 25.99 80\n")
+            journal = b"dstmc catalog journal 1\nb Tux 79 a\nb Tux -1 b\nb Tux 77 c\n"
+            with open(db + ".journal", "wb") as f:
+                f.write(journal)
+            for extra in ([], ["--check-config"]):
+                code, _, err = run("toystore", "catalog", "--listen", "127.0.0.1:0", "--db", db,
+                                   *extra)
+                self.assertEqual(code, 2, err)
+                self.assertIn(f"{db}.journal:3: quantity '-1' is not a whole number", err)
+                self.assertEqual(read(db), b"Tux 25.99 80\n")  # nothing overwritten
+                self.assertEqual(read(db + ".journal"), journal)
 
 
 class OptionsTest(TestCase):

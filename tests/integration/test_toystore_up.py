@@ -88,7 +88,8 @@ class TestToystoreUp(TestCase):
             c.close()
         self.assertEqual(up.stop(), 0)
         files = sorted(os.listdir(self.dir))
-        self.assertEqual(files, ["catalog.txt", "orders-1.txt", "orders-2.txt", "orders-3.txt"])
+        self.assertEqual(files, ["catalog.txt", "catalog.txt.journal", "orders-1.txt",
+                                 "orders-2.txt", "orders-3.txt"])
         with open(os.path.join(self.dir, "catalog.txt")) as f:
             self.assertIn("Tux 25.99 77", f.read().splitlines())
         logs = ""

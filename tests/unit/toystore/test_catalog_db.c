@@ -1,4 +1,4 @@
-/* test_catalog_db.c - unit tests of the catalog table and its file (src/toystore/catalog_db.c) */
+/* test_catalog_db.c - unit tests of the catalog table, its journal and file (catalog_db.c) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +38,10 @@ static int teardown(void **state)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     unlink(path);
     unlink(tmp);
+    snprintf(tmp, sizeof(tmp), "%s.journal", path);
+    unlink(tmp);
+    snprintf(tmp, sizeof(tmp), "%s.journal.tmp", path);
+    unlink(tmp);
     rmdir(dir);
     return 0;
 }
@@ -45,6 +49,37 @@ static int teardown(void **state)
 static void put_file(const char *text)
 {
     FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_all(const char *p, char *buf, size_t len)
+{
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The journal's text (up to its zeros). */
+static char *journal(void)
+{
+    static char buf[1 << 16];
+    char p[160];
+
+    snprintf(p, sizeof(p), "%s.journal", path);
+    return read_all(p, buf, sizeof(buf));
+}
+
+static void put_journal(const char *text)
+{
+    char p[160];
+
+    snprintf(p, sizeof(p), "%s.journal", path);
+    FILE *f = fopen(p, "w");
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
@@ -61,105 +96,6 @@ static char *slurp(void)
     return buf;
 }
 
-static int parse(const char *text, struct catalog_toy **toys, int *n, char *err)
-{
-    return catalog_db_parse(text, strlen(text), "db.txt", toys, n, err, 256);
-}
-
-/* ---- parsing and writing ---- */
-
-static void parses_the_original_file(void **state)
-{
-    struct catalog_toy *t = NULL;
-    char err[256];
-    int n = 0;
-
-    (void)state;
-    assert_int_equal(parse("Tux 25.99 80\nWhale 34.99 94\r\n\n  Elephant\t29.99  87\nBird 39.99 98",
-                           &t, &n, err),
-                     0);
-    assert_int_equal(n, 4);
-    assert_string_equal(t[2].name, "Elephant");
-    assert_string_equal(t[2].price_text, "29.99");
-    assert_true(t[0].price > 25.98 && t[0].price < 26.0);
-    assert_int_equal(t[3].quantity, 98);
-    size_t len = 0;
-    char *text = catalog_db_format(t, n, &len);
-    assert_string_equal(text, "Tux 25.99 80\nWhale 34.99 94\nElephant 29.99 87\nBird 39.99 98\n");
-    assert_int_equal(len, strlen(text));
-    free(text);
-    free(t);
-}
-
-static void bad_lines_are_named(void **state)
-{
-    static const struct {
-        const char *text, *want;
-    } cases[] = {
-        {"Tux 25.99 80\nWhale x 94\n", "db.txt:2: price 'x' is not a number"},
-        {"Tux 25.99 80\n\nWhale 1 -4\n", "db.txt:3: quantity '-4' is not a whole number"},
-        {"Tux 25.99\n", "db.txt:1: expected 'NAME PRICE QUANTITY'"},
-        {"Tux 25.99 80 9\n", "db.txt:1: expected 'NAME PRICE QUANTITY'"},
-        {"Tux 25.99 80\nTux 1 1\n", "db.txt:2: Tux is listed twice"},
-        {"T/x 1 1\n", "db.txt:1: name 'T/x'"},
-        {"Tux nan 1\n", "db.txt:1: price 'nan' is not a number"},
-        {"Tux -1 1\n", "db.txt:1: price '-1' is not a number"},
-        {"Tux 1 1000000001\n", "db.txt:1: quantity '1000000001'"},
-        {"Tux 1 1.5\n", "db.txt:1: quantity '1.5'"},
-        {"\n  \n", "db.txt: no toys in the file"},
-    };
-    char err[256];
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct catalog_toy *t = NULL;
-        int n = -1;
-        err[0] = '\0';
-        assert_int_equal(parse(cases[i].text, &t, &n, err), DST_EINVAL);
-        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
-            fail_msg("case %zu: '%s' does not start with '%s'", i, err, cases[i].want);
-        assert_null(t);
-        assert_int_equal(n, -1); /* untouched on failure */
-    }
-    /* the longest name fits, one more byte does not */
-    char text[200];
-    struct catalog_toy *t = NULL;
-    int n = 0;
-    snprintf(text, sizeof(text), "%.64s 1 1\n",
-             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop");
-    assert_int_equal(parse(text, &t, &n, err), 0);
-    assert_int_equal(strlen(t[0].name), 64);
-    free(t);
-    t = NULL;
-    snprintf(text, sizeof(text), "%.65s 1 1\n",
-             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnop");
-    assert_int_equal(parse(text, &t, &n, err), DST_EINVAL);
-    assert_non_null(strstr(err, "db.txt:1: name"));
-    /* a NUL byte inside a line */
-    assert_int_equal(catalog_db_parse("Tux 1 1\nWh\0le 1 1\n", 18, "db.txt", &t, &n, err, 256),
-                     DST_EINVAL);
-    assert_non_null(strstr(err, "db.txt:2:"));
-}
-
-static void defaults(void **state)
-{
-    struct catalog_toy *t = NULL;
-    int n = 0;
-
-    (void)state;
-    catalog_db_defaults(false, &t, &n);
-    assert_int_equal(n, 10);
-    for (int i = 0; i < n; i++)
-        assert_int_equal(t[i].quantity, 100);
-    free(t);
-    catalog_db_defaults(true, &t, &n);
-    assert_int_equal(n, 4);
-    assert_string_equal(t[1].name, "Whale");
-    assert_string_equal(t[1].price_text, "34.99");
-    assert_int_equal(t[1].quantity, 94);
-    free(t);
-}
-
 /* ---- the file ---- */
 
 static void creates_then_reads_back(void **state)
@@ -170,17 +106,23 @@ static void creates_then_reads_back(void **state)
     bool dup = false;
 
     (void)state;
-    assert_int_equal(catalog_db_open(path, true, &db, err, sizeof(err)), 0);
+    assert_int_equal(catalog_db_open(path, true, 0, &db, err, sizeof(err)), 0);
     assert_string_equal(slurp(),
                         "Tux 25.99 80\nWhale 34.99 94\nElephant 29.99 87\nBird 39.99 98\n");
     assert_int_equal(catalog_db_buy(db, "Tux", 5, "r1", &t, &dup), 0);
     assert_int_equal(t.quantity, 75);
     assert_false(dup);
-    /* on disk once it returned */
-    assert_non_null(strstr(slurp(), "Tux 25.99 75\n"));
-    catalog_db_free(db);
-    assert_int_equal(catalog_db_open(path, false, &db, err, sizeof(err)), 0);
+    /* in the journal once it returned; the file is written at a clean stop */
+    assert_non_null(strstr(journal(), "\nb Tux 75 r1\n"));
+    assert_non_null(strstr(slurp(), "Tux 25.99 80\n"));
+    catalog_db_free(db); /* as a crash: no close */
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
     assert_int_equal(catalog_db_get(db, "Tux", &t), 0);
+    assert_int_equal(t.quantity, 75);
+    assert_non_null(strstr(slurp(), "Tux 25.99 75\n")); /* open wrote the replayed table */
+    /* the request id survived the restart: nothing taken twice */
+    assert_int_equal(catalog_db_buy(db, "Tux", 5, "r1", &t, &dup), 0);
+    assert_true(dup);
     assert_int_equal(t.quantity, 75);
     assert_int_equal(catalog_db_get(db, "Uno", &t), DST_ENOTFOUND); /* the file, not Lab 3's */
     catalog_db_free(db);
@@ -194,7 +136,7 @@ static void corrupted_file_is_left_alone(void **state)
 
     (void)state;
     put_file(text);
-    assert_int_equal(catalog_db_open(path, false, &db, err, sizeof(err)), DST_EINVAL);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), DST_EINVAL);
     assert_null(db);
     assert_non_null(strstr(err, "catalog.txt:3: price 'x' is not a number"));
     assert_string_equal(slurp(), text);
@@ -213,7 +155,7 @@ static void buys_and_their_errors(void **state)
 
     (void)state;
     put_file("Tux 1.5 3\n");
-    assert_int_equal(catalog_db_open(path, false, &db, err, sizeof(err)), 0);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
     assert_int_equal(catalog_db_buy(db, "Nope", 1, NULL, &t, &dup), DST_ENOTFOUND);
     assert_int_equal(catalog_db_buy(db, "Tux", 4, NULL, &t, &dup), DST_ECONFLICT);
     assert_int_equal(catalog_db_buy(db, "Tux", 0, NULL, &t, &dup), DST_EINVAL);
@@ -225,9 +167,12 @@ static void buys_and_their_errors(void **state)
     assert_int_equal(t.quantity, 1);
     assert_int_equal(catalog_db_buy(db, "Tux", 1, "b", &t, &dup), 0);
     assert_int_equal(t.quantity, 0);
+    assert_int_equal(catalog_db_close(db), 0);
     assert_string_equal(slurp(), "Tux 1.5 0\n"); /* the price text as it was read */
     int calls = 0;
     assert_int_equal(catalog_db_restock(db, NULL, NULL), 0);
+    assert_non_null(strstr(journal(), "\nr Tux 100\n"));
+    assert_int_equal(catalog_db_close(db), 0);
     assert_string_equal(slurp(), "Tux 1.5 100\n");
     assert_int_equal(catalog_db_restock(db, NULL, &calls), 0); /* nothing at 0: no change */
     catalog_db_free(db);
@@ -261,7 +206,7 @@ static void concurrent_buys_never_oversell(void **state)
 
     (void)state;
     put_file("Tux 1 300\nWhale 2 7\n");
-    assert_int_equal(catalog_db_open(path, false, &db, err, sizeof(err)), 0);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
     for (int i = 0; i < 8; i++) {
         m[i] = (struct many){db, 0};
         pthread_create(&th[i], NULL, buyer, &m[i]);
@@ -271,20 +216,117 @@ static void concurrent_buys_never_oversell(void **state)
         sold += m[i].ok;
     }
     assert_int_equal(sold, 300);
+    catalog_db_free(db); /* as a crash: the journal has every buy */
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
     assert_string_equal(slurp(), "Tux 1 0\nWhale 2 7\n");
+    catalog_db_free(db);
+}
+
+/* ---- the journal ---- */
+
+#define HEADER "dstmc catalog journal 1\n"
+
+/* A torn last line (a crash mid-write) is dropped; the whole lines before it are kept. */
+static void torn_last_line_is_dropped(void **state)
+{
+    struct catalog_db *db = NULL;
+    struct catalog_toy t;
+    char err[256];
+    bool dup = false;
+
+    (void)state;
+    put_file("Tux 1 10\nWhale 2 7\n");
+    put_journal(HEADER "b Tux 9 a1\nr Whale 100\nb Tux 8 a2\nb Wha");
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
+    assert_int_equal(catalog_db_get(db, "Tux", &t), 0);
+    assert_int_equal(t.quantity, 8);
+    assert_int_equal(catalog_db_get(db, "Whale", &t), 0);
+    assert_int_equal(t.quantity, 100);
+    assert_string_equal(slurp(), "Tux 1 8\nWhale 2 100\n");
+    /* the new journal starts with the ids, and the fragment is gone */
+    assert_string_equal(journal(), HEADER "i a1\ni a2\n");
+    assert_int_equal(catalog_db_buy(db, "Tux", 1, "a2", &t, &dup), 0);
+    assert_true(dup);
+    assert_int_equal(t.quantity, 8);
+    catalog_db_free(db);
+}
+
+/* A bad line in the middle stops the start, naming it; neither file is touched. */
+static void corrupted_journal_is_left_alone(void **state)
+{
+    struct catalog_db *db = NULL;
+    char err[256];
+    const char *j = HEADER "b Tux 9 a1\nb Tux nine a2\nb Tux 7 a3\n";
+    const char *unknown = HEADER "b Tux 9\nb Bear 3\n";
+
+    (void)state;
+    put_file("Tux 1 10\n");
+    put_journal(j);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), DST_EINVAL);
+    assert_null(db);
+    assert_non_null(strstr(err, "catalog.txt.journal:3: quantity 'nine'"));
+    assert_string_equal(slurp(), "Tux 1 10\n");
+    assert_string_equal(journal(), j);
+    assert_int_equal(catalog_db_check(path, err, sizeof(err)), DST_EINVAL);
+    put_journal(unknown);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "catalog.txt.journal:3: Bear is not a toy of the file"));
+    assert_string_equal(journal(), unknown);
+    put_journal("Tux 1 10\n");
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "catalog.txt.journal:1: not a catalog journal"));
+    /* a journal whose file is gone is not replayed over the defaults: it is set aside */
+    unlink(path);
+    assert_int_equal(catalog_db_open(path, true, 0, &db, err, sizeof(err)), 0);
+    assert_non_null(strstr(slurp(), "Tux 25.99 80\n"));
+    char old[160], buf[256];
+    snprintf(old, sizeof(old), "%s.journal.old", path);
+    assert_string_equal(read_all(old, buf, sizeof(buf)), "Tux 1 10\n");
+    unlink(old);
+    catalog_db_free(db);
+}
+
+/* Past journal_max the table goes to the file and the journal starts again with the ids. */
+static void compaction_keeps_stock_and_ids(void **state)
+{
+    struct catalog_db *db = NULL;
+    struct catalog_toy t;
+    char err[256], id[32];
+    bool dup = false;
+
+    (void)state;
+    put_file("Tux 1 1000\n");
+    assert_int_equal(catalog_db_open(path, false, 256, &db, err, sizeof(err)), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "req-%d", i);
+        assert_int_equal(catalog_db_buy(db, "Tux", 1, id, &t, &dup), 0);
+    }
+    /* compacted on the way (256 bytes is about ten lines): the file moved, no close needed */
+    assert_null(strstr(slurp(), "Tux 1 1000\n"));
+    assert_non_null(strstr(journal(), HEADER "i req-0\ni req-1\n"));
+    assert_true(strlen(journal()) < 100 * 16 + 256);
+    catalog_db_free(db); /* as a crash */
+    assert_int_equal(catalog_db_open(path, false, 256, &db, err, sizeof(err)), 0);
+    assert_int_equal(catalog_db_get(db, "Tux", &t), 0);
+    assert_int_equal(t.quantity, 900);
+    assert_int_equal(catalog_db_buy(db, "Tux", 1, "req-3", &t, &dup), 0); /* before compaction */
+    assert_true(dup);
+    assert_int_equal(t.quantity, 900);
+    assert_int_equal(catalog_db_close(db), 0);
+    assert_string_equal(slurp(), "Tux 1 900\n");
     catalog_db_free(db);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(parses_the_original_file),
-        cmocka_unit_test(bad_lines_are_named),
-        cmocka_unit_test(defaults),
         cmocka_unit_test_setup_teardown(creates_then_reads_back, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupted_file_is_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(buys_and_their_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_buys_never_oversell, setup, teardown),
+        cmocka_unit_test_setup_teardown(torn_last_line_is_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupted_journal_is_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(compaction_keeps_stock_and_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,6 +314,45 @@ static void hook_fails_a_batch(void **state)
     order_log_free(log);
 }
 
+static struct order_log *seen_log;
+static int64_t seen_next = -1;
+
+/* What the hook sees of its own batch: not yet counted as on disk (it is being written). */
+static int peek_hook(void *ud, int64_t first, const char *buf, size_t len, int64_t upto)
+{
+    char *text = NULL;
+    size_t tlen = 0;
+
+    (void)ud;
+    (void)buf;
+    (void)len;
+    (void)upto;
+    assert_int_equal(order_log_read(seen_log, first, 10, &text, &tlen, &seen_next), 0);
+    free(text);
+    return 0;
+}
+
+/* The hook runs while the batch is written (the leader's push beside its own fdatasync). */
+static void hook_runs_beside_the_write(void **state)
+{
+    struct order_log *log = NULL;
+    char err[256], *text = NULL;
+    size_t tlen = 0;
+    int64_t n = -1, next = -1;
+
+    (void)state;
+    assert_int_equal(order_log_open(path, NULL, NULL, &log, err, sizeof(err)), 0);
+    seen_log = log;
+    order_log_set_hooks(log, peek_hook, NULL);
+    assert_int_equal(order_log_append(log, "Tux", 1, "a", &n), 0);
+    assert_int_equal(seen_next, 0); /* in the hook: order 0 not yet on disk */
+    assert_int_equal(order_log_read(log, 0, 10, &text, &tlen, &next), 0);
+    assert_int_equal(next, 1); /* once the append returned: on disk */
+    assert_string_equal(text, "0,Tux,1,a\n");
+    free(text);
+    order_log_free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_keeps_replaces_and_cuts, setup, teardown),
         cmocka_unit_test_setup_teardown(hook_fails_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(hook_runs_beside_the_write, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
