@@ -1,5 +1,6 @@
 /* frontend_status.c - the front end's live status page: /status/, its JSON and its events */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,16 @@ static const char CSP[] = "default-src 'none'; script-src 'self'; style-src 'sel
                           "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                           "form-action 'none'; frame-ancestors 'none'";
 
+/* The slot of second t (t may be negative: a machine up for less than a minute). */
+static int slot(int64_t t)
+{
+    return (int)((t % SLOTS + SLOTS) % SLOTS);
+}
+
 void fe_status_order(struct fe_status *s)
 {
     int64_t now = dst_monotonic_ms() / 1000;
-    int k = (int)(now % SLOTS);
+    int k = slot(now);
 
     pthread_mutex_lock(&s->mu);
     if (s->sec[k] != now) {
@@ -72,7 +79,7 @@ static json_t *orders_json(struct fe_status *s)
 
     pthread_mutex_lock(&s->mu);
     for (int64_t t = now - SLOTS; t < now; t++) {
-        int k = (int)(t % SLOTS);
+        int k = slot(t);
         uint64_t n = s->sec[k] == t ? s->count[k] : 0;
         json_array_append_new(hist, json_integer((json_int_t)n));
         recent += t >= now - RATE_WINDOW ? n : 0;
@@ -231,7 +238,7 @@ int fe_status_new(const char *catalog_url, struct fe_leader *leader, struct fe_c
     s->cache = cache;
     pthread_mutex_init(&s->mu, NULL);
     for (int k = 0; k < SLOTS; k++)
-        s->sec[k] = -1;
+        s->sec[k] = INT64_MIN; /* no second */
     rc = dst_sse_hub_new(HEARTBEAT_MS, 0, &s->hub);
     if (rc == 0) {
         s->started = pthread_create(&s->thread, NULL, pusher, s) == 0;

@@ -32,7 +32,7 @@ class StatusDataTest(TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
         self.store = Store(self.tmp.name)
-        self.addCleanup(self.store.stop, check=False)
+        self.addCleanup(self.store.stop)
         self.c = Client(self.store.frontend)
         self.addCleanup(self.c.close)
 
@@ -90,7 +90,7 @@ class StatusPageTest(TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
         self.store = Store(self.tmp.name)
-        self.addCleanup(self.store.stop, check=False)
+        self.addCleanup(self.store.stop)
         self.c = Client(self.store.frontend)
         self.addCleanup(self.c.close)
 
