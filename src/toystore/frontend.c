@@ -297,7 +297,8 @@ int frontend_main(int argc, char **argv)
     };
     struct dst_cfg cfg = {"toystore frontend",
                           "the toy store's front end: GET /products/NAME, POST /orders, "
-                          "GET /orders/N, a thread per client session, a query cache",
+                          "GET /orders/N, a thread per client session, a query cache, a live "
+                          "status page at /status/",
                           opts, (int)(sizeof(opts) / sizeof(opts[0]))};
     struct dst_cfg_listener ls = {"listen", NULL, false};
     int rc = dst_cfg_parse(&cfg, argc, argv, stdout, stderr);
