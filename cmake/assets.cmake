@@ -18,6 +18,13 @@ set(DSTMC_ASSETS
   "/monitor/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
   # the dashboard's stylesheet again: the monitor serves only /monitor/, its page builds on it
   "/monitor/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
+  # the toy store front end's live page (/status/): the dashboard's and the monitor's
+  # stylesheets again, its own small one on top
+  "/status/index.html=${CMAKE_SOURCE_DIR}/web/toystore/index.html"
+  "/status/status.js=${CMAKE_SOURCE_DIR}/web/toystore/status.js"
+  "/status/status.css=${CMAKE_SOURCE_DIR}/web/toystore/status.css"
+  "/status/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
+  "/status/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
   "/api/v1/openapi.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
   # where the original's Swashbuckle served its document
   "/swagger/v1/swagger.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"

@@ -288,6 +288,25 @@ void fe_leader_failed(struct fe_leader *l, int64_t epoch, int64_t deadline_ms)
     pthread_mutex_unlock(&l->mu);
 }
 
+bool fe_leader_wait(struct fe_leader *l, long *leader, int64_t *epoch, int64_t deadline_ms)
+{
+    struct timespec ts;
+    bool changed = false;
+
+    deadline_ts(deadline_ms, &ts);
+    pthread_mutex_lock(&l->mu);
+    for (int i = 0; i < 1000; i++) { /* woken each round: bounded anyway */
+        long now = l->leader >= 0 ? l->rep[l->leader].id : -1;
+        changed = now != *leader || l->epoch != *epoch;
+        *leader = now;
+        *epoch = l->epoch;
+        if (changed || l->stop || pthread_cond_timedwait(&l->changed, &l->mu, &ts) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return changed;
+}
+
 json_t *fe_leader_stats(struct fe_leader *l)
 {
     json_t *reps = json_array();

@@ -318,5 +318,30 @@ int fe_leader_get(struct fe_leader *l, int64_t deadline_ms, char *url, size_t le
 void fe_leader_failed(struct fe_leader *l, int64_t epoch, int64_t deadline_ms);
 /* For /ping: {"leader","epoch","elections","replicas":[{"id","url","live","ready"}]}. */
 json_t *fe_leader_stats(struct fe_leader *l);
+/*
+ * Waits until the leader's id (-1: none) or the epoch differs from *leader and *epoch, or until
+ * deadline_ms (monotonic); writes the current ones there. True when they changed.
+ */
+bool fe_leader_wait(struct fe_leader *l, long *leader, int64_t *epoch, int64_t deadline_ms);
+
+/* ---- frontend_status.c: the live page at /status/ and what it shows ---- */
+
+struct fe_status;
+struct dst_http_server;
+/*
+ * The status page's state: orders counted per second, and a thread that pushes the status to
+ * the page's event streams about once a second while any is open, and at once when the
+ * leader changes. catalog_url, leader and cache are borrowed and must outlive it.
+ */
+int fe_status_new(const char *catalog_url, struct fe_leader *leader, struct fe_cache *cache,
+                  struct fe_status **out);
+/* GET /status (301), /status/, /status/{file}, /status/data, /status/events. */
+int fe_status_mount(struct fe_status *s, struct dst_http_server *srv);
+/* An order the front end acknowledged. */
+void fe_status_order(struct fe_status *s);
+/* Stops the thread and ends the event streams: before the HTTP server drains. */
+void fe_status_close(struct fe_status *s);
+/* Frees, once the HTTP server is freed (its handlers may still use it); NULL is fine. */
+void fe_status_free(struct fe_status *s);
 
 #endif
