@@ -16,6 +16,8 @@ set(DSTMC_ASSETS
   "/monitor/index.html=${CMAKE_SOURCE_DIR}/web/monitor/index.html"
   "/monitor/monitor.js=${CMAKE_SOURCE_DIR}/web/monitor/monitor.js"
   "/monitor/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
+  # what the two live status pages share (helpers, theme, event stream), under each page
+  "/monitor/live.js=${CMAKE_SOURCE_DIR}/web/live.js"
   # the dashboard's stylesheet again: the monitor serves only /monitor/, its page builds on it
   "/monitor/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   # the toy store front end's live page (/status/): the dashboard's and the monitor's
@@ -25,6 +27,7 @@ set(DSTMC_ASSETS
   "/status/status.css=${CMAKE_SOURCE_DIR}/web/toystore/status.css"
   "/status/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   "/status/monitor.css=${CMAKE_SOURCE_DIR}/web/monitor/monitor.css"
+  "/status/live.js=${CMAKE_SOURCE_DIR}/web/live.js"
   "/api/v1/openapi.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"
   # where the original's Swashbuckle served its document
   "/swagger/v1/swagger.json=${CMAKE_SOURCE_DIR}/src/speedtest/api/openapi.json"

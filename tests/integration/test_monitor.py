@@ -413,7 +413,10 @@ class MonitorTest(TestCase):
             r = c.get("/monitor/")
             self.assertEqual(r.status, 200)
             self.assertIn("System Monitor", r.text)
-            for asset in ["monitor.js", "monitor.css"]:
+            # the script shared with the toy store's page sets the theme: no inline script
+            self.assertIn('<script src="live.js"></script>', r.text)
+            self.assertEqual(r.text.count("<script"), 2, r.text)
+            for asset in ["live.js", "monitor.js", "monitor.css", "style.css"]:
                 self.assertEqual(c.get("/monitor/" + asset).status, 200, asset)
             self.assertEqual(c.get("/monitor/nope.js").status, 404)
             s = c.get("/monitor/status").json()

@@ -108,11 +108,13 @@ class StatusPageTest(TestCase):
         self.assertNotIn("unsafe-inline", csp)
         self.assertIn("connect-src 'self'", csp)
         html = r.text
-        self.assertIn('<script src="status.js"></script>', html)
-        self.assertEqual(html.count("<script"), 1)  # nothing inline: the policy would block it
+        self.assertIn('<script src="live.js"></script>', html)  # shared with the monitor's page
+        self.assertIn('<script src="status.js" defer></script>', html)
+        self.assertEqual(html.count("<script"), 2)  # nothing inline: the policy would block it
         self.assertNotIn("http://", html.replace("http://www.w3.org/2000/svg", ""))
         self.assertEqual(self.c.get("/status/index.html").body, r.body)
-        for f, ctype in (("status.js", "text/javascript"), ("status.css", "text/css"),
+        for f, ctype in (("live.js", "text/javascript"), ("status.js", "text/javascript"),
+                         ("status.css", "text/css"),
                          ("style.css", "text/css"), ("monitor.css", "text/css")):
             r = self.c.get(f"/status/{f}")
             self.assertEqual(r.status, 200, f)

@@ -1,28 +1,18 @@
 /* monitor.js - the status page of `dstmc monitor` (the original "System Monitor"): one card per
  * backend with a machine bulb (id vmN: circle_green/circle_red) and a service bulb (id bN:
- * circle_yellow/circle_black), live over server-sent events, and the Calculate form. */
+ * circle_yellow/circle_black), live over server-sent events, and the Calculate form. The
+ * helpers, the theme and the event stream are live.js's (shared with the toy store's page). */
 (() => {
   'use strict';
-  const $ = (sel, root = document) => root.querySelector(sel);
+  const { $, setText, setAttr, show, hms, count, load, connectEvents } = window.dstmcLive;
   let last = null; /* the newest status rendered */
 
-  /* Change the DOM only where a value differs, so live updates do not flicker. */
-  const setText = (el, text) => { if (el && el.textContent !== text) el.textContent = text; };
-  const setAttr = (el, name, value) => { if (el.getAttribute(name) !== value) el.setAttribute(name, value); };
-  const show = (el, on) => { if (el.hidden === on) el.hidden = !on; };
-
-  const pad = (n) => String(n).padStart(2, '0');
-  const hms = (iso) => {
-    const d = iso ? new Date(iso) : null;
-    return d && !isNaN(d) ? `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` : '—';
-  };
   const full = (iso) => { const d = iso ? new Date(iso) : null; return d && !isNaN(d) ? d.toLocaleString() : ''; };
   const ms = (v) => {
     if (v == null || !isFinite(v)) return '—';
     const digits = v < 1 ? 3 : v < 10 ? 2 : v < 100 ? 1 : 0;
     return `${Number(v.toFixed(digits))} ms`;
   };
-  const count = (n) => (n == null ? '—' : Number(n).toLocaleString());
   const plural = (n, word) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 
   /* The status as the page uses it; the bare {"VM":[..],"B":[..]} of the original also works. */
@@ -151,42 +141,6 @@
     while (list.children.length > s.backends.length) list.lastElementChild.remove();
   }
 
-  /* ---------- loading and live updates ---------- */
-
-  function setConn(state, text) {
-    setAttr($('#conn'), 'data-state', state);
-    setText($('#conn-text'), text);
-    document.body.dataset.conn = state;
-  }
-
-  function connect(delay = 0) {
-    const es = new EventSource('events');
-    setConn('connecting', 'connecting…');
-    const onStatus = (ev) => { try { render(JSON.parse(ev.data)); } catch (e) { console.warn('bad status event', e); } };
-    es.addEventListener('status', onStatus);
-    es.onmessage = onStatus;
-    es.onopen = () => { delay = 0; setConn('live', 'live'); };
-    es.onerror = () => {
-      if (es.readyState !== EventSource.CLOSED) return setConn('reconnecting', 'reconnecting…');
-      delay = Math.min(30000, delay ? delay * 2 : 2000); /* the server refused: retry with back-off */
-      setConn('offline', `offline · retry in ${Math.round(delay / 1000)} s`);
-      setTimeout(() => connect(delay), delay);
-    };
-  }
-
-  async function load() {
-    try {
-      const r = await fetch('status', { cache: 'no-store' });
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      render(await r.json());
-    } catch (e) {
-      if (!last) {
-        setAttr($('#overview'), 'data-state', 'error');
-        setText($('#active'), `Could not load the status (${e.message})`);
-      }
-    }
-  }
-
   /* ---------- Calculate ---------- */
 
   async function calculate(ev) {
@@ -224,23 +178,12 @@
     }
   }
 
-  /* ---------- theme (shared with the dstmc UI through localStorage) ---------- */
-
-  function initTheme() {
-    const media = matchMedia('(prefers-color-scheme: dark)');
-    const stored = () => { try { return localStorage.getItem('dstmc.theme'); } catch (e) { return null; } };
-    const apply = (t) => { document.documentElement.dataset.theme = t; };
-    if (!stored()) apply(media.matches ? 'dark' : 'light');
-    media.addEventListener('change', () => { if (!stored()) apply(media.matches ? 'dark' : 'light'); });
-    $('#theme-toggle').addEventListener('click', () => {
-      const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
-      try { localStorage.setItem('dstmc.theme', next); } catch (e) { /* not remembered */ }
-      apply(next);
-    });
-  }
-
-  initTheme();
   $('#calc-form').addEventListener('submit', calculate);
-  load();
-  connect();
+  load('status', render, (e) => {
+    if (!last) {
+      setAttr($('#overview'), 'data-state', 'error');
+      setText($('#active'), `Could not load the status (${e.message})`);
+    }
+  });
+  connectEvents('events', render);
 })();

@@ -1,27 +1,12 @@
 /* status.js - the toy store front end's live page (/status/): the toys and their stock, orders
  * per second, the order replicas and who leads, from GET data and live over GET events.
- * Read only. Every text from the server goes in through textContent (toy names included). */
+ * Read only. Every text from the server goes in through textContent (toy names included). The
+ * helpers, the theme and the event stream are live.js's (shared with the monitor's page). */
 (() => {
   'use strict';
-
-  /* ---------- theme: before the first paint (shared with the dstmc UI and the monitor) ---------- */
-  const stored = () => { try { return localStorage.getItem('dstmc.theme'); } catch (e) { return null; } };
-  const media = matchMedia('(prefers-color-scheme: dark)');
-  const applyTheme = (t) => { document.documentElement.dataset.theme = t; };
-  applyTheme(stored() || (media.matches ? 'dark' : 'light'));
-
-  const $ = (sel, root = document) => root.querySelector(sel);
-  const setText = (el, text) => { if (el && el.textContent !== text) el.textContent = text; };
-  const setAttr = (el, name, value) => { if (el.getAttribute(name) !== value) el.setAttribute(name, value); };
-  const show = (el, on) => { if (el.hidden === on) el.hidden = !on; };
-  const count = (n) => (n == null ? '—' : Number(n).toLocaleString());
+  const { $, setText, setAttr, show, hms, count, load, connectEvents } = window.dstmcLive;
   const rate = (v) => (v == null || !isFinite(v) ? '—' : Number(v.toFixed(v < 10 ? 1 : 0)).toLocaleString());
   const price = (p) => (typeof p === 'number' && isFinite(p) ? p.toFixed(2) : '—');
-  const pad = (n) => String(n).padStart(2, '0');
-  const hms = (iso) => {
-    const d = iso ? new Date(iso) : null;
-    return d && !isNaN(d) ? `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` : '—';
-  };
   let last = null; /* the newest status rendered */
 
   /* ---------- toys ---------- */
@@ -184,51 +169,11 @@
     renderReplicas(reps);
   }
 
-  /* ---------- loading and live updates (as the monitor's page) ---------- */
-
-  function setConn(state, text) {
-    setAttr($('#conn'), 'data-state', state);
-    setText($('#conn-text'), text);
-    document.body.dataset.conn = state;
-  }
-
-  function connect(delay = 0) {
-    const es = new EventSource('events');
-    setConn('connecting', 'connecting…');
-    const onStatus = (ev) => { try { render(JSON.parse(ev.data)); } catch (e) { console.warn('bad status event', e); } };
-    es.addEventListener('status', onStatus);
-    es.onopen = () => { delay = 0; setConn('live', 'live'); };
-    es.onerror = () => {
-      if (es.readyState !== EventSource.CLOSED) return setConn('reconnecting', 'reconnecting…');
-      delay = Math.min(30000, delay ? delay * 2 : 2000); /* the server refused: retry with back-off */
-      setConn('offline', `offline · retry in ${Math.round(delay / 1000)} s`);
-      setTimeout(() => connect(delay), delay);
-    };
-  }
-
-  async function load() {
-    try {
-      const r = await fetch('data', { cache: 'no-store' });
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      render(await r.json());
-    } catch (e) {
-      if (!last) {
-        setAttr($('#overview'), 'data-state', 'error');
-        setText($('#leader'), `Could not load the status (${e.message})`);
-      }
+  load('data', render, (e) => {
+    if (!last) {
+      setAttr($('#overview'), 'data-state', 'error');
+      setText($('#leader'), `Could not load the status (${e.message})`);
     }
-  }
-
-  function start() {
-    media.addEventListener('change', () => { if (!stored()) applyTheme(media.matches ? 'dark' : 'light'); });
-    $('#theme-toggle').addEventListener('click', () => {
-      const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
-      try { localStorage.setItem('dstmc.theme', next); } catch (e) { /* not remembered */ }
-      applyTheme(next);
-    });
-    load();
-    connect();
-  }
-
-  document.addEventListener('DOMContentLoaded', start);
+  });
+  connectEvents('events', render);
 })();
