@@ -4,7 +4,8 @@
  * against `dstmc toystore up`: the toys table shows the catalog's stock, a buy makes Tux's stock
  * fall and the order count rise on the page without a reload, the page shows replica 3 leading;
  * replica 3 paused (SIGSTOP) makes the page show replica 2 leading and 3 without an answer, and
- * 3 leading again once it is resumed. Every request of the page stays on the front end, nothing
+ * 3 leading again once it is resumed. The theme button (live.js, shared with the monitor's page)
+ * switches the theme and the choice outlives a reload. Every request of the page stays on the front end, nothing
  * breaks the Content-Security-Policy. Saves toystore-status-desktop.png (1280 px wide),
  * toystore-status-phone.png (390 px) and toystore-status-failover.png (replica 3 paused) into
  * $DSTMC_E2E_OUT.
@@ -125,6 +126,22 @@ async function main(launch) {
     const v = await page.evaluate(shown);
     return /^Replica 3\b/.test(v.leader) && v.roles === '3:leader 2:follower 1:follower' ? v : null;
   }, 'replica 3 leading again on the page'));
+
+  await step('the theme button switches the theme; the choice outlives a reload', async () => {
+    const theme = () => page.evaluate(() =>
+      [document.documentElement.dataset.theme, localStorage.getItem('dstmc.theme')]);
+    const [was] = await theme();
+    check(was === 'light' || was === 'dark', `the page's theme is ${was}`);
+    const want = was === 'dark' ? 'light' : 'dark';
+    await page.click('#theme-toggle');
+    const [now, kept] = await theme();
+    check(now === want && kept === want, `after a click the theme is ${now}, stored ${kept}`);
+    await page.reload();
+    await waitFor(async () => (await page.evaluate(shown)).conn === 'live', 'the page live again');
+    const [again] = await theme();
+    check(again === want, `after a reload the theme is ${again}, chosen ${want}`);
+    log(`theme ${was} → ${want}, kept over a reload`);
+  });
 
   check(problems.length === 0, problems.join(' | '));
 }
