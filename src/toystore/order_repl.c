@@ -27,9 +27,10 @@
  * them; one whose tail differs (orders a dead leader wrote and never propagated, so never
  * acknowledged) has that tail replaced by the leader's lines.
  *
- * Catch-up: a replica that (re)starts is not ready: it takes no push and may not lead. Told of
+ * Catch-up: a replica that (re)starts is not ready: it may not lead, and takes a push only when
+ * the push starts WINDOW lines before its own end (it answers with where to send from). Told of
  * a leader, it reads the leader's log from WINDOW lines before its own end (GET /orders?from=N)
- * and makes its log the leader's. A replica told that it leads first takes the log of the most
+ * and makes its log the leader's; the leader's next push does the same. A replica told that it leads first takes the log of the most
  * up-to-date live peer, when one is ahead of it: the highest epoch it synced with, then the
  * longest log (every acknowledged order is on each follower the old leader believed live).
  */
@@ -150,8 +151,9 @@ static int batch_from(const char *buf, size_t len, int64_t skip, const char **ou
 }
 
 /*
- * Sends orders [first, upto) to one follower; 0, DST_ECONFLICT (it knows a newer epoch),
- * DST_EBUSY (it is catching up: it does not count, and is not left out), DST_EDEP.
+ * Sends orders [first, upto) to one follower (from earlier, as far back as it asks: a follower
+ * that lacks orders or catches up); 0, DST_ECONFLICT (it knows a newer epoch), DST_EBUSY (it
+ * answered 503: it cannot write its log now; it does not count, and is not left out), DST_EDEP.
  */
 static int push_one(struct order *o, const char *url, int64_t epoch, int64_t first, const char *buf,
                     size_t len, int64_t upto)
@@ -463,8 +465,19 @@ static void on_replicate(struct dst_http_req *req, void *ud)
         goto out;
     }
     if (!ready) {
-        ts_reply_error(req, 503, "catching up");
-        goto out;
+        /*
+         * Catching up (just started, or told of a leader it could not read yet): only a batch
+         * that starts a whole window before the end of this log, or before the batch, is taken,
+         * as a pull would compare it; any other gets where the leader should send from. So a
+         * live follower is never left out while it catches up: a leader answers no buy before
+         * every follower that answers has the order.
+         */
+        int64_t mine = order_log_next(o->log), from = mine < first ? mine : first;
+        from = from > WINDOW ? from - WINDOW : 0;
+        if (first > from) {
+            ts_reply_data(req, json_pack("{s:I}", "next", (json_int_t)from));
+            goto out;
+        }
     }
     pthread_mutex_lock(&o->sync_mu);
     int rc = order_log_sync(o->log, first, recs, n, end);
@@ -475,8 +488,14 @@ static void on_replicate(struct dst_http_req *req, void *ud)
     }
     if (rc == 0) {
         pthread_mutex_lock(&o->rmu);
-        if (o->epoch == epoch)
+        if (o->epoch == epoch) {
+            if (!o->ready)
+                dst_info("caught up at epoch %" PRId64 " through the leader's push: %" PRId64
+                         " orders",
+                         epoch, order_log_next(o->log));
             o->synced = epoch;
+            o->ready = true;
+        }
         pthread_mutex_unlock(&o->rmu);
     }
     ts_reply_data(req, json_pack("{s:I}", "next", (json_int_t)order_log_next(o->log)));

@@ -26,6 +26,29 @@ def same_logs(cl):
 
 
 class LeaderTest(TestCase):
+    def test_a_follower_catching_up_is_not_left_out(self):
+        """Right after a start the followers are catching up (they were never told of a
+        leader here); the leader's first buy is answered only once both have it. A leader that
+        answered without them lost the order when it died, and its successor gave the number
+        again (test_toystore_up caught it under load)."""
+        with tempfile.TemporaryDirectory() as tmp, Cluster(tmp, frontend=False) as cl:
+            reps = [{"id": i, "url": f"http://127.0.0.1:{cl.ports[('order', i)]}", "live": True}
+                    for i in cl.ids]
+            c3 = Client(cl.replicas[3])
+            r = c3.request("PUT", "/leader", json_body={"epoch": 1, "id": 3, "replicas": reps})
+            self.assertEqual(r.status, 200, r.body)
+            for i in (1, 2):
+                self.assertFalse(cl.replica_ping(i)["ready"])
+            r = buy(c3, "Tux", 2, path="/orders?epoch=1", request_id="first-buy")
+            self.assertEqual(r.json(), {"data": {"order_number": 0}})
+            for i in cl.ids:
+                self.assertEqual([x.split(",")[:3] for x in lines(cl.logs[i])],
+                                 [["0", "Tux", "2"]], f"replica {i}'s log")
+            for i in (1, 2):
+                d = cl.replica_ping(i)
+                self.assertEqual((d["ready"], d["epoch"], d["leader"]), (True, 1, 3))
+            c3.close()
+
     def test_highest_live_id_leads_and_every_replica_knows(self):
         with tempfile.TemporaryDirectory() as tmp, Cluster(tmp) as cl:
             info = cl.ping()["orders"]
