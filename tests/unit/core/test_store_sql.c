@@ -149,7 +149,7 @@ static void query_conditions_in_bind_order(void **state)
     build(&sql, DST_SQL_PG, &q, false);
     assert_string_equal(sql.text.data,
                         SELECT_PG " WHERE probe COLLATE \"C\" = $1 AND status COLLATE \"C\" = $2 "
-                                  "AND download_bps >= $3 AND " PING_INT_PG
+                                  "AND download_bps >= $3::float8 AND " PING_INT_PG
                                   " < $4 ORDER BY lower(location COLLATE \"C\") NULLS FIRST,"
                                   " location COLLATE \"C\" NULLS FIRST, seq LIMIT $5 OFFSET $6");
     assert_int_equal(sql.nargs, 6);
@@ -414,6 +414,22 @@ static void insert_text(void **state)
     assert_string_equal(dst_store_sql_insert(DST_SQL_PG), want);
 }
 
+/* PostgreSQL's batch INSERT: an array per column, of the column's type, in insert_args order. */
+static void insert_many_text(void **state)
+{
+    const char *t = dst_store_sql_insert_many();
+
+    (void)state;
+    assert_non_null(strstr(t, "INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
+                              ", received_ms) SELECT * FROM unnest($1::text[], $2::int8[], "
+                              "$3::text[], $4::text[], "));
+    assert_non_null(strstr(t, ", $8::int8[], "));    /* device */
+    assert_non_null(strstr(t, ", $12::float8[], ")); /* download_bps */
+    assert_non_null(
+        strstr(t, ", $34::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq")); /* received */
+    assert_null(strstr(t, "$35"));
+}
+
 static void fill(struct dst_result *r)
 {
     dst_result_init(r);
@@ -640,6 +656,7 @@ int main(void)
         cmocka_unit_test(limit_and_offset),
         cmocka_unit_test(bounds),
         cmocka_unit_test(insert_text),
+        cmocka_unit_test(insert_many_text),
         cmocka_unit_test(row_mapping),
         cmocka_unit_test(row_odd_values),
         cmocka_unit_test(series_text),
