@@ -735,6 +735,86 @@ static void test_probes(void **state)
     dst_store_probes_free(NULL, 0);
 }
 
+/* ---- big batches; PostgreSQL: a server restart ---- */
+
+/*
+ * The server stops under an open store: each operation fails with DST_EDEP (503), none hangs
+ * or crashes; once the server is back, the next operation reconnects and nothing is lost.
+ */
+static void test_pg_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct dst_result r, got;
+    uint64_t v;
+
+    mk(&r, "home", T0, 1e6);
+    insert1(f->s, &r); /* the pool now holds an idle connection the restart will break */
+    pg_stop(&fx_pg);
+    enum dst_log_level level = dst_log_get_level();
+    dst_log_set_level(DST_LOG_ERROR + 1);
+    assert_int_equal(dst_store_ping(f->s), DST_EDEP);
+    struct dst_result r2;
+    mk(&r2, "home", T0 + MIN, 2e6);
+    assert_int_equal(dst_store_insert(f->s, &r2, 1, NULL), DST_EDEP);
+    assert_int_equal(dst_store_version(f->s, &v), DST_EDEP);
+    dst_log_set_level(level);
+    assert_true(pg_start(&fx_pg)); /* the same data directory and port */
+    assert_int_equal(dst_store_ping(f->s), 0);
+    insert1(f->s, &r2); /* the probe's retry from its outbox */
+    assert_int_equal(count_all(f->s), 2);
+    dst_result_init(&got);
+    assert_int_equal(dst_store_get(f->s, r.id, &got), 0);
+    assert_true(got.download_bps == 1e6);
+    dst_result_release(&got);
+    /* idle connections broken by a second restart are dropped on their next use */
+    pg_stop(&fx_pg);
+    assert_true(pg_start(&fx_pg));
+    assert_int_equal(count_all(f->s), 2);
+    dst_result_release(&r2);
+    dst_result_release(&r);
+}
+
+/* A batch in one statement: a thousand rows, odd text, and ids already stored among them. */
+static void test_insert_big_batch(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 1000 };
+    struct dst_result *rs = calloc(N, sizeof(*rs)), got;
+    bool *created = calloc(N, sizeof(*created));
+
+    for (int i = 0; i < N; i++) {
+        mk(&rs[i], i % 2 ? "a\"b\\c,{d}" : "NULL", T0 + i, i % 3 ? 1e6 * i : NAN);
+        dst_result_set(&rs[i].user, i % 5 ? NULL : "");
+    }
+    insert1(f->s, &rs[7]);
+    int64_t seq7 = rs[7].seq;
+    assert_int_equal(dst_store_insert(f->s, rs, N, created), 0);
+    assert_false(created[7]);
+    assert_int_equal(rs[7].seq, seq7);
+    int64_t prev = 0;
+    for (int i = 0; i < N; i++) { /* new rows numbered in the batch's order */
+        if (i == 7)
+            continue;
+        assert_true(created[i]);
+        assert_true(rs[i].seq > prev);
+        prev = rs[i].seq;
+    }
+    assert_int_equal(count_all(f->s), N);
+    for (int i = 0; i < N; i += 333) {
+        dst_result_init(&got);
+        assert_int_equal(dst_store_get(f->s, rs[i].id, &got), 0);
+        json_t *a = dst_result_to_json(&rs[i]), *b = dst_result_to_json(&got);
+        assert_true(json_equal(a, b));
+        json_decref(a);
+        json_decref(b);
+        dst_result_release(&got);
+    }
+    for (int i = 0; i < N; i++)
+        dst_result_release(&rs[i]);
+    free(rs);
+    free(created);
+}
+
 /* ---- threads ---- */
 
 struct worker {
@@ -822,6 +902,8 @@ int main(void)
         ALL_STORES(test_series),
         ALL_STORES(test_probes),
         ALL_STORES(test_threads),
+        ALL_STORES(test_insert_big_batch),
+        cmocka_unit_test_setup_teardown(test_pg_restart, setup_pg, teardown),
     };
     dst_log_init("test_store", DST_LOG_WARN);
     return cmocka_run_group_tests(tests, store_group_setup, store_group_teardown);
