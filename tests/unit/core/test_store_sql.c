@@ -234,6 +234,39 @@ static void count_conditions_only(void **state)
     dst_store_sql_release(&sql);
 }
 
+/*
+ * PostgreSQL types each parameter by its column: a real on a number column is cast (the column
+ * may hold integers), a text on one is its number, or SQLite's answer when it spells none
+ * (every number sorts before any text); SQLite's text stays as it was.
+ */
+static void pg_value_kinds(void **state)
+{
+    struct dst_store_query q = query();
+    struct dst_store_sql sql;
+
+    (void)state;
+    dst_store_query_add(&q, (struct dst_cond){DST_F_DEVICE, DST_OP_EQ, DST_V_REAL, .d = 1.5});
+    dst_store_query_add(&q, text_cond(DST_F_SERVER_ID, DST_OP_GE, "42"));
+    dst_store_query_add(&q, text_cond(DST_F_DEVICE, DST_OP_EQ, "a"));
+    dst_store_query_add(&q, text_cond(DST_F_PING, DST_OP_LT, "a"));
+    dst_store_query_add(&q, int_cond(DST_F_USER, DST_OP_EQ, 7));
+    build(&sql, DST_SQL_PG, &q, true);
+    assert_string_equal(sql.text.data,
+                        "SELECT count(*) FROM results WHERE device = $1::float8 AND server_id >="
+                        " $2::float8 AND FALSE AND ping_ms IS NOT NULL AND \"user\" COLLATE"
+                        " \"C\" = $3");
+    assert_int_equal(sql.nargs, 3);
+    assert_true(sql.args[1].type == DST_SQL_REAL && sql.args[1].d == 42);
+    assert_int_arg(&sql, 2, 7);
+    dst_store_sql_release(&sql);
+    build(&sql, DST_SQL_SQLITE, &q, true);
+    assert_string_equal(sql.text.data, "SELECT count(*) FROM results WHERE device = ? AND"
+                                       " server_id >= ? AND device = ? AND ping_ms < ? AND"
+                                       " user = ?");
+    assert_int_equal(sql.nargs, 5);
+    dst_store_sql_release(&sql);
+}
+
 /* The ORDER BY of q (sorted by f), up to " LIMIT". */
 static void assert_order(enum dst_store_sql_dialect d, enum dst_field f, bool desc,
                          const char *want)
@@ -651,6 +684,7 @@ int main(void)
         cmocka_unit_test(query_conditions_in_bind_order),
         cmocka_unit_test(keyset_cursor),
         cmocka_unit_test(count_conditions_only),
+        cmocka_unit_test(pg_value_kinds),
         cmocka_unit_test(sort_orders),
         cmocka_unit_test(every_field_mapped),
         cmocka_unit_test(limit_and_offset),
