@@ -46,12 +46,8 @@ static inline void fx_pg_atexit(void)
 static inline int store_group_setup(void **state)
 {
     (void)state;
-    if (!pg_bin_find(&fx_pg)) {
-        fx_pg_missing = true;
-        fprintf(stderr, "store_fixture: no PostgreSQL binaries (/usr/lib/postgresql/*/bin or "
-                        "$DSTMC_PG_BIN): the postgresql tests are skipped\n");
+    if (fx_pg_missing)
         return 0;
-    }
     atexit(fx_pg_atexit);
     return pg_init(&fx_pg) ? 0 : -1;
 }
@@ -93,10 +89,6 @@ static inline int setup(void **state, enum fixture_kind kind)
         snprintf(f->path, sizeof(f->path), "%s/results.db", f->dir);
         snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
     } else if (kind == FX_PG) {
-        if (fx_pg_missing) {
-            free(f);
-            skip(); /* said why once, in store_group_setup */
-        }
         snprintf(f->db, sizeof(f->db), "t%d", ++ndb); /* a fresh database per test */
         snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
         if (!pg_sql(&fx_pg, "postgres", sql))
@@ -156,5 +148,30 @@ static inline int teardown(void **state)
 #define SHARED_STORES(fn)                                      \
     cmocka_unit_test_setup_teardown(fn, setup_file, teardown), \
         cmocka_unit_test_setup_teardown(fn, setup_pg, teardown)
+
+/*
+ * Runs the group with the PostgreSQL server of store_group_setup; without PostgreSQL binaries
+ * the tests on it are left out, saying so (the rest run).
+ */
+static inline int store_run(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+    struct CMUnitTest *keep = calloc(n, sizeof(*keep));
+    size_t m = 0;
+
+    fx_pg_missing = !pg_bin_find(&fx_pg);
+    for (size_t i = 0; i < n; i++)
+        if (!fx_pg_missing || tests[i].setup_func != setup_pg)
+            keep[m++] = tests[i];
+    if (fx_pg_missing)
+        fprintf(stderr,
+                "store_fixture: no PostgreSQL binaries (/usr/lib/postgresql/N/bin or "
+                "$DSTMC_PG_BIN; scripts/deps.sh installs them): %zu postgresql tests skipped\n",
+                n - m);
+    int rc = _cmocka_run_group_tests(name, keep, m, store_group_setup, store_group_teardown);
+    free(keep);
+    return rc;
+}
+
+#define store_run_tests(tests) store_run(#tests, tests, sizeof(tests) / sizeof((tests)[0]))
 
 #endif

@@ -906,5 +906,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_restart, setup_pg, teardown),
     };
     dst_log_init("test_store", DST_LOG_WARN);
-    return cmocka_run_group_tests(tests, store_group_setup, store_group_teardown);
+    return store_run_tests(tests);
 }

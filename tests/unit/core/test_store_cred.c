@@ -136,5 +136,5 @@ int main(void)
         ALL_STORES(test_list_delete_cascade),
         ALL_STORES(test_purge),
     };
-    return cmocka_run_group_tests(tests, store_group_setup, store_group_teardown);
+    return store_run_tests(tests);
 }

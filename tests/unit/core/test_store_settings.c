@@ -177,5 +177,5 @@ int main(void)
         ALL_STORES(test_absent_and_bad_keys), SHARED_STORES(test_reopen_keeps),
         SHARED_STORES(test_corrupt_value),    cmocka_unit_test(test_migration_from_v1),
     };
-    return cmocka_run_group_tests(tests, store_group_setup, store_group_teardown);
+    return store_run_tests(tests);
 }
