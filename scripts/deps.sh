@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# Build, test and benchmark dependencies, all from Debian 12.
+# Build, test and benchmark dependencies, all from Debian 12. (postgresql: the store tests start
+# a private server from /usr/lib/postgresql/N/bin, which is not on PATH; they skip without it.)
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev uuid-dev libcmocka-dev
 libhiredis-dev libpq-dev libiperf-dev libexpat1-dev libssl-dev

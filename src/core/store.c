@@ -31,12 +31,12 @@ int dst_store_url_check(const char *url, char *err, size_t errlen)
 
     if (sqlite_rest(url))
         return 0;
+    if (is_postgres(url))
+        return dst_store_pg_url_check(url, err, errlen);
     if (url && strcmp(url, "sqlite:") == 0)
         why = "sqlite: needs a path (sqlite:PATH or sqlite::memory:)";
-    else if (is_postgres(url))
-        why = "postgresql: backend not built yet";
     else
-        why = "unknown store URL (use sqlite:PATH or sqlite::memory:)";
+        why = "unknown store URL (use sqlite:PATH, sqlite::memory: or postgresql://...)";
     if (err && errlen)
         snprintf(err, errlen, "%s", why);
     return DST_EINVAL;
@@ -53,12 +53,14 @@ int dst_store_url_check_path(const char *url, char *err, size_t errlen)
 
 int dst_store_open(const char *url, struct dst_store **out)
 {
-    char why[128];
+    char why[600];
 
     if (dst_store_url_check(url, why, sizeof(why)) != 0) {
         dst_error("store: %s", why);
         return DST_EINVAL;
     }
+    if (is_postgres(url))
+        return dst_store_pg_ops.open(url, out);
     return dst_store_sqlite_ops.open(sqlite_rest(url), out);
 }
 

@@ -1,4 +1,4 @@
-/* store.h - the results store: one interface, backends sqlite (store_sqlite.c) and postgresql */
+/* store.h - the results store: one interface; backends store_sqlite.c and store_pg.c */
 #ifndef DST_STORE_H
 #define DST_STORE_H
 
@@ -14,9 +14,13 @@ struct dst_store;
 
 /*
  * Opens a store by URL: "sqlite:PATH" (file, created if missing, WAL), "sqlite::memory:"
- * (private, for tests) or "postgresql://..." (later). Runs pending schema migrations.
- * DST_EINVAL on an unknown scheme, DST_EDEP if the backend fails (logged with its message).
- * A store is safe to use from many threads at once.
+ * (private, for tests) or "postgresql://..." / "postgres://..." (libpq's URI: user, password,
+ * host, port, database and ?host=/socket/dir, sslmode=... and the like; the server must be
+ * reachable now). Runs pending schema migrations. DST_EINVAL on an unknown scheme or a URL
+ * libpq cannot read, DST_EDEP if the backend fails (logged with its message).
+ * A store is safe to use from many threads at once. When a PostgreSQL server goes away
+ * (restart, network), each operation fails with DST_EDEP until it is back; the next operation
+ * after that reconnects by itself.
  */
 int dst_store_open(const char *url, struct dst_store **out);
 void dst_store_free(struct dst_store *s);

@@ -5,8 +5,9 @@
 #include "store.h"
 
 struct dst_store_ops {
-    const char *scheme;                                    /* "sqlite", "postgresql" */
-    int (*open)(const char *rest, struct dst_store **out); /* rest: the URL after "scheme:" */
+    const char *scheme; /* "sqlite", "postgresql" */
+    /* rest: the URL after "sqlite:"; PostgreSQL's is the whole URL (libpq reads it) */
+    int (*open)(const char *rest, struct dst_store **out);
     void (*close)(struct dst_store *s);
     int (*schema_version)(struct dst_store *s);
     int (*insert)(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
@@ -37,5 +38,9 @@ struct dst_store {
 };
 
 extern const struct dst_store_ops dst_store_sqlite_ops;
+extern const struct dst_store_ops dst_store_pg_ops;
+
+/* Whether libpq can read url (its reason in err otherwise): DST_EINVAL, without connecting. */
+int dst_store_pg_url_check(const char *url, char *err, size_t errlen);
 
 #endif

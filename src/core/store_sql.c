@@ -116,9 +116,33 @@ static const char *collate(enum dst_store_sql_dialect d, bool text)
 
 /* ---- the fixed texts, built once from cols[] per dialect ---- */
 
-/* "seq, id, ...", the same with "r.", and the INSERT. */
-static char sql_cols[2][1024], sql_rcols[2][1280], sql_insert[2][2048];
+/* "seq, id, ...", the same with "r.", the INSERT, and PostgreSQL's INSERT of arrays. */
+static char sql_cols[2][1024], sql_rcols[2][1280], sql_insert[2][2048], sql_insert_many[2048];
 static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
+
+/* The PostgreSQL array type of a column's values. */
+static const char *pg_array_type(enum ckind k)
+{
+    return k == C_REAL ? "float8[]" : k == C_TIME || k == C_INT ? "int8[]" : "text[]";
+}
+
+/* INSERT ... SELECT FROM unnest($1::text[], ...): a batch of any size in one statement. */
+static void build_insert_many(void)
+{
+    char *si = sql_insert_many;
+    size_t c = (size_t)snprintf(si, sizeof(sql_insert_many), "INSERT INTO results (");
+
+    for (int i = 0; i < DST_STORE_SQL_NCOLS; i++)
+        c += (size_t)snprintf(si + c, sizeof(sql_insert_many) - c, "%s, ",
+                              col_name(DST_SQL_PG, &cols[i]));
+    c +=
+        (size_t)snprintf(si + c, sizeof(sql_insert_many) - c, "received_ms) SELECT * FROM unnest(");
+    for (int i = 0; i < DST_STORE_SQL_NCOLS; i++)
+        c += (size_t)snprintf(si + c, sizeof(sql_insert_many) - c, "$%d::%s, ", i + 1,
+                              pg_array_type(cols[i].kind));
+    snprintf(si + c, sizeof(sql_insert_many) - c,
+             "$%d::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq", DST_STORE_SQL_NCOLS + 1);
+}
 
 static void build_fixed(enum dst_store_sql_dialect d)
 {
@@ -150,12 +174,19 @@ static void build_fixed_all(void)
 {
     build_fixed(DST_SQL_SQLITE);
     build_fixed(DST_SQL_PG);
+    build_insert_many();
 }
 
 const char *dst_store_sql_insert(enum dst_store_sql_dialect dialect)
 {
     pthread_once(&sql_once, build_fixed_all);
     return sql_insert[dialect];
+}
+
+const char *dst_store_sql_insert_many(void)
+{
+    pthread_once(&sql_once, build_fixed_all);
+    return sql_insert_many;
 }
 
 /* ---- building statements ---- */
@@ -218,6 +249,44 @@ static int query_check(const struct dst_store_query *q)
     return 0;
 }
 
+/*
+ * A text value for a number column the way SQLite compares it (numeric affinity): as the number
+ * it spells, else greater than every number. Returns false when it spells no number.
+ */
+static bool text_as_number(const char *s, struct dst_store_sql_val *v)
+{
+    char *end = NULL;
+    double d = strtod(s, &end);
+
+    if (end == s || *end != '\0' || !isfinite(d))
+        return false;
+    *v = (struct dst_store_sql_val){.type = DST_SQL_REAL, .d = d};
+    return true;
+}
+
+/*
+ * Appends one condition. PostgreSQL types a parameter by its column and refuses a value of
+ * another kind, where SQLite compares anyway: a real is cast (a number column may hold
+ * integers), a text that is no number on a number column is SQLite's answer (numbers sort
+ * before text), constant but for NULLs.
+ */
+static int put_cond(struct dst_store_sql *sql, const struct dst_cond *c)
+{
+    const char *e = field_expr(sql->dialect, c->field);
+    struct dst_store_sql_val v = cond_val(c);
+    bool text = fields[c->field].text;
+
+    if (sql->dialect == DST_SQL_PG && !text && v.type == DST_SQL_TEXT && !text_as_number(v.s, &v))
+        return c->op == DST_OP_LT || c->op == DST_OP_LE
+                   ? dst_buf_printf(&sql->text, "%s IS NOT NULL", e)
+                   : dst_buf_puts(&sql->text, "FALSE");
+    int rc = dst_buf_printf(&sql->text, "%s%s %s ", e, collate(sql->dialect, text), op_sql[c->op]);
+    rc = rc ? rc : put_arg(sql, v);
+    if (rc == 0 && sql->dialect == DST_SQL_PG && !text && v.type == DST_SQL_REAL)
+        rc = dst_buf_puts(&sql->text, "::float8");
+    return rc;
+}
+
 /* Appends the WHERE clause of q's conditions and, with keyset, the cursor. */
 static int put_where(struct dst_store_sql *sql, const struct dst_store_query *q, bool keyset)
 {
@@ -225,11 +294,8 @@ static int put_where(struct dst_store_sql *sql, const struct dst_store_query *q,
     int rc = 0;
 
     for (int i = 0; rc == 0 && i < q->nconds; i++) {
-        const struct dst_cond *c = &q->conds[i];
-        rc = dst_buf_printf(b, "%s%s%s %s ", i ? " AND " : " WHERE ",
-                            field_expr(sql->dialect, c->field),
-                            collate(sql->dialect, fields[c->field].text), op_sql[c->op]);
-        rc = rc ? rc : put_arg(sql, cond_val(c));
+        rc = dst_buf_puts(b, i ? " AND " : " WHERE ");
+        rc = rc ? rc : put_cond(sql, &q->conds[i]);
     }
     if (rc || !keyset || !q->keyset || !q->has_after)
         return rc;

@@ -114,6 +114,13 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
 /* The INSERT of one result, skipping an id already stored; binds dst_store_sql_insert_args. */
 const char *dst_store_sql_insert(enum dst_store_sql_dialect dialect);
 /*
+ * PostgreSQL only: the INSERT of a batch in one statement, skipping ids already stored (also a
+ * repeat inside the batch). Binds DST_STORE_SQL_NCOLS + 1 arrays, one per column of
+ * dst_store_sql_insert_args in that order, each an array literal with an element per row;
+ * returns (id, seq) per new row.
+ */
+const char *dst_store_sql_insert_many(void);
+/*
  * Fills args[0 .. DST_STORE_SQL_NCOLS] with r's columns then received_ms; unknown values
  * (NAN, -1, NULL) are DST_SQL_NULL. Text is borrowed from r.
  */

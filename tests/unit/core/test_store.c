@@ -1,4 +1,4 @@
-/* test_store.c - unit tests of store.c and store_sqlite.c through the public store API */
+/* test_store.c - unit tests of store.c and its backends (SQLite, PostgreSQL) through its API */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,12 +94,33 @@ static void test_url_check(void **state)
     assert_int_equal(dst_store_url_check("sqlite::memory:", err, sizeof(err)), 0);
     assert_int_equal(dst_store_url_check("sqlite:", err, sizeof(err)), DST_EINVAL);
     assert_non_null(strstr(err, "needs a path"));
-    assert_int_equal(dst_store_url_check("postgresql://db/x", err, sizeof(err)), DST_EINVAL);
-    assert_non_null(strstr(err, "not built yet"));
+    assert_int_equal(dst_store_url_check("postgresql://db/x", err, sizeof(err)), 0);
+    assert_int_equal(
+        dst_store_url_check("postgres://u:p@db:5433/x?sslmode=require", err, sizeof(err)), 0);
+    assert_int_equal(dst_store_url_check("postgresql:///x?host=/tmp/d&port=5", err, sizeof(err)),
+                     0);
+    /* libpq reads the URL and says what is wrong with it */
+    assert_int_equal(dst_store_url_check("postgresql://[::1/x", err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "postgresql URL: "));
+    assert_non_null(strstr(err, "IPv6"));
+    assert_int_equal(dst_store_url_check("postgresql://h/x?nosuchoption=1", err, sizeof(err)),
+                     DST_EINVAL);
+    assert_non_null(strstr(err, "nosuchoption"));
     assert_int_equal(dst_store_url_check("mysql://x", err, sizeof(err)), DST_EINVAL);
+    assert_non_null(strstr(err, "postgresql://"));
     assert_int_equal(dst_store_url_check(NULL, NULL, 0), DST_EINVAL);
-    assert_int_equal(dst_store_open("postgresql://db/x", &s), DST_EINVAL);
+    assert_int_equal(dst_store_open("postgresql://h/x?nosuchoption=1", &s), DST_EINVAL);
     assert_int_equal(dst_store_open("redis://x", &s), DST_EINVAL);
+    assert_null(s);
+    /* a server that is not there: the open fails (logged), nothing is returned */
+    int held = -1, port = st_refusing_port(&held);
+    char url[96];
+    snprintf(url, sizeof(url), "postgresql://127.0.0.1:%d/x?connect_timeout=5", port);
+    enum dst_log_level level = dst_log_get_level();
+    dst_log_set_level(DST_LOG_ERROR + 1);
+    assert_int_equal(dst_store_open(url, &s), DST_EDEP);
+    dst_log_set_level(level);
+    close(held);
     assert_null(s);
     assert_int_equal(dst_store_open("sqlite:/nonexistent-dir/x/y.db", &s), DST_EDEP);
     assert_null(s);
@@ -119,7 +140,6 @@ static void test_migrations(void **state)
     struct fixture *f = *state;
     struct dst_store *again = NULL;
     struct dst_result r;
-    sqlite3 *db = NULL;
 
     assert_int_equal(dst_store_schema_version(f->s), 3);
     assert_int_equal(dst_store_ping(f->s), 0);
@@ -133,14 +153,12 @@ static void test_migrations(void **state)
     dst_store_free(again);
     again = NULL;
     /* a database from a newer dstmc is refused */
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO schema_migrations (version, applied_at)"
-                                  " VALUES (99, 0)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    assert_true(
+        fixture_sql(f, "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)"));
+    enum dst_log_level level = dst_log_get_level();
+    dst_log_set_level(DST_LOG_ERROR + 1);
     assert_int_equal(dst_store_open(f->url, &again), DST_EDEP);
+    dst_log_set_level(level);
     assert_null(again);
 }
 
@@ -570,7 +588,7 @@ static void test_version(void **state)
     assert_int_equal(dst_store_version(f->s, &c), 0);
     assert_true(b == c);
     dst_result_release(&r);
-    if (!f->dir[0])
+    if (f->kind == FX_MEMORY)
         return;
     /* another handle on the same file sees this one's inserts, and the other way round */
     assert_int_equal(dst_store_open(f->url, &other), 0);
@@ -717,6 +735,86 @@ static void test_probes(void **state)
     dst_store_probes_free(NULL, 0);
 }
 
+/* ---- big batches; PostgreSQL: a server restart ---- */
+
+/*
+ * The server stops under an open store: each operation fails with DST_EDEP (503), none hangs
+ * or crashes; once the server is back, the next operation reconnects and nothing is lost.
+ */
+static void test_pg_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct dst_result r, got;
+    uint64_t v;
+
+    mk(&r, "home", T0, 1e6);
+    insert1(f->s, &r); /* the pool now holds an idle connection the restart will break */
+    pg_stop(&fx_pg);
+    enum dst_log_level level = dst_log_get_level();
+    dst_log_set_level(DST_LOG_ERROR + 1);
+    assert_int_equal(dst_store_ping(f->s), DST_EDEP);
+    struct dst_result r2;
+    mk(&r2, "home", T0 + MIN, 2e6);
+    assert_int_equal(dst_store_insert(f->s, &r2, 1, NULL), DST_EDEP);
+    assert_int_equal(dst_store_version(f->s, &v), DST_EDEP);
+    dst_log_set_level(level);
+    assert_true(pg_start(&fx_pg)); /* the same data directory and port */
+    assert_int_equal(dst_store_ping(f->s), 0);
+    insert1(f->s, &r2); /* the probe's retry from its outbox */
+    assert_int_equal(count_all(f->s), 2);
+    dst_result_init(&got);
+    assert_int_equal(dst_store_get(f->s, r.id, &got), 0);
+    assert_true(got.download_bps == 1e6);
+    dst_result_release(&got);
+    /* idle connections broken by a second restart are dropped on their next use */
+    pg_stop(&fx_pg);
+    assert_true(pg_start(&fx_pg));
+    assert_int_equal(count_all(f->s), 2);
+    dst_result_release(&r2);
+    dst_result_release(&r);
+}
+
+/* A batch in one statement: a thousand rows, odd text, and ids already stored among them. */
+static void test_insert_big_batch(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 1000 };
+    struct dst_result *rs = calloc(N, sizeof(*rs)), got;
+    bool *created = calloc(N, sizeof(*created));
+
+    for (int i = 0; i < N; i++) {
+        mk(&rs[i], i % 2 ? "a\"b\\c,{d}" : "NULL", T0 + i, i % 3 ? 1e6 * i : NAN);
+        dst_result_set(&rs[i].user, i % 5 ? NULL : "");
+    }
+    insert1(f->s, &rs[7]);
+    int64_t seq7 = rs[7].seq;
+    assert_int_equal(dst_store_insert(f->s, rs, N, created), 0);
+    assert_false(created[7]);
+    assert_int_equal(rs[7].seq, seq7);
+    int64_t prev = 0;
+    for (int i = 0; i < N; i++) { /* new rows numbered in the batch's order */
+        if (i == 7)
+            continue;
+        assert_true(created[i]);
+        assert_true(rs[i].seq > prev);
+        prev = rs[i].seq;
+    }
+    assert_int_equal(count_all(f->s), N);
+    for (int i = 0; i < N; i += 333) {
+        dst_result_init(&got);
+        assert_int_equal(dst_store_get(f->s, rs[i].id, &got), 0);
+        json_t *a = dst_result_to_json(&rs[i]), *b = dst_result_to_json(&got);
+        assert_true(json_equal(a, b));
+        json_decref(a);
+        json_decref(b);
+        dst_result_release(&got);
+    }
+    for (int i = 0; i < N; i++)
+        dst_result_release(&rs[i]);
+    free(rs);
+    free(created);
+}
+
 /* ---- threads ---- */
 
 struct worker {
@@ -785,30 +883,28 @@ static void test_threads(void **state)
     assert_int_equal(count_all(f->s), 400);
 }
 
-#define BOTH(fn)                                              \
-    cmocka_unit_test_setup_teardown(fn, setup_mem, teardown), \
-        cmocka_unit_test_setup_teardown(fn, setup_file, teardown)
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_check),
-        cmocka_unit_test_setup_teardown(test_migrations, setup_file, teardown),
-        BOTH(test_insert_get),
-        BOTH(test_insert_idempotent),
-        BOTH(test_insert_batch),
-        BOTH(test_insert_atomic),
-        BOTH(test_every_field),
-        BOTH(test_filters),
-        BOTH(test_sort),
-        BOTH(test_callback_stops),
-        BOTH(test_nested_query),
-        BOTH(test_keyset),
-        BOTH(test_version),
-        BOTH(test_series),
-        BOTH(test_probes),
-        BOTH(test_threads),
+        SHARED_STORES(test_migrations),
+        ALL_STORES(test_insert_get),
+        ALL_STORES(test_insert_idempotent),
+        ALL_STORES(test_insert_batch),
+        ALL_STORES(test_insert_atomic),
+        ALL_STORES(test_every_field),
+        ALL_STORES(test_filters),
+        ALL_STORES(test_sort),
+        ALL_STORES(test_callback_stops),
+        ALL_STORES(test_nested_query),
+        ALL_STORES(test_keyset),
+        ALL_STORES(test_version),
+        ALL_STORES(test_series),
+        ALL_STORES(test_probes),
+        ALL_STORES(test_threads),
+        ALL_STORES(test_insert_big_batch),
+        cmocka_unit_test_setup_teardown(test_pg_restart, setup_pg, teardown),
     };
     dst_log_init("test_store", DST_LOG_WARN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return store_run_tests(tests);
 }

@@ -1,4 +1,4 @@
-/* test_store_cred.c - unit tests of the store's credentials (store_cred.c, store_sqlite_cred.c) */
+/* test_store_cred.c - unit tests of the store's credentials (store_cred.c and the backends') */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,17 +128,13 @@ static void test_purge(void **state)
     dst_store_creds_free(l, n);
 }
 
-#define BOTH(t)                                              \
-    cmocka_unit_test_setup_teardown(t, setup_mem, teardown), \
-        cmocka_unit_test_setup_teardown(t, setup_file, teardown)
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_add_get),
-        BOTH(test_bad_rows),
-        BOTH(test_list_delete_cascade),
-        BOTH(test_purge),
+        ALL_STORES(test_add_get),
+        ALL_STORES(test_bad_rows),
+        ALL_STORES(test_list_delete_cascade),
+        ALL_STORES(test_purge),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return store_run_tests(tests);
 }

@@ -1,4 +1,4 @@
-/* test_store_settings.c - unit tests of the store's settings (store.c, store_sqlite.c) */
+/* test_store_settings.c - unit tests of the store's settings (store.c and the backends') */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,16 +98,10 @@ static void test_reopen_keeps(void **state)
 static void test_corrupt_value(void **state)
 {
     struct fixture *f = *state;
-    sqlite3 *db = NULL;
     json_t *out = NULL;
 
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO settings (key, value, updated_ms)"
-                                  " VALUES ('bad', '{nope', 0)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    assert_true(fixture_sql(f, "INSERT INTO settings (key, value, updated_ms)"
+                               " VALUES ('bad', '{nope', 0)"));
     assert_int_equal(dst_store_setting_get(f->s, "bad", &out), DST_EDEP);
     assert_null(out);
 }
@@ -176,19 +170,12 @@ static void test_migration_from_v1(void **state)
     rmdir(dir);
 }
 
-#define BOTH(fn)                                              \
-    cmocka_unit_test_setup_teardown(fn, setup_mem, teardown), \
-        cmocka_unit_test_setup_teardown(fn, setup_file, teardown)
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_round_trip),
-        BOTH(test_overwrite),
-        BOTH(test_absent_and_bad_keys),
-        cmocka_unit_test_setup_teardown(test_reopen_keeps, setup_file, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_value, setup_file, teardown),
-        cmocka_unit_test(test_migration_from_v1),
+        ALL_STORES(test_round_trip),          ALL_STORES(test_overwrite),
+        ALL_STORES(test_absent_and_bad_keys), SHARED_STORES(test_reopen_keeps),
+        SHARED_STORES(test_corrupt_value),    cmocka_unit_test(test_migration_from_v1),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return store_run_tests(tests);
 }

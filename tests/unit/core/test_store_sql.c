@@ -149,7 +149,7 @@ static void query_conditions_in_bind_order(void **state)
     build(&sql, DST_SQL_PG, &q, false);
     assert_string_equal(sql.text.data,
                         SELECT_PG " WHERE probe COLLATE \"C\" = $1 AND status COLLATE \"C\" = $2 "
-                                  "AND download_bps >= $3 AND " PING_INT_PG
+                                  "AND download_bps >= $3::float8 AND " PING_INT_PG
                                   " < $4 ORDER BY lower(location COLLATE \"C\") NULLS FIRST,"
                                   " location COLLATE \"C\" NULLS FIRST, seq LIMIT $5 OFFSET $6");
     assert_int_equal(sql.nargs, 6);
@@ -231,6 +231,39 @@ static void count_conditions_only(void **state)
     assert_string_equal(
         sql.text.data,
         "SELECT count(*) FROM results WHERE probe COLLATE \"C\" = $1 AND time_ms >= $2");
+    dst_store_sql_release(&sql);
+}
+
+/*
+ * PostgreSQL types each parameter by its column: a real on a number column is cast (the column
+ * may hold integers), a text on one is its number, or SQLite's answer when it spells none
+ * (every number sorts before any text); SQLite's text stays as it was.
+ */
+static void pg_value_kinds(void **state)
+{
+    struct dst_store_query q = query();
+    struct dst_store_sql sql;
+
+    (void)state;
+    dst_store_query_add(&q, (struct dst_cond){DST_F_DEVICE, DST_OP_EQ, DST_V_REAL, .d = 1.5});
+    dst_store_query_add(&q, text_cond(DST_F_SERVER_ID, DST_OP_GE, "42"));
+    dst_store_query_add(&q, text_cond(DST_F_DEVICE, DST_OP_EQ, "a"));
+    dst_store_query_add(&q, text_cond(DST_F_PING, DST_OP_LT, "a"));
+    dst_store_query_add(&q, int_cond(DST_F_USER, DST_OP_EQ, 7));
+    build(&sql, DST_SQL_PG, &q, true);
+    assert_string_equal(sql.text.data,
+                        "SELECT count(*) FROM results WHERE device = $1::float8 AND server_id >="
+                        " $2::float8 AND FALSE AND ping_ms IS NOT NULL AND \"user\" COLLATE"
+                        " \"C\" = $3");
+    assert_int_equal(sql.nargs, 3);
+    assert_true(sql.args[1].type == DST_SQL_REAL && sql.args[1].d == 42);
+    assert_int_arg(&sql, 2, 7);
+    dst_store_sql_release(&sql);
+    build(&sql, DST_SQL_SQLITE, &q, true);
+    assert_string_equal(sql.text.data, "SELECT count(*) FROM results WHERE device = ? AND"
+                                       " server_id >= ? AND device = ? AND ping_ms < ? AND"
+                                       " user = ?");
+    assert_int_equal(sql.nargs, 5);
     dst_store_sql_release(&sql);
 }
 
@@ -412,6 +445,22 @@ static void insert_text(void **state)
         n += (size_t)snprintf(want + n, sizeof(want) - n, ", $%d", i);
     snprintf(want + n, sizeof(want) - n, ") ON CONFLICT (id) DO NOTHING RETURNING seq");
     assert_string_equal(dst_store_sql_insert(DST_SQL_PG), want);
+}
+
+/* PostgreSQL's batch INSERT: an array per column, of the column's type, in insert_args order. */
+static void insert_many_text(void **state)
+{
+    const char *t = dst_store_sql_insert_many();
+
+    (void)state;
+    assert_non_null(strstr(t, "INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
+                              ", received_ms) SELECT * FROM unnest($1::text[], $2::int8[], "
+                              "$3::text[], $4::text[], "));
+    assert_non_null(strstr(t, ", $8::int8[], "));    /* device */
+    assert_non_null(strstr(t, ", $12::float8[], ")); /* download_bps */
+    assert_non_null(
+        strstr(t, ", $34::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq")); /* received */
+    assert_null(strstr(t, "$35"));
 }
 
 static void fill(struct dst_result *r)
@@ -635,11 +684,13 @@ int main(void)
         cmocka_unit_test(query_conditions_in_bind_order),
         cmocka_unit_test(keyset_cursor),
         cmocka_unit_test(count_conditions_only),
+        cmocka_unit_test(pg_value_kinds),
         cmocka_unit_test(sort_orders),
         cmocka_unit_test(every_field_mapped),
         cmocka_unit_test(limit_and_offset),
         cmocka_unit_test(bounds),
         cmocka_unit_test(insert_text),
+        cmocka_unit_test(insert_many_text),
         cmocka_unit_test(row_mapping),
         cmocka_unit_test(row_odd_values),
         cmocka_unit_test(series_text),
