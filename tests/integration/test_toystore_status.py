@@ -35,6 +35,8 @@ class StatusDataTest(TestCase):
         self.addCleanup(self.store.stop)
         self.c = Client(self.store.frontend)
         self.addCleanup(self.c.close)
+        # the front end chooses its leader by its first health checks: they may be under way
+        wait_for(lambda: status(self.c)["leader"] == 1, what="the front end's order leader")
 
     def test_shows_the_catalog_stock_falling_after_a_buy_and_counts_orders(self):
         st = status(self.c)
