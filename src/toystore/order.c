@@ -348,6 +348,7 @@ int order_main(int argc, char **argv)
                                       .error_key = "code"};
     rc = dst_http_serve(&so, mount, o) ? 1 : 0;
 out:
+    order_repl_stop(o); /* its threads use the log */
     order_log_free(o->log);
     ts_reqids_free(o->recent);
     order_repl_free(o);

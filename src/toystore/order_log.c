@@ -220,15 +220,15 @@ void order_log_free(struct order_log *log)
 {
     if (!log)
         return;
-    if (log->fd >= 0)
-        close(log->fd);
-    if (log->syncing) {
+    if (log->syncing) { /* before the file is closed: the syncer writes it */
         pthread_mutex_lock(&log->smu);
         log->sstop = true;
         pthread_cond_broadcast(&log->scv);
         pthread_mutex_unlock(&log->smu);
         pthread_join(log->syncer, NULL);
     }
+    if (log->fd >= 0)
+        close(log->fd);
     free(log->off);
     free(log->pending);
     free(log->path);
