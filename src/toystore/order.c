@@ -115,8 +115,8 @@ static void reply_outcome(struct dst_http_req *req, int state, int64_t value)
  */
 static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *value, bool *lost)
 {
-    uint64_t batch = 0;
-    int status = order_buys_take(o, b, value, &batch);
+    int log_rc = 0;
+    int status = order_buys_take(o, b, value, &log_rc);
 
     *state = REQ_RETRY;
     *lost = false;
@@ -124,10 +124,9 @@ static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *va
         *state = REQ_FAILED;
         *value = status;
     } else if (status == 200) {
-        int rc = order_log_wait(o->log, batch);
-        if (rc == 0 || rc == DST_ECONFLICT)
+        if (log_rc == 0 || log_rc == DST_ECONFLICT)
             *state = REQ_DONE;
-        *lost = rc == DST_ECONFLICT;
+        *lost = log_rc == DST_ECONFLICT;
     }
     if (*state == REQ_RETRY)
         *value = 0;

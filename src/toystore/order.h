@@ -85,12 +85,14 @@ void order_push_free(struct order_push *p);
 void order_push_run(struct order_push *p, struct order_push_job *jobs, int n);
 /*
  * order_buys.c: asks the catalog for b together with the buys waiting with it (one POST
- * /buys). 200: the catalog took the stock and the order's line is queued in the log (*number,
- * for order_log_wait(batch)); 404, 409; 503 when the catalog or the log cannot be used.
+ * /buys), then writes the orders of those it took to the log as one batch. 200: the catalog
+ * took the stock and the order is numbered *number, *log_rc the log's outcome for it (as
+ * order_log_append's: 0, DST_ECONFLICT, DST_EIO); 404, 409; 503 when the catalog or the log
+ * cannot be used.
  */
 struct order_buys *order_buys_new(void);
 void order_buys_free(struct order_buys *q);
-int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, uint64_t *batch);
+int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, int *log_rc);
 /* PUT /leader, POST /replicate, GET /orders?from=N. */
 int order_repl_mount(struct dst_http_server *srv, struct order *o);
 /* For /ping: epoch, leader, synced, ready, live followers. */

@@ -16,24 +16,28 @@
 /*
  * As the log's group commit: a buyer queues its buy; one that finds no call under way becomes
  * the caller, takes every buy queued so far (up to BATCH_MAX), sends them as one POST /buys
- * (the catalog applies them in order and makes them durable with one journal sync), queues
- * the order lines of those the catalog took in the log, all for one batch, and wakes their
- * buyers, who then wait for that batch (order_log_wait). Buys that arrive during a call wait
- * for the next one, which takes them all. A group of N buys thus costs one HTTP hop to the
- * catalog and one log batch (one push to the followers), not N.
+ * (the catalog applies them in order and makes them durable with one journal sync), and queues
+ * the order lines of those the catalog took in the log, all for one batch. It then hands the
+ * next call over (the next buyer in the queue is woken to make it), waits for its batch to be
+ * on disk and at the followers (order_log_wait: one fdatasync, one push), and wakes each of its
+ * buyers with its outcome. Buys that arrive during a call go together in the next one. A group
+ * of N buys thus costs one HTTP hop to the catalog and one log batch, not N; and each buyer
+ * sleeps once and is woken once, by its caller (a condition variable each, no broadcast).
  */
 struct waiter {
     const struct ts_buy *b;
-    int status; /* 200 (its line queued: number, batch), 404, 409, 503 */
+    pthread_cond_t cv; /* signalled when done, or when it is at the head and may call */
+    int status;        /* 200 (number, log_rc), 404, 409, 503 */
     int64_t number;
     uint64_t batch;
+    int log_rc; /* order_log_wait's outcome for its batch */
+    bool taken; /* by a caller: out of the queue */
     bool done;
     struct waiter *next;
 };
 
 struct order_buys {
     pthread_mutex_t mu; /* everything below */
-    pthread_cond_t cv;
     struct waiter *head, *tail;
     bool calling;
 };
@@ -43,7 +47,6 @@ struct order_buys *order_buys_new(void)
     struct order_buys *q = dst_xnew(struct order_buys);
 
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
     return q;
 }
 
@@ -51,7 +54,6 @@ void order_buys_free(struct order_buys *q)
 {
     if (!q)
         return;
-    pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);
 }
@@ -111,11 +113,41 @@ static void call_catalog(struct order *o, struct waiter **w, int n)
     dst_http_resp_release(&resp);
 }
 
-int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, uint64_t *batch)
+/* The caller's part: the call for taken[0..n), the log batch, each buyer woken with its outcome. */
+static void serve(struct order *o, struct waiter **taken, int n)
+{
+    struct order_buys *q = o->buys;
+
+    call_catalog(o, taken, n);
+    for (int i = 0; i < n; i++) { /* in the catalog's order */
+        struct waiter *w = taken[i];
+        if (w->status == 200 && order_log_queue(o->log, w->b->name, w->b->quantity,
+                                                w->b->request_id, &w->number, &w->batch) != 0)
+            w->status = 503; /* the log cannot be written: not acknowledged */
+    }
+    pthread_mutex_lock(&q->mu); /* the next call may start now */
+    q->calling = false;
+    if (q->head)
+        pthread_cond_signal(&q->head->cv);
+    pthread_mutex_unlock(&q->mu);
+    /* the lines went in one batch, or a few when a write began between them: each its own */
+    for (int i = 0; i < n; i++)
+        if (taken[i]->status == 200)
+            taken[i]->log_rc = order_log_wait(o->log, taken[i]->batch);
+    pthread_mutex_lock(&q->mu);
+    for (int i = 0; i < n; i++) {
+        taken[i]->done = true;
+        pthread_cond_signal(&taken[i]->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, int *log_rc)
 {
     struct order_buys *q = o->buys;
     struct waiter me = {.b = b}, *taken[BATCH_MAX];
 
+    pthread_cond_init(&me.cv, NULL);
     pthread_mutex_lock(&q->mu);
     if (q->tail)
         q->tail->next = &me;
@@ -123,12 +155,13 @@ int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, ui
         q->head = &me;
     q->tail = &me;
     while (!me.done) {
-        if (q->calling) {
-            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->calling || me.taken) { /* a call under way, or mine: wait */
+            pthread_cond_wait(&me.cv, &q->mu);
             continue;
         }
         int n = 0;
         while (q->head && n < BATCH_MAX) {
+            q->head->taken = true;
             taken[n++] = q->head;
             q->head = q->head->next;
         }
@@ -136,20 +169,12 @@ int order_buys_take(struct order *o, const struct ts_buy *b, int64_t *number, ui
             q->tail = NULL;
         q->calling = true;
         pthread_mutex_unlock(&q->mu);
-        call_catalog(o, taken, n);
-        for (int i = 0; i < n; i++) /* in the catalog's order */
-            if (taken[i]->status == 200 &&
-                order_log_queue(o->log, taken[i]->b->name, taken[i]->b->quantity,
-                                taken[i]->b->request_id, &taken[i]->number, &taken[i]->batch) != 0)
-                taken[i]->status = 503; /* the log cannot be written: not acknowledged */
+        serve(o, taken, n);
         pthread_mutex_lock(&q->mu);
-        for (int i = 0; i < n; i++)
-            taken[i]->done = true;
-        q->calling = false;
-        pthread_cond_broadcast(&q->cv);
     }
     pthread_mutex_unlock(&q->mu);
+    pthread_cond_destroy(&me.cv);
     *number = me.number;
-    *batch = me.batch;
+    *log_rc = me.log_rc;
     return me.status;
 }
