@@ -10,6 +10,7 @@
 #include "core/http_server.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/sig.h"
 #include "core/sse.h"
 #include "toystore/services.h"
@@ -18,10 +19,12 @@
 #define HEARTBEAT_MS 5000 /* the front end takes 15 s of silence for a lost stream */
 #define DRAIN_MS     2000
 #define MAX_BODY     4096
+#define MAX_BATCH    (512u << 10) /* POST /buys: TS_BATCH_MAX buys of ~200 bytes fit */
 
 /*
  * Internal API (docs/toystore.md): GET /products, GET /products/NAME, POST
- * /products/NAME/buy {"quantity","request_id"}, GET /events (an "invalidate" event
+ * /products/NAME/buy {"quantity","request_id"}, POST /buys {"buys":[{"name","quantity",
+ * "request_id"},…]} (the order leader's batch: a result per buy), GET /events (an "invalidate" event
  * {"name":NAME} after each buy and restock, once it is on disk), GET /ping.
  */
 struct catalog {
@@ -107,6 +110,57 @@ static void on_buy(struct dst_http_req *req, void *ud)
     ts_reply_data(req, toy_json(&t));
 }
 
+/* A batch answer's result for one buy: what POST /products/NAME/buy would have answered. */
+static json_t *buy_result(const struct catalog_buy *b)
+{
+    if (b->rc == 0)
+        return json_pack("{s:o}", "data", toy_json(&b->after));
+    return json_pack("{s:{s:i,s:s}}", "error", "code", b->rc == DST_ENOTFOUND ? 404 : 409,
+                     "message", b->rc == DST_ENOTFOUND ? "product not found" : "out of stock");
+}
+
+/*
+ * POST /buys: the buys in order under one hold of the write lock, durable by one journal
+ * write; one invalidation per toy changed. A body that does not parse changes nothing (400).
+ */
+static void on_buys(struct dst_http_req *req, void *ud)
+{
+    struct catalog *c = ud;
+    struct ts_buy *in = NULL;
+    struct catalog_buy *out = NULL;
+    char err[256];
+    size_t len = 0;
+    int n = 0;
+    if (!ts_write_ok(req))
+        return;
+    const char *body = dst_http_req_body(req, &len);
+
+    if (ts_buys_parse(body, len, &in, &n, err, sizeof(err)) != 0) {
+        ts_reply_error(req, 400, err);
+        return;
+    }
+    out = dst_xcalloc((size_t)n, sizeof(*out));
+    for (int i = 0; i < n; i++)
+        out[i].in = &in[i];
+    if (catalog_db_buy_many(c->db, out, n) != 0) {
+        ts_reply_error(req, 503, "the catalog cannot store the change");
+        goto out;
+    }
+    json_t *results = json_array();
+    for (int i = 0; i < n; i++) {
+        bool first = out[i].rc == 0 && !out[i].dup;
+        for (int k = 0; first && k < i; k++) /* one invalidation per toy */
+            first = !(out[k].rc == 0 && !out[k].dup && strcmp(in[k].name, in[i].name) == 0);
+        if (first)
+            invalidate(c, out[i].after.name);
+        json_array_append_new(results, buy_result(&out[i]));
+    }
+    ts_reply_data(req, json_pack("{s:o}", "results", results));
+out:
+    free(out);
+    free(in);
+}
+
 static void on_events(struct dst_http_req *req, void *ud)
 {
     struct catalog *c = ud;
@@ -131,6 +185,7 @@ static int mount(struct dst_http_server *srv, struct catalog *c)
     rc = rc ? rc : dst_http_server_route(srv, "GET", "/products", on_list, c, 0, 0);
     rc = rc ? rc : dst_http_server_route(srv, "GET", "/products/{name}", on_get, c, 0, 0);
     rc = rc ? rc : dst_http_server_route(srv, "POST", "/products/{name}/buy", on_buy, c, 0, 0);
+    rc = rc ? rc : dst_http_server_route(srv, "POST", "/buys", on_buys, c, 0, MAX_BATCH);
     rc = rc ? rc : dst_http_server_route(srv, "GET", "/events", on_events, c, 0, 0);
     return rc;
 }

@@ -396,12 +396,46 @@ static bool broken(struct catalog_db *db)
     return b;
 }
 
+/*
+ * Under the write lock: one buy (request_id NULL: none); *v the version that makes it durable
+ * (0: nothing to wait for). 0, DST_ENOTFOUND, DST_ECONFLICT.
+ */
+static int buy_locked(struct catalog_db *db, const char *name, long qty, const char *request_id,
+                      struct catalog_toy *after, bool *dup, uint64_t *v)
+{
+    struct catalog_toy *t = find(db, name);
+    struct ts_reqid *seen = request_id ? ts_reqids_get(db->recent, request_id) : NULL;
+    int rc = 0;
+
+    *dup = false;
+    *v = 0;
+    if (!t) {
+        rc = DST_ENOTFOUND;
+    } else if (seen) {
+        *dup = true;
+        *v = (uint64_t)seen->value;
+    } else if (t->quantity < qty) {
+        rc = DST_ECONFLICT;
+    } else {
+        struct catalog_change c = {.kind = 'b'};
+        t->quantity -= qty;
+        *v = ++db->applied;
+        if (request_id)
+            ts_reqids_put(db->recent, request_id)->value = (int64_t)*v;
+        memcpy(c.name, t->name, sizeof(c.name));
+        c.quantity = t->quantity;
+        snprintf(c.request_id, sizeof(c.request_id), "%s", request_id ? request_id : "");
+        queue(db, &c, *v);
+    }
+    if (t)
+        *after = *t;
+    return rc;
+}
+
 int catalog_db_buy(struct catalog_db *db, const char *name, long qty, const char *request_id,
                    struct catalog_toy *after, bool *dup)
 {
-    struct ts_reqid *seen = NULL;
     uint64_t v = 0;
-    int rc = 0;
 
     *dup = false;
     if (qty < 1 || qty > TS_QTY_MAX)
@@ -409,30 +443,34 @@ int catalog_db_buy(struct catalog_db *db, const char *name, long qty, const char
     if (broken(db))
         return DST_EIO;
     pthread_rwlock_wrlock(&db->lock);
-    struct catalog_toy *t = find(db, name);
-    seen = request_id ? ts_reqids_get(db->recent, request_id) : NULL;
-    if (!t) {
-        rc = DST_ENOTFOUND;
-    } else if (seen) {
-        *dup = true;
-        v = (uint64_t)seen->value;
-    } else if (t->quantity < qty) {
-        rc = DST_ECONFLICT;
-    } else {
-        struct catalog_change c = {.kind = 'b'};
-        t->quantity -= qty;
-        v = ++db->applied;
-        if (request_id)
-            ts_reqids_put(db->recent, request_id)->value = (int64_t)v;
-        memcpy(c.name, t->name, sizeof(c.name));
-        c.quantity = t->quantity;
-        snprintf(c.request_id, sizeof(c.request_id), "%s", request_id ? request_id : "");
-        queue(db, &c, v);
-    }
-    if (t)
-        *after = *t;
+    int rc = buy_locked(db, name, qty, request_id, after, dup, &v);
     pthread_rwlock_unlock(&db->lock);
     return rc ? rc : durable(db, v);
+}
+
+int catalog_db_buy_many(struct catalog_db *db, struct catalog_buy *buys, int n)
+{
+    uint64_t last = 0;
+
+    if (broken(db))
+        return DST_EIO;
+    pthread_rwlock_wrlock(&db->lock);
+    for (int i = 0; i < n; i++) {
+        const struct ts_buy *b = buys[i].in;
+        uint64_t v = 0;
+        memset(&buys[i].after, 0, sizeof(buys[i].after));
+        buys[i].dup = false;
+        if (b->unknown || b->quantity < 1 || b->quantity > TS_QTY_MAX)
+            buys[i].rc = b->unknown ? DST_ENOTFOUND : DST_EINVAL;
+        else
+            buys[i].rc =
+                buy_locked(db, b->name, b->quantity, b->request_id[0] ? b->request_id : NULL,
+                           &buys[i].after, &buys[i].dup, &v);
+        if (v > last)
+            last = v;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return durable(db, last);
 }
 
 int catalog_db_restock(struct catalog_db *db, void (*fn)(void *ud, const char *name), void *ud)

@@ -8,7 +8,6 @@
 #include "core/cfg.h"
 #include "core/cfg_check.h"
 #include "core/err.h"
-#include "core/http_client.h"
 #include "core/http_server.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -63,37 +62,6 @@ void order_forget(void *ud, const struct order_rec *r)
     pthread_mutex_unlock(&o->mu);
 }
 
-/* Asks the catalog to take qty of name: 200, 404, 409, or 503 when it cannot be asked. */
-static int catalog_buy(struct order *o, const struct ts_buy *b)
-{
-    struct dst_http_client *c = ts_client();
-    struct dst_http_resp resp;
-    char url[512];
-    json_t *j = json_pack("{s:I}", "quantity", (json_int_t)b->quantity);
-    if (b->request_id[0])
-        json_object_set_new(j, "request_id", json_string(b->request_id));
-    char *body = dst_json_dumps(j, NULL);
-    int status = 503;
-
-    json_decref(j);
-    snprintf(url, sizeof(url), "%s/products/%s/buy", o->catalog, b->name);
-    struct dst_http_call call = {.method = "POST",
-                                 .url = url,
-                                 .body = body,
-                                 .content_type = "application/json",
-                                 .timeout_ms = o->timeout_ms,
-                                 .max_body = 64 * 1024};
-    int rc = c ? dst_http_client_do(c, &call, &resp) : DST_EDEP;
-    if (rc == 0 && (resp.status == 200 || resp.status == 404 || resp.status == 409))
-        status = (int)resp.status;
-    else if (c)
-        dst_warn("catalog %s: %s", url, rc ? resp.err : "unexpected status");
-    if (c)
-        dst_http_resp_release(&resp);
-    free(body);
-    return status;
-}
-
 /* Waits for a request id's first outcome, or claims it; true: the caller runs the buy. */
 static bool claim(struct order *o, const char *id, int *state, int64_t *value)
 {
@@ -141,26 +109,27 @@ static void reply_outcome(struct dst_http_req *req, int state, int64_t value)
 }
 
 /*
- * The buy itself: the catalog first, then the log (and the followers); the outcome as (state,
- * value). A batch the followers refused (a newer leader exists) leaves its line in this log,
+ * The buy itself: the catalog first (with the buys that wait with it: order_buys.c), then the
+ * log (and the followers); the outcome as (state, value). A batch the followers refused (a newer leader exists) leaves its line in this log,
  * so its id is DONE here (should this log's tail survive), but the answer is *lost: a 503.
  */
 static void buy(struct order *o, const struct ts_buy *b, int *state, int64_t *value, bool *lost)
 {
-    int status = catalog_buy(o, b);
+    int log_rc = 0;
+    int status = order_buys_take(o, b, value, &log_rc);
 
     *state = REQ_RETRY;
-    *value = 0;
     *lost = false;
     if (status == 404 || status == 409) {
         *state = REQ_FAILED;
         *value = status;
     } else if (status == 200) {
-        int rc = order_log_append(o->log, b->name, b->quantity, b->request_id, value);
-        if (rc == 0 || rc == DST_ECONFLICT)
+        if (log_rc == 0 || log_rc == DST_ECONFLICT)
             *state = REQ_DONE;
-        *lost = rc == DST_ECONFLICT;
+        *lost = log_rc == DST_ECONFLICT;
     }
+    if (*state == REQ_RETRY)
+        *value = 0;
 }
 
 static void not_leader(struct dst_http_req *req, long leader)
@@ -337,6 +306,7 @@ int order_main(int argc, char **argv)
         goto out;
     }
     order_repl_attach(o);
+    o->buys = order_buys_new();
     dst_info("replica %ld: %" PRId64 " orders in %s; the next is number %" PRId64, o->id,
              order_log_next(o->log), db, order_log_next(o->log));
     struct dst_http_server_opts so = {.listen = listen,
@@ -348,7 +318,9 @@ int order_main(int argc, char **argv)
                                       .error_key = "code"};
     rc = dst_http_serve(&so, mount, o) ? 1 : 0;
 out:
+    order_repl_stop(o); /* its threads use the log */
     order_log_free(o->log);
+    order_buys_free(o->buys);
     ts_reqids_free(o->recent);
     order_repl_free(o);
     pthread_mutex_destroy(&o->mu);

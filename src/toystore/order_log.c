@@ -220,15 +220,15 @@ void order_log_free(struct order_log *log)
 {
     if (!log)
         return;
-    if (log->fd >= 0)
-        close(log->fd);
-    if (log->syncing) {
+    if (log->syncing) { /* before the file is closed: the syncer writes it */
         pthread_mutex_lock(&log->smu);
         log->sstop = true;
         pthread_cond_broadcast(&log->scv);
         pthread_mutex_unlock(&log->smu);
         pthread_join(log->syncer, NULL);
     }
+    if (log->fd >= 0)
+        close(log->fd);
     free(log->off);
     free(log->pending);
     free(log->path);
@@ -356,8 +356,8 @@ static int wait_batch(struct order_log *log, uint64_t b)
     return log->result[b % RESULTS];
 }
 
-int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
-                     int64_t *number)
+int order_log_queue(struct order_log *log, const char *name, long qty, const char *request_id,
+                    int64_t *number, uint64_t *batch)
 {
     struct order_rec r = {.quantity = qty};
     char line[LINE_MAX_LEN + 2];
@@ -366,14 +366,10 @@ int order_log_append(struct order_log *log, const char *name, long qty, const ch
     snprintf(r.name, sizeof(r.name), "%s", name);
     snprintf(r.request_id, sizeof(r.request_id), "%s", request_id ? request_id : "");
     pthread_mutex_lock(&log->mu);
-    if (log->broken) {
-        rc = DST_EIO;
-        goto out;
-    }
     r.number = log->next;
     int len = order_log_format(&r, line, sizeof(line));
-    if (len < 0) {
-        rc = DST_EINVAL;
+    if (log->broken || len < 0) {
+        rc = log->broken ? DST_EIO : DST_EINVAL;
         goto out;
     }
     if (log->plen + (size_t)len > log->pcap) {
@@ -384,11 +380,31 @@ int order_log_append(struct order_log *log, const char *name, long qty, const ch
     log->plen += (size_t)len;
     note_offset(log, log->off[log->next], log->off[log->next] + (uint64_t)len);
     log->next++;
-    rc = wait_batch(log, log->seq + 1);
-    if (rc == 0 || rc == DST_ECONFLICT)
-        *number = r.number;
+    *number = r.number;
+    *batch = log->seq + 1;
 out:
     pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int order_log_wait(struct order_log *log, uint64_t batch)
+{
+    pthread_mutex_lock(&log->mu);
+    int rc = wait_batch(log, batch);
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
+                     int64_t *number)
+{
+    uint64_t batch = 0;
+    int64_t n = 0;
+    int rc = order_log_queue(log, name, qty, request_id, &n, &batch);
+
+    rc = rc ? rc : order_log_wait(log, batch);
+    if (rc == 0 || rc == DST_ECONFLICT)
+        *number = n;
     return rc;
 }
 

@@ -207,12 +207,34 @@ static int push_one(struct order *o, const char *url, int64_t epoch, int64_t fir
     return rc;
 }
 
-/* The log's hook: a batch is on the leader's disk; it answers once every live follower has it. */
+/* One follower's part of a batch (push_one's arguments and outcome), for order_push_run. */
+struct push_arg {
+    struct order *o;
+    const char *url;
+    int64_t epoch, first, upto;
+    const char *buf;
+    size_t len;
+};
+
+static int push_job(void *arg)
+{
+    struct push_arg *a = arg;
+
+    return push_one(a->o, a->url, a->epoch, a->first, a->buf, a->len, a->upto);
+}
+
+/*
+ * The log's hook: a batch is being written to the leader's disk; it answers once every live
+ * follower has it. The followers are sent it at the same time (order_push.c).
+ */
 static int push(void *ud, int64_t first, const char *buf, size_t len, int64_t upto)
 {
     struct order *o = ud;
     struct order_peer peers[ORDER_PEERS_MAX];
+    struct push_arg args[ORDER_PEERS_MAX];
+    struct order_push_job jobs[ORDER_PEERS_MAX];
     bool stale = false;
+    int njobs = 0;
 
     pthread_mutex_lock(&o->rmu);
     bool lead = leads(o);
@@ -222,11 +244,17 @@ static int push(void *ud, int64_t first, const char *buf, size_t len, int64_t up
     pthread_mutex_unlock(&o->rmu);
     if (!lead)
         return DST_ECONFLICT; /* deposed while the batch was written */
+    int64_t now = dst_monotonic_ms();
     for (int i = 0; i < n; i++) {
-        if (!peers[i].r.url[0] || peers[i].retry_at > dst_monotonic_ms() ||
-            (!len && !peers[i].behind))
+        if (!peers[i].r.url[0] || peers[i].retry_at > now || (!len && !peers[i].behind))
             continue;
-        int rc = push_one(o, peers[i].r.url, epoch, first, buf, len, upto);
+        args[njobs] = (struct push_arg){o, peers[i].r.url, epoch, first, upto, buf, len};
+        jobs[njobs] = (struct order_push_job){.slot = i, .fn = push_job, .arg = &args[njobs]};
+        njobs++;
+    }
+    order_push_run(o->push, jobs, njobs);
+    for (int k = 0; k < njobs; k++) {
+        int i = jobs[k].slot, rc = jobs[k].rc;
         pthread_mutex_lock(&o->rmu);
         o->peers[i].behind = rc != 0;
         pthread_mutex_unlock(&o->rmu);
@@ -596,13 +624,14 @@ static void *nudger(void *arg)
 
 void order_repl_attach(struct order *o)
 {
+    o->push = order_push_new();
     order_log_set_hooks(o->log, push, order_forget);
     o->nudging = pthread_create(&o->nudger, NULL, nudger, o) == 0;
     if (!o->nudging)
         dst_warn("no thread to bring followers up to date: they catch up with the next buy");
 }
 
-void order_repl_free(struct order *o)
+void order_repl_stop(struct order *o)
 {
     if (o->nudging) {
         pthread_mutex_lock(&o->rmu);
@@ -610,7 +639,15 @@ void order_repl_free(struct order *o)
         pthread_cond_broadcast(&o->rcv);
         pthread_mutex_unlock(&o->rmu);
         pthread_join(o->nudger, NULL);
+        o->nudging = false;
     }
+    order_push_free(o->push);
+    o->push = NULL;
+}
+
+void order_repl_free(struct order *o)
+{
+    order_repl_stop(o);
     pthread_cond_destroy(&o->rcv);
     pthread_mutex_destroy(&o->rmu);
     pthread_mutex_destroy(&o->sync_mu);

@@ -10,6 +10,7 @@
 #include "core/http_server.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "toystore/services.h"
 #include "toystore/toystore.h"
 
@@ -158,48 +159,88 @@ int ts_peer_parse(const char *s, long *id, char *url, size_t urllen, char *err, 
     return 0;
 }
 
-int ts_buy_parse(const char *body, size_t len, bool want_name, bool want_reqid, struct ts_buy *b,
-                 char *err, size_t errlen)
+/* One buy's members from the object j into b (see ts_buy_parse); at: "" or "buys[N]: ". */
+static int buy_fields(const json_t *j, bool want_name, bool want_reqid, const char *at,
+                      struct ts_buy *b, char *err, size_t errlen)
 {
-    char why[200];
-    json_t *j = dst_json_parse(body, len, why, sizeof(why));
-    json_t *v = NULL;
-    int rc = 0;
+    const json_t *v = NULL;
 
     memset(b, 0, sizeof(*b));
-    if (!j)
-        return dst_errf(DST_EINVAL, err, errlen, "the body is not JSON: %s", why);
-    if (!json_is_object(j)) {
-        rc = dst_errf(DST_EINVAL, err, errlen, "the body must be a JSON object");
-        goto out;
-    }
+    if (!json_is_object(j))
+        return dst_errf(DST_EINVAL, err, errlen, "%s%s must be a JSON object", at,
+                        at[0] ? "the buy" : "the body");
     v = json_object_get(j, "name");
     if (want_name &&
-        (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > TS_NAME_MAX)) {
-        rc = dst_errf(DST_EINVAL, err, errlen,
-                      "name must be a non-empty string of at most %d characters", TS_NAME_MAX);
-        goto out;
-    }
+        (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > TS_NAME_MAX))
+        return dst_errf(DST_EINVAL, err, errlen,
+                        "%sname must be a non-empty string of at most %d characters", at,
+                        TS_NAME_MAX);
     if (want_name) {
         snprintf(b->name, sizeof(b->name), "%s", json_string_value(v));
         b->unknown = !ts_name_valid(b->name) || strlen(b->name) != json_string_length(v);
     }
     v = json_object_get(j, "quantity");
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > TS_QTY_MAX) {
-        rc = dst_errf(DST_EINVAL, err, errlen, "quantity must be an integer from 1 to %d",
-                      TS_QTY_MAX);
-        goto out;
-    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > TS_QTY_MAX)
+        return dst_errf(DST_EINVAL, err, errlen, "%squantity must be an integer from 1 to %d", at,
+                        TS_QTY_MAX);
     b->quantity = (long)json_integer_value(v);
     v = json_object_get(j, "request_id");
-    if ((v || want_reqid) && (!json_is_string(v) || !ts_reqid_valid(json_string_value(v)))) {
-        rc = dst_errf(DST_EINVAL, err, errlen,
-                      "request_id must be 1 to %d letters, digits, '.', '_' or '-'", TS_REQID_MAX);
-        goto out;
-    }
+    if ((v || want_reqid) && (!json_is_string(v) || !ts_reqid_valid(json_string_value(v))))
+        return dst_errf(DST_EINVAL, err, errlen,
+                        "%srequest_id must be 1 to %d letters, digits, '.', '_' or '-'", at,
+                        TS_REQID_MAX);
     if (v)
         snprintf(b->request_id, sizeof(b->request_id), "%s", json_string_value(v));
+    return 0;
+}
+
+int ts_buy_parse(const char *body, size_t len, bool want_name, bool want_reqid, struct ts_buy *b,
+                 char *err, size_t errlen)
+{
+    char why[200];
+    json_t *j = dst_json_parse(body, len, why, sizeof(why));
+
+    memset(b, 0, sizeof(*b));
+    if (!j)
+        return dst_errf(DST_EINVAL, err, errlen, "the body is not JSON: %s", why);
+    int rc = buy_fields(j, want_name, want_reqid, "", b, err, errlen);
+    if (rc)
+        memset(b, 0, sizeof(*b));
+    json_decref(j);
+    return rc;
+}
+
+int ts_buys_parse(const char *body, size_t len, struct ts_buy **out, int *n, char *err,
+                  size_t errlen)
+{
+    char why[200], at[32];
+    json_t *j = dst_json_parse(body, len, why, sizeof(why));
+    const json_t *list = json_object_get(j, "buys");
+    struct ts_buy *b = NULL;
+    int rc = 0;
+
+    if (!j)
+        return dst_errf(DST_EINVAL, err, errlen, "the body is not JSON: %s", why);
+    if (!json_is_object(j) || !json_is_array(list) || json_array_size(list) == 0 ||
+        json_array_size(list) > TS_BATCH_MAX) {
+        rc = dst_errf(DST_EINVAL, err, errlen,
+                      "the body must be {\"buys\":[{\"name\",\"quantity\",\"request_id\"},...]} "
+                      "with 1 to %d buys",
+                      TS_BATCH_MAX);
+        goto out;
+    }
+    b = dst_xcalloc(json_array_size(list), sizeof(*b));
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        snprintf(at, sizeof(at), "buys[%zu]: ", i);
+        rc = buy_fields(json_array_get(list, i), true, false, at, &b[i], err, errlen);
+        if (rc)
+            goto out;
+    }
+    *out = b;
+    *n = (int)json_array_size(list);
+    b = NULL;
 out:
+    free(b);
     json_decref(j);
     return rc;
 }

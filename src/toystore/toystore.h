@@ -14,6 +14,7 @@ struct dst_http_req;
 #define TS_QTY_MAX   1000000000 /* largest quantity a buy may ask for, and a stock may hold */
 #define TS_REQID_MAX 64         /* bytes in a request id */
 #define TS_RESTOCK   100        /* what an out-of-stock toy is restocked to */
+#define TS_BATCH_MAX 1024       /* buys in one of the catalog's POST /buys */
 
 /* ---- toystore.c: what the services share ---- */
 
@@ -57,6 +58,13 @@ struct ts_buy {
  */
 int ts_buy_parse(const char *body, size_t len, bool want_name, bool want_reqid, struct ts_buy *b,
                  char *err, size_t errlen);
+/*
+ * Reads the catalog's batch body {"buys":[{"name","quantity","request_id"},…]} (1 to
+ * TS_BATCH_MAX buys, each as ts_buy_parse with want_name) into *out (malloc'd, the caller's) and
+ * *n. DST_EINVAL with a message naming the buy and the field ("buys[2]: quantity must be…").
+ */
+int ts_buys_parse(const char *body, size_t len, struct ts_buy **out, int *n, char *err,
+                  size_t errlen);
 /* Parses "ID=URL" (ID 0..1000000, URL http[s]://…); err says why not. */
 int ts_peer_parse(const char *s, long *id, char *url, size_t urllen, char *err, size_t errlen);
 
@@ -148,6 +156,19 @@ json_t *catalog_db_list(struct catalog_db *db);
  */
 int catalog_db_buy(struct catalog_db *db, const char *name, long qty, const char *request_id,
                    struct catalog_toy *after, bool *dup);
+/* One buy of a batch and its outcome (catalog_db_buy_many). */
+struct catalog_buy {
+    const struct ts_buy *in; /* name, quantity, request_id ("" none), unknown */
+    int rc;                  /* 0, DST_ENOTFOUND, DST_ECONFLICT */
+    bool dup;                /* its request id had been seen: nothing taken */
+    struct catalog_toy after;
+};
+/*
+ * catalog_db_buy for each of buys[0..n), in order, under one hold of the write lock, made
+ * durable together by one journal write (one fdatasync). Each buy's outcome in its rc, dup and
+ * after. Returns 0 once they are on disk, or DST_EIO (nothing acknowledged).
+ */
+int catalog_db_buy_many(struct catalog_db *db, struct catalog_buy *buys, int n);
 /*
  * Sets every toy at 0 back to TS_RESTOCK, on disk before it returns. Calls fn(ud, name) for
  * each toy restocked, after that. 0 or DST_EIO.
@@ -231,6 +252,15 @@ int order_log_check(const char *path, char *err, size_t errlen);
  */
 int order_log_append(struct order_log *log, const char *name, long qty, const char *request_id,
                      int64_t *number);
+/*
+ * order_log_append in two halves: queue takes the number (*number) and queues the line for
+ * the batch *batch (0, DST_EIO, DST_EINVAL); wait returns once that batch is on disk and
+ * through the hook (as append). Lines queued together go in one batch: the order leader
+ * queues a whole catalog batch's orders before its buyers wait.
+ */
+int order_log_queue(struct order_log *log, const char *name, long qty, const char *request_id,
+                    int64_t *number, uint64_t *batch);
+int order_log_wait(struct order_log *log, uint64_t batch);
 /*
  * Called by the writer for each batch while the batch is being written (by the log's syncer
  * thread) and before the batch's appends return (one batch at a time, in order): orders

@@ -317,12 +317,65 @@ static void compaction_keeps_stock_and_ids(void **state)
     catalog_db_free(db);
 }
 
+/* A batch: applied in order, each its outcome, one journal write, ids deduplicated per buy. */
+static void a_batch_of_buys(void **state)
+{
+    struct catalog_db *db = NULL;
+    char err[256];
+    struct ts_buy in[] = {
+        {.name = "Tux", .quantity = 2, .request_id = "x1"},
+        {.name = "Tux", .quantity = 2},                      /* 1 left: out of stock */
+        {.name = "Nope", .quantity = 1},                     /* not a toy */
+        {.name = "Tux Two", .unknown = true, .quantity = 1}, /* a name no toy can have */
+        {.name = "Tux", .quantity = 2, .request_id = "x1"},  /* a repeat: nothing taken */
+        {.name = "Whale", .quantity = 5, .request_id = "x2"},
+        {.name = "Tux", .quantity = 1},
+    };
+    struct catalog_buy b[7];
+    int want_rc[] = {0, DST_ECONFLICT, DST_ENOTFOUND, DST_ENOTFOUND, 0, 0, 0};
+    long want_after[] = {1, 1, 0, 0, 1, 5, 0};
+
+    (void)state;
+    put_file("Tux 1.5 3\nWhale 2 10\n");
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
+    for (int i = 0; i < 7; i++)
+        b[i] = (struct catalog_buy){.in = &in[i], .rc = -1};
+    assert_int_equal(catalog_db_buy_many(db, b, 7), 0);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(b[i].rc, want_rc[i]);
+        assert_int_equal(b[i].after.quantity, want_after[i]);
+        assert_int_equal(b[i].dup, i == 4);
+    }
+    /* on disk once it returned, in order */
+    assert_non_null(strstr(journal(), "\nb Tux 1 x1\nb Whale 5 x2\nb Tux 0\n"));
+    /* the batch again after a crash: the ids took their stock once */
+    catalog_db_free(db);
+    assert_int_equal(catalog_db_open(path, false, 0, &db, err, sizeof(err)), 0);
+    in[6].quantity = 0; /* and a quantity out of range is refused alone */
+    for (int i = 0; i < 7; i++)
+        b[i] = (struct catalog_buy){.in = &in[i], .rc = -1};
+    assert_int_equal(catalog_db_buy_many(db, b, 7), 0);
+    assert_int_equal(b[0].rc, 0);
+    assert_true(b[0].dup);
+    assert_int_equal(b[5].rc, 0);
+    assert_true(b[5].dup);
+    assert_int_equal(b[5].after.quantity, 5);
+    assert_int_equal(b[1].rc, DST_ECONFLICT);
+    assert_int_equal(b[6].rc, DST_EINVAL);
+    struct catalog_toy t;
+    assert_int_equal(catalog_db_get(db, "Tux", &t), 0);
+    assert_int_equal(t.quantity, 0);
+    assert_int_equal(catalog_db_buy_many(db, b, 0), 0); /* nothing to do */
+    catalog_db_free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(creates_then_reads_back, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupted_file_is_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(buys_and_their_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_batch_of_buys, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_buys_never_oversell, setup, teardown),
         cmocka_unit_test_setup_teardown(torn_last_line_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupted_journal_is_left_alone, setup, teardown),

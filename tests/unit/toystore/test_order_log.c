@@ -353,6 +353,47 @@ static void hook_runs_beside_the_write(void **state)
     order_log_free(log);
 }
 
+static int64_t batch_first = -1, batch_upto = -1;
+
+static int batch_hook(void *ud, int64_t first, const char *buf, size_t len, int64_t upto)
+{
+    (void)ud;
+    (void)buf;
+    (void)len;
+    hook_calls++;
+    batch_first = first;
+    batch_upto = upto;
+    return 0;
+}
+
+/* Lines queued together go in one batch (one write, one call of the hook), in number order. */
+static void queued_lines_share_a_batch(void **state)
+{
+    struct order_log *log = NULL;
+    char err[256];
+    int64_t n[3] = {-1, -1, -1};
+    uint64_t b[3] = {0, 0, 0};
+
+    (void)state;
+    assert_int_equal(order_log_open(path, NULL, NULL, &log, err, sizeof(err)), 0);
+    order_log_set_hooks(log, batch_hook, NULL);
+    hook_calls = 0;
+    assert_int_equal(order_log_queue(log, "Tux", 1, "a", &n[0], &b[0]), 0);
+    assert_int_equal(order_log_queue(log, "Uno", 2, NULL, &n[1], &b[1]), 0);
+    assert_int_equal(order_log_queue(log, "Tux", 3, "c", &n[2], &b[2]), 0);
+    assert_int_equal(n[0], 0);
+    assert_int_equal(n[2], 2);
+    assert_true(b[0] == b[1] && b[1] == b[2]);
+    assert_string_equal(slurp(), ""); /* nothing written before a wait */
+    for (int i = 2; i >= 0; i--)
+        assert_int_equal(order_log_wait(log, b[i]), 0);
+    assert_int_equal(hook_calls, 1);
+    assert_int_equal(batch_first, 0);
+    assert_int_equal(batch_upto, 3);
+    assert_string_equal(slurp(), "0,Tux,1,a\n1,Uno,2\n2,Tux,3,c\n");
+    order_log_free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(torn_last_line_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_lines_stop_the_start, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(queued_lines_share_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(sync_keeps_replaces_and_cuts, setup, teardown),
         cmocka_unit_test_setup_teardown(hook_fails_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(hook_runs_beside_the_write, setup, teardown),
