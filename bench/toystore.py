@@ -29,6 +29,7 @@ import bench  # noqa: E402  (BIN, DOC, machine(), log())
 BIN, DOC, log = bench.BIN, bench.DOC, bench.log
 QUICK = "--quick" in sys.argv
 REPS = 1 if QUICK else 3
+SEQ_REPS = 1 if QUICK else 5  # the sequential queries: cheap, and the noisiest
 TOYS = ["Tux", "Whale", "Elephant", "Bird", "Risk", "Sand", "Jenga", "Uno", "Pinball", "Clue"]
 STOCK = 1_000_000
 RUN_TIMEOUT = 120  # seconds: the deadline of one client run
@@ -184,7 +185,7 @@ def bench_sequential(tmp):
         servers[PINNED] = stores["pinned"].url
         for name, url in servers.items():  # warm-up: connections, the cache
             client(url, "query", 20 if "defaults" in name else 100, 1, "--toy", "Whale")
-        for rep in range(REPS):  # interleaved: the box's load moves between runs
+        for rep in range(SEQ_REPS):  # interleaved: the box's load moves between runs
             for name, url in servers.items():
                 if "defaults" in name and rep > 0:
                     continue  # 40 ms a query (see below): one short run is enough
@@ -354,7 +355,7 @@ def bench_buys(tmp):
     med = statistics.median(rates)
     last = runs[-1]["buy"]
     buys = last["ok"]
-    groups_cat, groups_log = syncs["fsync"] / 2, syncs["fdatasync"]
+    groups = syncs["fdatasync"] / 4  # per group: the catalog's journal, 3 order logs
     out = [f"16 clients × 500 buys of one toy (`--mode buy --clients 16 --iterations 500 "
            f"--check=false`, after a warm-up of 16 × 50 whose every order was checked with "
            f"`GET /orders/N`), 3 order replicas, cache on; "
@@ -373,11 +374,12 @@ def bench_buys(tmp):
            f"Where the time goes. The last run counted with `perf stat -a` on the kernel's "
            f"syscall tracepoints (nothing slowed; machine-wide, less the rate of a 2 s idle "
            f"window before, which had " + ", ".join(f"{idle.get(e, 0)} {e}" for e in SYNC_EVENTS) +
-           f"): {buys:,} buys, **{syncs['fsync']:,} fsync** (the catalog: "
-           f"file + directory per write, so {groups_cat:,.0f} table writes, "
-           f"{buys / groups_cat if groups_cat else 0:.1f} buys per write), "
-           f"{syncs['rename']:,} rename, **{syncs['fdatasync']:,} fdatasync** (the leader's "
-           f"log: {buys / groups_log if groups_log else 0:.1f} buys per sync).", "",
+           f"): {buys:,} buys, **{syncs['fdatasync']:,} fdatasync**: each group of buys the "
+           f"leader makes costs four, the catalog's journal, the leader's log and each "
+           f"follower's, so about {groups:,.0f} groups of {buys / groups if groups else 0:.1f} "
+           f"buys; {syncs['fsync']:,} fsync and {syncs['rename']:,} rename: the catalog's "
+           f"table written whole (file and directory), which it does when its journal passes "
+           f"`--journal-max`.", "",
            "CPU per buy, user + system from /proc over each run (the store's processes and the "
            "client process; idle work such as the event stream's heartbeats is in it), µs:", "",
            "| " + " | ".join(["run", *TIERS, "up", "store total", "client", "all"]) + " |",
@@ -392,9 +394,14 @@ def bench_buys(tmp):
             f"{allcpu:,.0f} µs = {os.cpu_count() * 1e6 / allcpu:,.0f} buys/s with fsync for free "
             f"(derived, not measured); at the median rate the runs kept "
             f"{med * allcpu / 1e6:.2f} vCPU busy ({med:,.0f} × {allcpu:,.0f} µs), on a box whose "
-            f"other tenants took their share. The front end, the leader and the catalog each spend "
-            f"about the same: each takes one HTTP request and makes one (libcurl, loopback TCP, "
-            f"a thread woken per hop)."]
+            f"other tenants took their share. The front end "
+            f"({statistics.median(per['frontend'] for per in cpu):,.0f} µs) and the leader "
+            f"({statistics.median(per['order-3'] for per in cpu):,.0f} µs) each answer an HTTP "
+            f"request per buy (libmicrohttpd, loopback TCP, a thread woken), and the front end "
+            f"makes one call per buy (libcurl); the leader's calls to the catalog and its pushes "
+            f"to the followers are one per group of buys, so the catalog "
+            f"({statistics.median(per['catalog'] for per in cpu):,.0f} µs) and each follower "
+            f"cost far less."]
     return "\n".join(out), med >= 5000, (med, append, replace, syncs, cpu)
 
 
@@ -443,9 +450,9 @@ def bench_toystore():
         ses = bench_sessions(tmp)
         log(ses)
     took = time.monotonic() - t0
-    text = f"""Every store is `dstmc toystore up --listen 127.0.0.1:0 --restock-interval 0` (catalog, 3 order replicas, front end; each its own process) over a fresh data directory whose `catalog.txt` holds Lab 3's ten toys with {STOCK:,} each (nothing sells out). The load is `dstmc toystore client --json` on the same machine; client and store share the vCPUs. The machine is shared: other engineers' builds and tests and a fuzz campaign ran beside this run (1-minute load average {load0} at the start, {loadavg()} at the end; the whole bench took {took:.0f} s). Figures from such a box move between runs; each table says how many runs it took.
+    text = f"""Every store is `dstmc toystore up --listen 127.0.0.1:0 --restock-interval 0` (catalog, 3 order replicas, front end; each its own process) over a fresh data directory whose `catalog.txt` holds Lab 3's ten toys with {STOCK:,} each (nothing sells out). The load is `dstmc toystore client --json` on the same machine; client and store share the vCPUs. The machine is shared with other work (1-minute load average {load0} at the start, {loadavg()} at the end; the whole bench took {took:.0f} s). Figures from such a box move between runs; each table says how many runs it took.
 
-**1000 sequential queries on one connection** (`GET /products/Whale`; the original: 8.37 s, 7.77 s without containers; goal: under 0.1 s with and without the cache). {REPS} interleaved runs per row after a warm-up (the stdlib-defaults server: one run of 100). The reference: the original's own load test (`test_load_query`: a `requests.Session` loop) and a Python `ThreadingHTTPServer` answering the same body from memory (HTTP/1.1 keep-alive), the original front end's server without its catalog hop. The two clients against the four servers separate what the client costs from what the server costs: the original's 8.37 s was a Python client against Python servers. The last row puts every process of the store and the client on one vCPU (`taskset -c 0`): the same work without the wake-ups across vCPUs (an idle vCPU of this VM halts at once, and each wake-up across vCPUs costs tens of µs; see the monitor's section).
+**1000 sequential queries on one connection** (`GET /products/Whale`; the original: 8.37 s, 7.77 s without containers; goal: under 0.1 s with and without the cache). {SEQ_REPS} interleaved runs per row after a warm-up (the stdlib-defaults server: one run of 100). The reference: the original's own load test (`test_load_query`: a `requests.Session` loop) and a Python `ThreadingHTTPServer` answering the same body from memory (HTTP/1.1 keep-alive), the original front end's server without its catalog hop. The two clients against the four servers separate what the client costs from what the server costs: the original's 8.37 s was a Python client against Python servers. The last row puts every process of the store and the client on one vCPU (`taskset -c 0`): the same work without the wake-ups across vCPUs (an idle vCPU of this VM halts at once, and each wake-up across vCPUs costs tens of µs; see the monitor's section).
 
 {seq}
 
