@@ -15,8 +15,11 @@
 #define BODY_MAX  4096
 #define PROBE_MAX 128 /* characters of a probe name, as a result's */
 
-/* Tells open dashboards (event "deleted": what went, so they reload that range) and /metrics. */
-static void deleted(struct api *a, json_t *what, int64_t n)
+/*
+ * Tells open dashboards (event "deleted": what went, so they reload that range) and /metrics.
+ * Takes what.
+ */
+static void deleted_take(struct api *a, json_t *what, int64_t n)
 {
     char *text = NULL;
 
@@ -24,6 +27,7 @@ static void deleted(struct api *a, json_t *what, int64_t n)
     text = dst_json_dumps(what, NULL);
     dst_sse_hub_publish(a->hub, "deleted", text);
     free(text);
+    json_decref(what);
     dst_metrics_add(a->metrics, "dstmc_results_deleted_total", "", (double)n);
 }
 
@@ -40,7 +44,7 @@ static void delete_result(struct dst_http_req *req, void *ud)
         return (void)dst_http_reply_error(req, dst_err_http_status(rc), "store: %s",
                                           dst_strerror(rc));
     dst_info("deleted result %s (from %s)", id, dst_http_req_client_ip(req));
-    deleted(a, json_pack("{s:[s]}", "ids", id), 1);
+    deleted_take(a, json_pack("{s:[s]}", "ids", id), 1);
     dst_http_reply_static(req, 204, NULL, "", 0);
 }
 
@@ -211,7 +215,7 @@ static void delete_where(struct dst_http_req *req, void *ud)
     }
     if (!f.dry_run && n > 0) {
         dst_info("deleted %" PRId64 " results (from %s)", n, dst_http_req_client_ip(req));
-        deleted(a, filter_json(&f), n);
+        deleted_take(a, filter_json(&f), n);
     }
     json_t *j = json_pack("{s:I, s:b}", "count", (json_int_t)n, "dry_run", f.dry_run);
     dst_http_reply_json(req, 200, j);
