@@ -504,32 +504,46 @@
     $('#tile-failures small').textContent = s.failed === 1 ? 'test' : 'tests';
   }
 
+  /* The admin's buttons of a result row: exclude from the charts (or include again), delete. */
+  function rowActions(r) {
+    const ex = r.excluded === true;
+    return '<td class="actions" data-needs="admin">' +
+      `<button type="button" class="btn ghost small" data-act="exclude" aria-pressed="${ex}"` +
+      ` title="${ex ? 'Show this result in the charts again' : 'Leave this result out of the charts (it stays recorded)'}">${ex ? 'Include' : 'Exclude'}</button>` +
+      '<button type="button" class="btn ghost small danger" data-act="delete" title="Delete this result">Delete</button></td>';
+  }
+
   function rowHtml(r) {
     const failed = r.status === 'failed';
     const dl = mbpsOf(r.download_bps), ul = mbpsOf(r.upload_bps);
     const cell = (kind, v, f) => `<td class="num${misses(kind, v) ? ' below' : ''}">${f(v)}</td>`;
     const server = r.server ? (r.server.sponsor || r.server.name || r.server.host || '—') : '—';
     const serverTitle = r.server ? [r.server.host, r.server.name, r.server.country].filter(Boolean).join(' · ') : '';
-    const probe = `${esc(r.probe || '—')}${r.location ? ` <span class="muted">${esc(r.location)}</span>` : ''}`;
+    const probe = `${esc(r.probe || '—')}${r.location ? ` <span class="muted">${esc(r.location)}</span>` : ''}` +
+      (r.demo ? ' <span class="badge demo" title="Demo data (--seed-demo)">demo</span>' : '');
     const head = `<td class="time">${esc(fmtTime(resultTime(r)))}</td><td>${probe}</td>` +
       `<td title="${esc(r.target || '')}">${esc(r.engine || '—')}</td>`;
+    const cls = [failed ? 'failed' : '', r.excluded ? 'excluded' : ''].filter(Boolean).join(' ');
+    const tr = `<tr${cls ? ` class="${cls}"` : ''} data-id="${esc(r.id)}">`;
+    const status = (failed ? '<span class="badge fail">failed</span>' : '<span class="badge ok">ok</span>') +
+      (r.excluded ? ' <span class="badge excluded" title="Left out of the charts">excluded</span>' : '');
     if (failed) {
-      return `<tr class="failed" data-id="${esc(r.id)}">${head}` +
+      return `${tr}${head}` +
         `<td colspan="5" class="error">⚠ ${esc(r.error || 'failed (no error text)')}</td>` +
-        '<td><span class="badge fail">failed</span></td></tr>';
+        `<td>${status}</td>${rowActions(r)}</tr>`;
     }
-    return `<tr data-id="${esc(r.id)}">${head}` +
+    return `${tr}${head}` +
       cell('download', dl, fmtMbps) + cell('upload', ul, fmtMbps) + cell('ping', r.ping_ms, fmtMs) +
       `<td class="num">${fmtMs(r.jitter_ms)}</td>` +
       `<td class="server" title="${esc(serverTitle)}">${esc(server)}</td>` +
-      '<td><span class="badge ok">ok</span></td></tr>';
+      `<td>${status}</td>${rowActions(r)}</tr>`;
   }
 
   function renderTable() {
     const body = $('#results tbody');
     body.innerHTML = state.results.length
       ? state.results.map(rowHtml).join('')
-      : '<tr class="empty"><td colspan="9">No results yet. Start a probe, or press “Run test now”.</td></tr>';
+      : '<tr class="empty"><td colspan="10">No results yet. Start a probe, or press “Run test now”.</td></tr>';
     const v = state.view;
     $('#csv-link').href = `${state.base}/api/v1/results.csv?` +
       query({ from: Math.round(v.from), to: Math.round(v.to), probe: state.probe });
@@ -603,6 +617,77 @@
     on('result', onResultEvent);
     on('probe', onProbeEvent);
     on('schedules', applySchedules);
+    on('deleted', onDeletedEvent);
+    on('excluded', onExcludedEvent);
+  }
+
+  /* Results were deleted (here or by another admin): drop the rows we know, reload the rest. */
+  function onDeletedEvent(d) {
+    const gone = new Set(d.ids || []);
+    if (gone.size) {
+      state.results = state.results.filter((r) => !gone.has(r.id));
+      renderTable();
+    }
+    scheduleRefresh(300);
+  }
+
+  /* A result's excluded flag changed: redraw its row now, the charts after a reload. */
+  function onExcludedEvent(r) {
+    if (!r.id) return;
+    state.results = state.results.map((x) => (x.id === r.id ? r : x));
+    renderTable();
+    scheduleRefresh(300);
+  }
+
+  /* ---------- deleting and excluding (admin) ---------- */
+
+  function showResultsMsg(text, kind) {
+    Object.assign($('#results-msg'), { textContent: text, hidden: false }).dataset.kind = kind;
+  }
+
+  async function onResultAction(ev) {
+    const btn = ev.target.closest('button[data-act]');
+    const id = btn?.closest('tr[data-id]')?.dataset.id;
+    const r = id && state.results.find((x) => x.id === id);
+    if (!r) return;
+    const what = `the result of ${fmtTime(resultTime(r))} (${r.probe || 'no probe'})`;
+    btn.disabled = true;
+    try {
+      if (btn.dataset.act === 'delete') {
+        if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
+        await api(`/api/v1/results/${encodeURIComponent(id)}`, { method: 'DELETE' });
+        onDeletedEvent({ ids: [id] });
+        showResultsMsg(`Deleted ${what}.`, 'ok');
+      } else {
+        const excluded = r.excluded !== true;
+        onExcludedEvent(await api(`/api/v1/results/${encodeURIComponent(id)}/excluded`,
+          { method: 'PUT', body: JSON.stringify({ excluded }) }));
+        showResultsMsg(excluded ? `Left ${what} out of the charts; it stays recorded.` : `Showing ${what} in the charts again.`, 'ok');
+      }
+    } catch (e) {
+      showResultsMsg(`Could not change ${what}: ${e.message}`, 'error');
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  /* "Remove demo data": ask how many first, then confirm with the number. */
+  async function removeDemo() {
+    const btn = $('#demo-remove');
+    btn.disabled = true;
+    try {
+      const del = (dry) => api('/api/v1/results/delete', { method: 'POST', body: JSON.stringify({ demo: true, dry_run: dry }) });
+      const { count } = await del(true);
+      if (!count) return showResultsMsg('There is no demo data to remove.', 'ok');
+      if (!confirm(`Delete ${count} demo result${count === 1 ? '' : 's'}? Real results stay.`)) return;
+      const done = await del(false);
+      showResultsMsg(`Removed ${done.count} demo result${done.count === 1 ? '' : 's'}.`, 'ok');
+      loadAll();
+    } catch (e) {
+      showResultsMsg(`Could not remove the demo data: ${e.message}`, 'error');
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   /* A result was stored: show it at once, then reload the charts (debounced). */
@@ -1120,7 +1205,7 @@
 
   function enterCompatMode() {
     state.mode = 'compat';
-    for (const id of ['#ranges', '#probe-field', '#run-btn', '#csv-link']) $(id).hidden = true;
+    for (const id of ['#ranges', '#probe-field', '#run-btn', '#csv-link', '#demo-remove']) $(id).hidden = true;
     setConn('static', 'original API · no live updates');
     renderProbeStatus();
   }
@@ -1142,6 +1227,8 @@
       loadAll();
     });
     $('#run-btn').addEventListener('click', runNow);
+    $('#results tbody').addEventListener('click', onResultAction);
+    $('#demo-remove').addEventListener('click', removeDemo);
     $('#settings-toggle').addEventListener('click', () => toggleSettings($('#settings').hidden));
     $('#settings').addEventListener('submit', saveSettings);
     $('#settings-clear').addEventListener('click', () => { for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = ''; });

@@ -17,7 +17,7 @@
 #define TIME_MAX_MS  253402300799999LL   /* 9999-12-31T23:59:59.999Z */
 
 /* How a field is read, checked and shown. */
-enum kind { K_ID, K_SEQ, K_TIME, K_STATUS, K_STR, K_REAL, K_INT, K_OBJ };
+enum kind { K_ID, K_SEQ, K_TIME, K_STATUS, K_STR, K_REAL, K_INT, K_BOOL, K_OBJ };
 
 struct field {
     const char *key;  /* JSON member name */
@@ -83,6 +83,9 @@ static const struct field fields[] = {
     INT("streams", "streams", streams, 0, 1024, "0 to 1024"),
     {"server", "server", K_OBJ, 0, 0, 0, "an object", server_fields},
     {"client", "client", K_OBJ, 0, 0, 0, "an object", client_fields},
+    /* shown only when true, so a probe's result reads the same to an API that predates them */
+    {"demo", "demo", K_BOOL, OFF(demo), 0, 0, "true or false", NULL},
+    {"excluded", "excluded", K_BOOL, OFF(excluded), 0, 0, "true or false", NULL},
     {NULL},
 };
 
@@ -225,11 +228,23 @@ static json_t *num_json(double v)
 
 static json_t *field_json(const struct dst_result *r, const struct field *f);
 
+static bool *bool_at(struct dst_result *r, const struct field *f)
+{
+    return (bool *)((char *)r + f->off);
+}
+
+static bool cbool_at(const struct dst_result *r, const struct field *f)
+{
+    return *(const bool *)((const char *)r + f->off);
+}
+
 static json_t *object_json(const struct dst_result *r, const struct field *list)
 {
     json_t *o = json_object();
-    for (const struct field *f = list; f->key; f++)
-        json_object_set_new(o, f->key, field_json(r, f));
+    for (const struct field *f = list; f->key; f++) {
+        if (f->kind != K_BOOL || cbool_at(r, f))
+            json_object_set_new(o, f->key, field_json(r, f));
+    }
     return o;
 }
 
@@ -257,6 +272,8 @@ static json_t *field_json(const struct dst_result *r, const struct field *f)
     case K_INT:
         i = cint_at(r, f);
         return i >= 0 ? json_integer(i) : json_null();
+    case K_BOOL:
+        return json_boolean(cbool_at(r, f));
     case K_OBJ:
         return object_json(r, f->sub);
     }
@@ -403,6 +420,11 @@ static int read_field(const json_t *v, const struct field *f, struct dst_result 
         return check_value(r, f, err, el);
     case K_INT:
         return read_int(v, f, r, err, el);
+    case K_BOOL:
+        if (!json_is_boolean(v))
+            return fail_want(err, el, f);
+        *bool_at(r, f) = json_is_true(v);
+        return 0;
     case K_OBJ:
         if (!json_is_object(v))
             return fail(err, el, f->path, "must be an object or null");

@@ -46,6 +46,9 @@ struct dst_result {
 
     char *client_ip, *client_isp, *client_country;
     double client_lat, client_lon;
+
+    bool demo;     /* made by --seed-demo: removable in one call */
+    bool excluded; /* kept and listed, but left out of the charts (an outlier) */
 };
 
 /* Sets every field to "unknown" (NAN, -1, NULL), status OK, time 0, empty id. */

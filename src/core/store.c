@@ -133,6 +133,43 @@ int dst_store_count(struct dst_store *s, const struct dst_store_query *q, int64_
     return rc ? rc : s->ops->count(s, q, out);
 }
 
+int dst_store_delete(struct dst_store *s, const char *id)
+{
+    char norm[DST_UUID_LEN + 1];
+    struct dst_store_query q;
+    int64_t n = 0;
+
+    if (dst_uuid_normalize(id, norm) != 0)
+        return DST_ENOTFOUND;
+    dst_store_query_init(&q);
+    dst_store_query_add(&q, (struct dst_cond){DST_F_ID, DST_OP_EQ, DST_V_TEXT, .s = norm});
+    int rc = s->ops->delete_where(s, &q, &n);
+    return rc ? rc : n ? 0 : DST_ENOTFOUND;
+}
+
+int dst_store_delete_where(struct dst_store *s, const struct dst_store_query *q, bool all,
+                           bool dry_run, int64_t *count)
+{
+    int rc = query_check(q);
+
+    if (rc == 0 && q->nconds == 0 && !all)
+        rc = DST_EINVAL; /* everything goes only when asked for by name */
+    if (rc)
+        return rc;
+    return dry_run ? s->ops->count(s, q, count) : s->ops->delete_where(s, q, count);
+}
+
+int dst_store_set_excluded(struct dst_store *s, const char *id, bool excluded)
+{
+    char norm[DST_UUID_LEN + 1];
+    bool matched = false;
+
+    if (dst_uuid_normalize(id, norm) != 0)
+        return DST_ENOTFOUND;
+    int rc = s->ops->set_excluded(s, norm, excluded, &matched);
+    return rc ? rc : matched ? 0 : DST_ENOTFOUND;
+}
+
 int dst_store_version(struct dst_store *s, uint64_t *out)
 {
     return s->ops->version(s, out);

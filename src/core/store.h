@@ -76,6 +76,8 @@ enum dst_field {
     DST_F_SERVER_COUNTRY,
     DST_F_SERVER_DISTANCE,
     DST_F_SERVER_ID,
+    DST_F_DEMO,     /* 0 or 1 (DST_V_INT) */
+    DST_F_EXCLUDED, /* 0 or 1 (DST_V_INT) */
     DST_F_COUNT_
 };
 
@@ -128,6 +130,26 @@ int dst_store_query(struct dst_store *s, const struct dst_store_query *q, dst_st
 /* Number of rows matching q's conditions (sort, offset and limit ignored). */
 int dst_store_count(struct dst_store *s, const struct dst_store_query *q, int64_t *out);
 
+/* ---- deleting and excluding ---- */
+
+/* Deletes the result id. DST_ENOTFOUND if absent. Changes the version. */
+int dst_store_delete(struct dst_store *s, const char *id);
+
+/*
+ * Deletes every result matching q's conditions (sort, offset, limit and cursor ignored) in one
+ * transaction, and sets *count to how many; with dry_run only counts them (nothing changes).
+ * A q without conditions would delete everything: DST_EINVAL unless all is true. The version
+ * changes when a row was deleted.
+ */
+int dst_store_delete_where(struct dst_store *s, const struct dst_store_query *q, bool all,
+                           bool dry_run, int64_t *count);
+
+/*
+ * Sets the result id's excluded flag: an excluded result stays stored and listed (excluded
+ * true) but is left out of dst_store_series. DST_ENOTFOUND if absent. Changes the version.
+ */
+int dst_store_set_excluded(struct dst_store *s, const char *id, bool excluded);
+
 /*
  * A value that changes whenever the set of stored results changes, in this process or any
  * other sharing the store; for response caches.
@@ -153,7 +175,7 @@ struct dst_series_bucket {
 };
 
 /*
- * Buckets the results of [from, to) by step, with min/avg/max over ok results and counts of
+ * Buckets the results of [from, to) by step (excluded ones left out), with min/avg/max over ok results and counts of
  * ok and failed ones. Only non-empty buckets are returned, oldest first; *out is malloc'd
  * (caller frees), *n its length. DST_EINVAL if step <= 0, to <= from, or more than 100000
  * buckets would be needed.

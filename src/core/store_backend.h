@@ -16,6 +16,10 @@ struct dst_store_ops {
                  void *ud);
     int (*count)(struct dst_store *s, const struct dst_store_query *q, int64_t *out);
     int (*version)(struct dst_store *s, uint64_t *out);
+    /* deletes q's rows (checked by store.c) in one transaction; *count: how many */
+    int (*delete_where)(struct dst_store *s, const struct dst_store_query *q, int64_t *count);
+    /* sets id's (normalised) excluded flag; *matched: whether the row exists */
+    int (*set_excluded)(struct dst_store *s, const char *id, bool excluded, bool *matched);
     int (*series)(struct dst_store *s, const struct dst_series_query *q,
                   struct dst_series_bucket **out, size_t *n);
     int (*probes)(struct dst_store *s, struct dst_probe_info **out, size_t *n);

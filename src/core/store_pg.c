@@ -262,6 +262,31 @@ static int pg_version(struct dst_store *base, uint64_t *out)
     return rc;
 }
 
+/* ---- deleting and excluding: one statement each, with the version's counter ---- */
+
+static int pg_delete_where(struct dst_store *base, const struct dst_store_query *q, int64_t *count)
+{
+    struct dst_store_sql sql;
+    int64_t n = 0;
+
+    dst_store_sql_init(&sql, DST_SQL_PG);
+    int rc = read_sql(base, &sql, dst_store_sql_delete(&sql, q), int_row, &n);
+    if (rc == 0)
+        *count = n;
+    return rc;
+}
+
+static int pg_set_excluded(struct dst_store *base, const char *id, bool excluded, bool *matched)
+{
+    struct dst_store_sql sql;
+    int64_t n = 0;
+
+    dst_store_sql_init(&sql, DST_SQL_PG);
+    int rc = read_sql(base, &sql, dst_store_sql_set_excluded(&sql, id, excluded), int_row, &n);
+    *matched = n > 0;
+    return rc;
+}
+
 static int pg_ping(struct dst_store *base)
 {
     int64_t v = 0;
@@ -376,6 +401,8 @@ const struct dst_store_ops dst_store_pg_ops = {
     .query = pg_query,
     .count = pg_count,
     .version = pg_version,
+    .delete_where = pg_delete_where,
+    .set_excluded = pg_set_excluded,
     .series = pg_series,
     .probes = pg_probes,
     .ping = pg_ping,

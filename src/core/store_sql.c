@@ -15,7 +15,7 @@
 
 /* ---- columns and fields ---- */
 
-enum ckind { C_ID, C_TIME, C_STATUS, C_TEXT, C_REAL, C_INT };
+enum ckind { C_ID, C_TIME, C_STATUS, C_TEXT, C_REAL, C_INT, C_BOOL };
 
 /* The results columns after seq, as struct dst_result holds them (SELECT and INSERT order). */
 #define OFF(m) offsetof(struct dst_result, m)
@@ -58,6 +58,8 @@ static const struct col {
     {"client_country", NULL, C_TEXT, OFF(client_country)},
     {"client_lat", NULL, C_REAL, OFF(client_lat)},
     {"client_lon", NULL, C_REAL, OFF(client_lon)},
+    {"demo", NULL, C_BOOL, OFF(demo)},         /* 0 or 1 (migration 4) */
+    {"excluded", NULL, C_BOOL, OFF(excluded)}, /* 0 or 1 (migration 4) */
 };
 _Static_assert(sizeof(cols) / sizeof(cols[0]) == DST_STORE_SQL_NCOLS, "DST_STORE_SQL_NCOLS");
 
@@ -94,6 +96,8 @@ static const struct field {
     [DST_F_SERVER_COUNTRY] = {"server_country", NULL, true, true},
     [DST_F_SERVER_DISTANCE] = {"server_distance_m", NULL, false, true},
     [DST_F_SERVER_ID] = {"server_id", NULL, false, true},
+    [DST_F_DEMO] = {"demo", NULL, false, false},
+    [DST_F_EXCLUDED] = {"excluded", NULL, false, false},
 };
 
 static const char *const op_sql[] = {"=", ">=", "<=", ">", "<"};
@@ -123,6 +127,8 @@ static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
 /* The PostgreSQL array type of a column's values. */
 static const char *pg_array_type(enum ckind k)
 {
+    if (k == C_BOOL)
+        return "int2[]";
     return k == C_REAL ? "float8[]" : k == C_TIME || k == C_INT ? "int8[]" : "text[]";
 }
 
@@ -373,16 +379,46 @@ int dst_store_sql_count(struct dst_store_sql *sql, const struct dst_store_query 
     return rc ? rc : put_where(sql, q, false); /* like offset and limit, not the cursor */
 }
 
+/* PostgreSQL: the change and the counter's step in one statement, answering the rows changed. */
+#define PG_COUNTED_TAIL                                                                \
+    " RETURNING 1), m AS (UPDATE meta SET value = value + 1 WHERE key = 'deletes' AND" \
+    " EXISTS (SELECT 1 FROM d)) SELECT count(*) FROM d"
+
+int dst_store_sql_delete(struct dst_store_sql *sql, const struct dst_store_query *q)
+{
+    bool pg = sql->dialect == DST_SQL_PG;
+    int rc = query_check(q);
+
+    rc = rc ? rc
+            : dst_buf_puts(&sql->text,
+                           pg ? "WITH d AS (DELETE FROM results" : "DELETE FROM results");
+    rc = rc ? rc : put_where(sql, q, false);
+    return rc || !pg ? rc : dst_buf_puts(&sql->text, PG_COUNTED_TAIL);
+}
+
+int dst_store_sql_set_excluded(struct dst_store_sql *sql, const char *id, bool excluded)
+{
+    bool pg = sql->dialect == DST_SQL_PG;
+    int rc = dst_buf_puts(&sql->text, pg ? "WITH d AS (UPDATE results SET excluded = "
+                                         : "UPDATE results SET excluded = ");
+
+    rc = rc ? rc : put_arg(sql, int_val(excluded));
+    rc = rc ? rc : dst_buf_puts(&sql->text, " WHERE id = ");
+    rc = rc ? rc : put_arg(sql, text_val(id));
+    return rc || !pg ? rc : dst_buf_puts(&sql->text, PG_COUNTED_TAIL);
+}
+
 /* The ok flag and the four measures, straight off the covering time index. */
 #define SERIES_SELECT                                                                          \
     "SELECT time_ms, status = 'ok', download_bps, upload_bps, ping_ms, jitter_ms FROM results" \
     " WHERE time_ms >= "
+#define SERIES_KEPT " AND excluded = 0 ORDER BY time_ms" /* the index covers excluded too */
 
 static const char *const sql_series[2][2] = {
-    [DST_SQL_SQLITE] = {SERIES_SELECT "?1 AND time_ms < ?2 ORDER BY time_ms",
-                        SERIES_SELECT "?1 AND time_ms < ?2 AND probe = ?3 ORDER BY time_ms"},
-    [DST_SQL_PG] = {SERIES_SELECT "$1 AND time_ms < $2 ORDER BY time_ms",
-                    SERIES_SELECT "$1 AND time_ms < $2 AND probe = $3 ORDER BY time_ms"},
+    [DST_SQL_SQLITE] = {SERIES_SELECT "?1 AND time_ms < ?2" SERIES_KEPT,
+                        SERIES_SELECT "?1 AND time_ms < ?2 AND probe = ?3" SERIES_KEPT},
+    [DST_SQL_PG] = {SERIES_SELECT "$1 AND time_ms < $2" SERIES_KEPT,
+                    SERIES_SELECT "$1 AND time_ms < $2 AND probe = $3" SERIES_KEPT},
 };
 
 int dst_store_sql_series(struct dst_store_sql *sql, const struct dst_series_query *q)
@@ -434,6 +470,8 @@ static struct dst_store_sql_val col_val(const struct dst_result *r, const struct
     case C_INT:
         i = *(int64_t *)field_at(r, c);
         return i < 0 ? v : int_val(i);
+    case C_BOOL:
+        return int_val(*(bool *)field_at(r, c));
     }
     return v;
 }
@@ -496,6 +534,9 @@ void dst_store_sql_result_from_row(const struct dst_store_sql_val *row, struct d
             break;
         case C_INT:
             *(int64_t *)field_at(r, c) = int_of(v);
+            break;
+        case C_BOOL:
+            *(bool *)field_at(r, c) = int_of(v) > 0;
             break;
         }
     }

@@ -65,7 +65,15 @@ int dst_store_sql_query(struct dst_store_sql *sql, const struct dst_store_query 
 /* The number of rows matching q's conditions (keyset cursor, sort, offset and limit ignored). */
 int dst_store_sql_count(struct dst_store_sql *sql, const struct dst_store_query *q);
 /*
- * The rows of q's range in time order, each: time_ms, ok (a boolean), download_bps, upload_bps,
+ * Deletes q's rows. SQLite: a plain DELETE (the caller counts the changes and steps the
+ * counter of DST_STORE_SQL_COUNTED in the same transaction); PostgreSQL: one statement that
+ * also steps the counter when it deleted a row and returns the number deleted.
+ */
+int dst_store_sql_delete(struct dst_store_sql *sql, const struct dst_store_query *q);
+/* Sets the excluded flag of the row id; the same two forms as dst_store_sql_delete. */
+int dst_store_sql_set_excluded(struct dst_store_sql *sql, const char *id, bool excluded);
+/*
+ * The rows of q's range in time order (excluded rows left out), each: time_ms, ok (a boolean), download_bps, upload_bps,
  * ping_ms, jitter_ms; for dst_store_sql_buckets_add.
  */
 int dst_store_sql_series(struct dst_store_sql *sql, const struct dst_series_query *q);
@@ -75,10 +83,17 @@ int dst_store_sql_series(struct dst_store_sql *sql, const struct dst_series_quer
  */
 int dst_store_sql_probes(struct dst_store_sql *sql);
 
-/* A value that changes with every insert and every counted delete (one integer, both dialects). */
+/*
+ * A value that changes with every insert and every counted change (one integer, both dialects).
+ * The 'deletes' counter steps once per delete or exclusion statement that changed a row
+ * (DST_STORE_SQL_COUNTED), so it stays far below 2^24 and the two parts never mix.
+ */
 #define DST_STORE_SQL_VERSION                                    \
     "SELECT (coalesce((SELECT max(seq) FROM results), 0) << 24)" \
     " + coalesce((SELECT value FROM meta WHERE key = 'deletes'), 0)"
+
+/* SQLite: the counter's step after a delete or exclusion, in its transaction. */
+#define DST_STORE_SQL_COUNTED "UPDATE meta SET value = value + 1 WHERE key = 'deletes'"
 
 /* A setting's value by key (binds key), and its upsert (binds key, value, updated_ms). */
 #define DST_STORE_SQL_SETTING_GET "SELECT value FROM settings WHERE key = ?"
@@ -109,7 +124,7 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
 /* ---- rows ---- */
 
 /* The results columns after seq, in SELECT and INSERT order. */
-#define DST_STORE_SQL_NCOLS 33
+#define DST_STORE_SQL_NCOLS 35
 
 /* The INSERT of one result, skipping an id already stored; binds dst_store_sql_insert_args. */
 const char *dst_store_sql_insert(enum dst_store_sql_dialect dialect);

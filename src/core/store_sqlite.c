@@ -108,6 +108,61 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
     return rc;
 }
 
+/*
+ * Runs a built change (rc: building it failed) and, when it changed a row, steps the version's
+ * counter, in one transaction; *changed: the rows it changed. Releases sql.
+ */
+static int write_counted(struct sqlite_store *s, struct dst_store_sql *sql, int rc,
+                         int64_t *changed)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+
+    if (rc)
+        goto out;
+    pthread_mutex_lock(&s->wlock);
+    rc = sqlite_store_exec_cached(s->writer, "BEGIN IMMEDIATE");
+    rc = rc ? rc : sqlite_store_stmt_get(s->writer, sql->text.data, &st);
+    if (rc == 0) {
+        sqlite_store_bind(st, sql->args, sql->nargs);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sqlite_store_fail(s->writer, "change");
+        n = rc ? 0 : sqlite3_changes(s->writer->db);
+    }
+    sqlite_store_stmt_put(s->writer, st);
+    if (rc == 0 && n > 0)
+        rc = sqlite_store_exec_cached(s->writer, DST_STORE_SQL_COUNTED);
+    rc = rc ? rc : sqlite_store_exec_cached(s->writer, "COMMIT");
+    if (rc)
+        sqlite_store_rollback(s->writer); /* nothing half-done */
+    pthread_mutex_unlock(&s->wlock);
+    if (rc == 0)
+        *changed = n;
+out:
+    dst_store_sql_release(sql);
+    return rc;
+}
+
+static int sqlite_delete_where(struct dst_store *base, const struct dst_store_query *q,
+                               int64_t *count)
+{
+    struct dst_store_sql sql;
+
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    return write_counted((struct sqlite_store *)base, &sql, dst_store_sql_delete(&sql, q), count);
+}
+
+static int sqlite_set_excluded(struct dst_store *base, const char *id, bool excluded, bool *matched)
+{
+    struct dst_store_sql sql;
+    int64_t n = 0;
+
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    int rc = write_counted((struct sqlite_store *)base, &sql,
+                           dst_store_sql_set_excluded(&sql, id, excluded), &n);
+    *matched = n > 0;
+    return rc;
+}
+
 /* ---- reads ---- */
 
 int sqlite_store_read_each(struct sqlite_store *s, const char *sql,
@@ -359,6 +414,8 @@ const struct dst_store_ops dst_store_sqlite_ops = {
     .query = sqlite_query,
     .count = sqlite_count,
     .version = sqlite_version,
+    .delete_where = sqlite_delete_where,
+    .set_excluded = sqlite_set_excluded,
     .series = sqlite_series,
     .probes = sqlite_probes,
     .ping = sqlite_ping,

@@ -49,6 +49,17 @@ static const char *const migrations[] = {
     " scopes TEXT NOT NULL, hash TEXT NOT NULL, parent TEXT, created_ms INTEGER NOT NULL,"
     " expires_ms INTEGER, used_ms INTEGER) WITHOUT ROWID;"
     "CREATE INDEX credentials_parent ON credentials (parent);",
+    /* 4: demo rows (--seed-demo) and results excluded from the charts; the series' covering
+     * indexes gain excluded, which the series leaves out */
+    "ALTER TABLE results ADD COLUMN demo INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1));"
+    "ALTER TABLE results ADD COLUMN excluded INTEGER NOT NULL DEFAULT 0"
+    " CHECK (excluded IN (0, 1));"
+    "DROP INDEX IF EXISTS results_time;"
+    "DROP INDEX IF EXISTS results_probe_time;"
+    "CREATE INDEX results_time ON results"
+    " (time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);"
+    "CREATE INDEX results_probe_time ON results"
+    " (probe, time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -25,7 +25,8 @@ const priv = new Service(['api', '--listen', '127.0.0.1:0', '--db', 'sqlite::mem
 
 /* The admin controls; the schedule's row controls exist once per row. */
 const ADMIN = ['#run-btn', '#sched-pause', '#sched-add', '#schedules [data-act="edit"]',
-  '#schedules [data-act="remove"]', '#schedules [data-act="toggle"]'];
+  '#schedules [data-act="remove"]', '#schedules [data-act="toggle"]', '#demo-remove',
+  '#results [data-act="delete"]', '#results [data-act="exclude"]'];
 
 /* `dstmc token new|revoke` on the store `up` uses; new answers the token. */
 const token = (...args) => execFileSync(BIN, ['token', ...args, '--db', db], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();

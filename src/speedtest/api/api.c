@@ -31,6 +31,7 @@ static const struct {
     {"dstmc_results_duplicate_total", DST_METRIC_COUNTER,
      "Results posted again with an id already stored (idempotent ingest)."},
     {"dstmc_results_rejected_total", DST_METRIC_COUNTER, "Result posts rejected as invalid."},
+    {"dstmc_results_deleted_total", DST_METRIC_COUNTER, "Results deleted through the API."},
     {"dstmc_run_requests_total", DST_METRIC_COUNTER, "Run-now requests published."},
     {"dstmc_sse_clients", DST_METRIC_GAUGE, "Connected event-stream clients."},
     {"dstmc_probe_last_download_bps", DST_METRIC_GAUGE, "Last download speed per probe, bit/s."},
@@ -199,6 +200,7 @@ int api_mount(struct api *a, struct dst_http_server *s)
     rc = rc ? rc : api_session_mount(a, s);
     rc = rc ? rc : api_compat_mount(a, s);
     rc = rc ? rc : api_results_mount(a, s);
+    rc = rc ? rc : api_results_delete_mount(a, s);
     rc = rc ? rc : api_series_mount(a, s);
     rc = rc ? rc : api_probes_mount(a, s);
     rc = rc ? rc : api_schedules_mount(a, s);

@@ -115,6 +115,7 @@ void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, co
 /* Route registration of each part. */
 int api_compat_mount(struct api *a, struct dst_http_server *s);
 int api_results_mount(struct api *a, struct dst_http_server *s);
+int api_results_delete_mount(struct api *a, struct dst_http_server *s);
 int api_series_mount(struct api *a, struct dst_http_server *s);
 int api_probes_mount(struct api *a, struct dst_http_server *s);
 int api_schedules_mount(struct api *a, struct dst_http_server *s);

@@ -1,4 +1,5 @@
 /* seed.c - the original's Development-mode demo data (DummyDataSeeder.cs) */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "core/datetime.h"
@@ -41,6 +42,7 @@ static void seed_row(struct dst_result *r, int64_t now, int dt, unsigned short x
     dst_result_set(&r->server_country, "Norway");
     r->server_distance_m = 2430;
     r->server_id = 42;
+    r->demo = true; /* marked, so "remove demo data" takes these and nothing else */
 }
 
 int api_seed_demo(struct dst_store *store)

@@ -153,6 +153,36 @@ static void test_to_json_unknowns_are_null(void **state)
     dst_result_release(&r);
 }
 
+/* demo and excluded: shown only when true (a probe's result reads as before), read back */
+static void test_flags(void **state)
+{
+    (void)state;
+    struct dst_result r;
+    char err[200] = "";
+
+    dst_result_init(&r);
+    snprintf(r.id, sizeof(r.id), "%s", ID);
+    char *s = dump(&r);
+    assert_null(strstr(s, "demo"));
+    assert_null(strstr(s, "excluded"));
+    free(s);
+    r.demo = r.excluded = true;
+    s = dump(&r);
+    assert_non_null(strstr(s, "\"client\":{\"ip\":null,\"isp\":null,\"country\":null,\"lat\":null,"
+                              "\"lon\":null},\"demo\":true,\"excluded\":true}"));
+    free(s);
+    dst_result_release(&r);
+    dst_result_init(&r);
+    assert_int_equal(from_text("{\"demo\":true,\"excluded\":false}", &r, err, sizeof(err)), 0);
+    assert_true(r.demo);
+    assert_false(r.excluded);
+    dst_result_release(&r);
+    dst_result_init(&r);
+    assert_int_equal(from_text("{\"excluded\":1}", &r, err, sizeof(err)), DST_EINVAL);
+    assert_string_equal(err, "excluded: must be true or false");
+    dst_result_release(&r);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -437,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_to_json_shape),
         cmocka_unit_test(test_to_json_unknowns_are_null),
+        cmocka_unit_test(test_flags),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_from_json_defaults),
         cmocka_unit_test(test_from_json_errors),

@@ -106,7 +106,7 @@ static void test_corrupt_value(void **state)
     assert_null(out);
 }
 
-/* A version-1 database (results, no settings) migrates to 2 and keeps its results. */
+/* A version-1 database (results, no settings) migrates to the newest and keeps its results. */
 static void test_migration_from_v1(void **state)
 {
     char dir[] = "/tmp/dst_settings_v1_XXXXXX", path[96], url[112], p[128];
@@ -146,7 +146,7 @@ static void test_migration_from_v1(void **state)
     sqlite3_close(db);
 
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 3);
+    assert_int_equal(dst_store_schema_version(s), 4);
     dst_store_query_init(&q);
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
@@ -157,7 +157,7 @@ static void test_migration_from_v1(void **state)
     dst_store_free(s);
     s = NULL;
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 3);
+    assert_int_equal(dst_store_schema_version(s), 4);
     assert_setting(s, "k", "\"kept\"");
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);

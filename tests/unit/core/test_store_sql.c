@@ -20,7 +20,7 @@
     ", device, engine, target, request_id, download_bps, upload_bps, ping_ms, jitter_ms,"        \
     " loss_pct, bytes_down, bytes_up, duration_s, streams, server_id, server_host, server_name," \
     " server_sponsor, server_country, server_lat, server_lon, server_distance_m, client_ip,"     \
-    " client_isp, client_country, client_lat, client_lon"
+    " client_isp, client_country, client_lat, client_lon, demo, excluded"
 #define COLS_SQLITE   "seq, " NAMES_A "user" NAMES_B
 #define COLS_PG       "seq, " NAMES_A "\"user\"" NAMES_B
 #define SELECT_SQLITE "SELECT " COLS_SQLITE " FROM results"
@@ -337,6 +337,8 @@ static void every_field_mapped(void **state)
         [DST_F_SERVER_COUNTRY] = {"server_country", "server_country" BYTES},
         [DST_F_SERVER_DISTANCE] = {"server_distance_m", "server_distance_m"},
         [DST_F_SERVER_ID] = {"server_id", "server_id"},
+        [DST_F_DEMO] = {"demo", "demo"},
+        [DST_F_EXCLUDED] = {"excluded", "excluded"},
     };
     char where[128];
 
@@ -456,11 +458,12 @@ static void insert_many_text(void **state)
     assert_non_null(strstr(t, "INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
                               ", received_ms) SELECT * FROM unnest($1::text[], $2::int8[], "
                               "$3::text[], $4::text[], "));
-    assert_non_null(strstr(t, ", $8::int8[], "));    /* device */
-    assert_non_null(strstr(t, ", $12::float8[], ")); /* download_bps */
+    assert_non_null(strstr(t, ", $8::int8[], "));               /* device */
+    assert_non_null(strstr(t, ", $12::float8[], "));            /* download_bps */
+    assert_non_null(strstr(t, ", $34::int2[], $35::int2[], ")); /* demo, excluded */
     assert_non_null(
-        strstr(t, ", $34::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq")); /* received */
-    assert_null(strstr(t, "$35"));
+        strstr(t, ", $36::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq")); /* received */
+    assert_null(strstr(t, "$37"));
 }
 
 static void fill(struct dst_result *r)
@@ -486,6 +489,13 @@ static void fill(struct dst_result *r)
     int64_t *ints[] = {&r->device, &r->bytes_down, &r->bytes_up, &r->streams, &r->server_id};
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         *ints[i] = 100 + (int64_t)i;
+    r->demo = r->excluded = true;
+}
+
+static void assert_int_arg_of(struct dst_store_sql_val v, int64_t i)
+{
+    assert_int_equal(v.type, DST_SQL_INT);
+    assert_int_equal(v.i, i);
 }
 
 /* r → INSERT values → columns read back gives r again (seq aside). */
@@ -519,7 +529,7 @@ static void row_mapping(void **state)
         counts[args[i].type]++;
     assert_int_equal(counts[DST_SQL_NULL], 0); /* all known: nothing binds NULL */
     assert_int_equal(counts[DST_SQL_TEXT], 16);
-    assert_int_equal(counts[DST_SQL_INT], 6);
+    assert_int_equal(counts[DST_SQL_INT], 8); /* with demo and excluded, 0 or 1 */
     assert_int_equal(counts[DST_SQL_REAL], 11);
     assert_string_equal(args[0].s, r.id);
     assert_int_equal(args[1].i, r.time_ms);
@@ -527,10 +537,12 @@ static void row_mapping(void **state)
     assert_round_trip(&r);
     dst_result_release(&r);
 
-    dst_result_init(&r); /* all unknown: NULL but for id, time and status */
+    dst_result_init(&r); /* all unknown: NULL but for id, time, status, demo and excluded */
     dst_store_sql_insert_args(&r, 42, args);
-    for (int i = 3; i < DST_STORE_SQL_NCOLS; i++)
+    for (int i = 3; i < DST_STORE_SQL_NCOLS - 2; i++)
         assert_int_equal(args[i].type, DST_SQL_NULL);
+    assert_int_arg_of(args[DST_STORE_SQL_NCOLS - 2], 0);
+    assert_int_arg_of(args[DST_STORE_SQL_NCOLS - 1], 0);
     assert_round_trip(&r);
 
     dst_result_release(&r);
@@ -577,7 +589,7 @@ static void series_text(void **state)
     (void)state;
     dst_store_sql_init(&sql, DST_SQL_SQLITE);
     assert_int_equal(dst_store_sql_series(&sql, &q), 0);
-    snprintf(want, sizeof(want), "%s?1 AND time_ms < ?2 ORDER BY time_ms", sel);
+    snprintf(want, sizeof(want), "%s?1 AND time_ms < ?2 AND excluded = 0 ORDER BY time_ms", sel);
     assert_string_equal(sql.text.data, want);
     assert_int_equal(sql.nargs, 2);
     assert_int_arg(&sql, 0, 1000);
@@ -587,10 +599,62 @@ static void series_text(void **state)
     q.probe = "p1";
     dst_store_sql_init(&sql, DST_SQL_PG);
     assert_int_equal(dst_store_sql_series(&sql, &q), 0);
-    snprintf(want, sizeof(want), "%s$1 AND time_ms < $2 AND probe = $3 ORDER BY time_ms", sel);
+    snprintf(want, sizeof(want),
+             "%s$1 AND time_ms < $2 AND probe = $3 AND excluded = 0 ORDER BY time_ms", sel);
     assert_string_equal(sql.text.data, want);
     assert_int_equal(sql.nargs, 3);
     assert_text_arg(&sql, 2, "p1");
+    dst_store_sql_release(&sql);
+}
+
+/* Deletes: SQLite's plain statement; PostgreSQL's also steps the version counter. */
+static void delete_text(void **state)
+{
+    struct dst_store_query q = query();
+    struct dst_store_sql sql;
+
+    (void)state;
+    dst_store_query_add(&q, int_cond(DST_F_TIME, DST_OP_GE, 10));
+    dst_store_query_add(&q, int_cond(DST_F_DEMO, DST_OP_EQ, 1));
+    q.limit = 5; /* ignored, like sort and the cursor */
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    assert_int_equal(dst_store_sql_delete(&sql, &q), 0);
+    assert_string_equal(sql.text.data, "DELETE FROM results WHERE time_ms >= ? AND demo = ?");
+    assert_int_equal(sql.nargs, 2);
+    assert_int_arg(&sql, 1, 1);
+    dst_store_sql_release(&sql);
+
+    dst_store_sql_init(&sql, DST_SQL_PG);
+    assert_int_equal(dst_store_sql_delete(&sql, &q), 0);
+    assert_string_equal(sql.text.data,
+                        "WITH d AS (DELETE FROM results WHERE time_ms >= $1 AND demo = $2"
+                        " RETURNING 1), m AS (UPDATE meta SET value = value + 1 WHERE key ="
+                        " 'deletes' AND EXISTS (SELECT 1 FROM d)) SELECT count(*) FROM d");
+    dst_store_sql_release(&sql);
+
+    q.conds[0].field = DST_F_COUNT_;
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    assert_int_equal(dst_store_sql_delete(&sql, &q), DST_EINVAL);
+    dst_store_sql_release(&sql);
+}
+
+static void set_excluded_text(void **state)
+{
+    struct dst_store_sql sql;
+
+    (void)state;
+    dst_store_sql_init(&sql, DST_SQL_SQLITE);
+    assert_int_equal(dst_store_sql_set_excluded(&sql, "x", true), 0);
+    assert_string_equal(sql.text.data, "UPDATE results SET excluded = ? WHERE id = ?");
+    assert_int_arg(&sql, 0, 1);
+    assert_text_arg(&sql, 1, "x");
+    dst_store_sql_release(&sql);
+
+    dst_store_sql_init(&sql, DST_SQL_PG);
+    assert_int_equal(dst_store_sql_set_excluded(&sql, "x", false), 0);
+    assert_non_null(strstr(sql.text.data, "WITH d AS (UPDATE results SET excluded = $1 WHERE"
+                                          " id = $2 RETURNING 1), m AS (UPDATE meta"));
+    assert_int_arg(&sql, 0, 0);
     dst_store_sql_release(&sql);
 }
 
@@ -608,7 +672,8 @@ static void probes_text(void **state)
         " r.download_bps, r.upload_bps, r.ping_ms, r.jitter_ms, r.loss_pct, r.bytes_down,"
         " r.bytes_up, r.duration_s, r.streams, r.server_id, r.server_host, r.server_name,"
         " r.server_sponsor, r.server_country, r.server_lat, r.server_lon, r.server_distance_m,"
-        " r.client_ip, r.client_isp, r.client_country, r.client_lat, r.client_lon FROM"
+        " r.client_ip, r.client_isp, r.client_country, r.client_lat, r.client_lon, r.demo, "
+        "r.excluded FROM"
         " (SELECT probe, min(time_ms) AS first_ms, max(time_ms) AS last_ms, count(*) AS n,"
         " count(*) FILTER (WHERE status = 'failed') AS failed FROM results GROUP BY probe)"
         " AS p JOIN results AS r ON r.seq = (SELECT seq FROM results WHERE probe = p.probe"
@@ -694,6 +759,8 @@ int main(void)
         cmocka_unit_test(row_mapping),
         cmocka_unit_test(row_odd_values),
         cmocka_unit_test(series_text),
+        cmocka_unit_test(delete_text),
+        cmocka_unit_test(set_excluded_text),
         cmocka_unit_test(probes_text),
         cmocka_unit_test(buckets),
     };
