@@ -134,12 +134,13 @@ class OperatorTokenTest(TestCase):
 
     def test_clients_send_theirs(self):
         with api("--trust-ingest", "none") as svc:
-            code, out, err = run("logger", "--once", "--api", svc.url)
+            code, out, err = run("logger", "--once", "--dummy", "--api", svc.url)
             self.assertNotEqual(code, 0)
-            code, out, err = run("logger", "--once", "--api", svc.url,
+            code, out, err = run("logger", "--once", "--dummy", "--api", svc.url,
                                  env={"DSTMC_TOKEN": TOKEN})
             self.assertEqual(code, 0, out + err)
-            code, out, err = run("run", "--api", svc.url, env={"DSTMC_TOKEN": TOKEN})
+            code, out, err = run("run", "--target", "dummy:", "--api", svc.url,
+                                 env={"DSTMC_TOKEN": TOKEN})
             self.assertEqual(code, 0, out + err)
             c = Client(svc)
             self.assertEqual(len(c.get("/api/v1/results").json()["results"]), 2)

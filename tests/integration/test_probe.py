@@ -1,7 +1,7 @@
 """test_probe.py - the probe (`dstmc logger --once`, `dstmc run`) and `dstmc up`, end to end."""
 import json
 
-from harness import (TOKEN, Client, RefusingPort, SSEReader, Service, TestCase, api, run,
+from harness import (BIN, TOKEN, Client, RefusingPort, SSEReader, Service, TestCase, api, run,
                      wait_for, with_token)
 
 ORIGINAL_OK = ["Starting SpeedTestLogger", "Returning dummy data",
@@ -46,7 +46,7 @@ class LoggerTest(TestCase):
 
     def test_api_error_shows_the_failure_response(self):
         with api("--trust-ingest", "none") as svc:  # a result needs a token then
-            code, out, _ = run("logger", "--once", "--api", svc.url)
+            code, out, _ = run("logger", "--once", "--dummy", "--api", svc.url)
             self.assertNotEqual(code, 0)
             self.assertRegex(out, r"Upload failed! Failure response: \{\"error\":.*401")
             self.assertIn("Speedtest failed!", out)
@@ -59,7 +59,8 @@ class LoggerTest(TestCase):
             self.assertEqual(code, 0, out + err)
             r = Client(svc).get("/api/v1/results").json()["results"][0]
             self.assertEqual((r["user"], r["device"], r["engine"]), ("teodoran", 3, "dummy"))
-        code, out, _ = run("logger", "--once", env={"uploadResults": "false"})
+        code, out, _ = run("logger", "--once", env={"uploadResults": "false",
+                                                    "useDummyData": "true"})
         self.assertEqual(code, 0)
         self.assertIn("Skipping data upload to speedtest API", out)
 
@@ -99,7 +100,7 @@ class RunTest(TestCase):
         self.assertEqual(code, 0)
         self.assertEqual(out.splitlines()[0], "Returning dummy data")
         self.assertRegex(out, r"Got download: \d+(\.\d+)? Mbps and upload: \d+(\.\d+)? Mbps")
-        code, out, err = run("run", "--json")
+        code, out, err = run("run", "--json", "--target", "dummy:")
         self.assertEqual(code, 0)
         j = json.loads(out)  # speedtest-cli's keys, dstmc's own result under "result"
         for k in ("download", "upload", "ping", "server", "timestamp", "bytes_sent",
@@ -108,7 +109,8 @@ class RunTest(TestCase):
         self.assertEqual(j["download"], j["result"]["download_bps"])
         self.assertEqual((j["result"]["engine"], j["result"]["status"]), ("dummy", "ok"))
         self.assertIn("Returning dummy data", err)  # the original's lines go to stderr
-        code, out, _ = run("run", "--csv", "--csv-header", "--csv-delimiter", ";")
+        code, out, _ = run("run", "--csv", "--csv-header", "--csv-delimiter", ";", "--target",
+                           "dummy:")
         self.assertEqual(code, 0)
         head, line = out.splitlines()
         self.assertEqual(head, "Server ID;Sponsor;Server Name;Timestamp;Distance;Ping;"
@@ -117,22 +119,68 @@ class RunTest(TestCase):
         self.assertEqual((f[0], f[2], f[4], f[9]), ("42", "speedtest.not", "2.43", "127.0.0.1"))
         self.assertTrue(60e6 <= float(f[6]) < 100e6)
         with api() as svc:
-            code, out, _ = run("run", "--api", svc.url)
+            code, out, _ = run("run", "--target", "dummy:", "--api", svc.url)
             self.assertEqual(code, 0)
             self.assertIn("Speedtest complete!", out)
             self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
 
 
+    def test_run_says_what_speedtest_cli_says(self):
+        """It printed only "Got download ... and upload ...": no server, ping or jitter."""
+        code, out, _ = run("run", "--target", "dummy:")
+        self.assertEqual(code, 0)
+        lines = out.splitlines()
+        got = next(i for i, x in enumerate(lines) if x.startswith("Got download"))
+        self.assertRegex(lines[got + 1], r"^Hosted by speedtest\.not \[2\.43 km\]: \d+\.\d{3} ms$")
+        self.assertRegex(lines[got + 2], r"^Ping: \d+\.\d\d ms(, jitter: \d+\.\d\d ms)?$")
+        self.assertRegex(lines[got + 3], r"^Download: \d+\.\d\d Mbit/s$")
+        self.assertRegex(lines[got + 4], r"^Upload: \d+\.\d\d Mbit/s$")
+
+    def test_without_a_target_it_tests_speedtest_net_not_canned_data(self):
+        """`dstmc run` alone measured canned dummy data and exited 0."""
+        code, out, err = run("run", "--help")
+        self.assertEqual(code, 0)
+        self.assertRegex(out, r"--target.*speedtest://auto")
+        code, out, err = run("logger", "--help")
+        self.assertRegex(out, r"--target.*speedtest://auto")
+        # run alone, with no network at all (a namespace of its own: nothing leaves this
+        # machine), is a real test of the nearest speedtest.net servers, and it fails
+        import subprocess
+        try:
+            p = subprocess.run(["unshare", "-n", BIN, "run", "--timeout", "20"],
+                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.skipTest(f"no network namespace here: {e}")
+        if p.returncode != 1 and b"unshare" in p.stderr:
+            self.skipTest("no network namespace here: " + p.stderr.decode()[:200])
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 1, out + p.stderr.decode())
+        self.assertNotIn("Returning dummy data", out)
+        self.assertIn("Finding best test servers", out)
+        self.assertRegex(out, r"Test failed: .*speedtest")
+
+    def test_a_failed_test_is_posted_as_a_failure_not_a_complete_one(self):
+        """After a failed test the lines said "Speedtest complete!"."""
+        with RefusingPort() as closed, api() as svc:
+            code, out, _ = run("run", "--timeout", "20", "--target",
+                               f"speedtest://127.0.0.1:{closed.port}", "--api", svc.url)
+            self.assertEqual(code, 1, out)
+            lines = out.splitlines()
+            self.assertIn("Uploading the failed test to speedtest API", lines)
+            self.assertNotIn("Speedtest complete!", out)
+            self.assertEqual(lines[-1], "Speedtest failed!")
+            rows = Client(svc).get("/api/v1/results").json()["results"]
+            self.assertEqual([r["status"] for r in rows], ["failed"])
+
     def test_a_long_token_is_sent_whole(self):
         """The Authorization header was built in 1024 bytes: a longer token was cut."""
         env = {"DSTMC_TOKEN": "t" * 1500}
         with api(env=env) as svc:
-            code, out, _ = run("run", "--api", svc.url, env=env)
+            code, out, _ = run("run", "--target", "dummy:", "--api", svc.url, env=env)
             self.assertEqual(code, 0, out)
             self.assertEqual(len(Client(svc).get("/api/v1/results").json()["results"]), 1)
 
     def test_live_progress_only_on_a_terminal(self):
-        from harness import BIN
         import subprocess
         tty = subprocess.run(["script", "-qec", f"{BIN} run --target dummy:", "/dev/null"],
                              capture_output=True, timeout=60).stdout.decode()

@@ -202,12 +202,22 @@ class StoreFileTest(TestCase):
                 c.close()
             finally:
                 svc.stop()
-            # restarted with other --schedule flags: the store's schedules win
+            # restarted with other --schedule flags: the store's schedules win, and the log
+            # says the flag was not applied (it was silently ignored)
             svc = up("--schedule", "@hourly", db=db)
             try:
                 c = Client(svc)
                 self.assertEqual(c.get(PATH).json(), want)
                 svc.wait_line("schedules: 1 enabled, paused")
+                svc.wait_line("--schedule not applied: the store keeps the schedules")
                 c.close()
+            finally:
+                svc.stop()
+            # restarted without the flag: nothing to say (it would come before the listening
+            # line, which starting the service waited for)
+            svc = up(db=db)
+            try:
+                svc.wait_line("schedules: 1 enabled, paused")
+                self.assertFalse(any("--schedule not applied" in x for x in svc.lines))
             finally:
                 svc.stop()

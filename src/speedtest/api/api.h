@@ -68,10 +68,11 @@ void api_heartbeat(struct api *a, const char *name, const json_t *state);
  * The schedules live in the store as one document, {"paused": bool, "schedules": [{"cron":
  * "0 9 * * 1-5", "target": "URL" | null, "probe": "NAME" | null, "enabled": bool}]}, edited
  * through /api/v1/schedules. If the store holds none yet, stores {"paused": false, "schedules":
- * seed} (seed: an array of such items, checked as a PUT is). Then calls opts.schedules_changed
- * with the stored document. DST_EINVAL (a bad seed) or the store's error, with a reason in err.
+ * seed} (seed: an array of such items, checked as a PUT is) and sets *seeded (may be NULL).
+ * Then calls opts.schedules_changed with the stored document. DST_EINVAL (a bad seed) or the
+ * store's error, with a reason in err.
  */
-int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errlen);
+int api_schedules_load(struct api *a, const json_t *seed, bool *seeded, char *err, size_t errlen);
 
 /*
  * The access options `dstmc api` and `dstmc up` share: the operator's token (DSTMC_TOKEN only,

@@ -296,7 +296,7 @@ static void post_resume(struct dst_http_req *req, void *ud)
     set_paused(req, ud, false);
 }
 
-int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errlen)
+int api_schedules_load(struct api *a, const json_t *seed, bool *seeded, char *err, size_t errlen)
 {
     json_t *doc = NULL, *list = NULL;
 
@@ -308,6 +308,8 @@ int api_schedules_load(struct api *a, const json_t *seed, char *err, size_t errl
             doc = json_pack("{s:b, s:o}", "paused", 0, "schedules", list);
             rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
         }
+        if (rc == 0 && seeded)
+            *seeded = true;
     } else if (rc) {
         snprintf(err, errlen, "store: %s", dst_strerror(rc));
     }

@@ -347,8 +347,10 @@ int logger_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"once", DST_CFG_BOOL, &c.once, "false", "run one test, upload it and exit", NULL, 0, 0,
          "singleRun"},
-        {"target", DST_CFG_STR, &c.target, "dummy:", "what to test against", "URL",
-         .check = check_target},
+        {"target", DST_CFG_STR, &c.target, "speedtest://auto",
+         "what to test against (speedtest://auto: the nearest speedtest.net servers, as the "
+         "original; dummy: or --dummy for canned values)",
+         "URL", .check = check_target},
         {"dummy", DST_CFG_BOOL, &c.dummy, "false", "use canned data (target dummy:)", NULL, 0, 0,
          "useDummyData"},
         {"api", DST_CFG_STR, &c.api, "http://localhost:8080", "API to post results to", "URL", 0, 0,

@@ -148,15 +148,18 @@ int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct 
             fputs("Skipping data upload to speedtest API\n", out);
         return 0;
     }
-    if (out)
-        fputs("Uploading data to speedtest API\n", out);
+    bool ok = r->status == DST_RESULT_OK;
+    if (out) /* a failed test is stored too, as a failure: it is no "complete" speed test */
+        fputs(ok ? "Uploading data to speedtest API\n"
+                 : "Uploading the failed test to speedtest API\n",
+              out);
     int rc = probe_post(o, hc, r, err, sizeof(err));
     if (rc && err_out)
         snprintf(err_out, errlen, "%s", err);
     if (out) {
         if (rc)
             fprintf(out, "Upload failed! %s\n", err);
-        fputs(rc ? "Speedtest failed!\n" : "Speedtest complete!\n", out);
+        fputs(rc || !ok ? "Speedtest failed!\n" : "Speedtest complete!\n", out);
         fflush(out);
     }
     return rc;

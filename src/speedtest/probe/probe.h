@@ -68,8 +68,9 @@ int probe_post(const struct probe_opts *o, struct dst_http_client *hc, struct ds
  * Posts r to the API (unless !o->upload: "Skipping data upload to speedtest API"), printing
  * "Uploading data to speedtest API" then "Speedtest complete!" or the original's failure lines
  * ("Upload failed! Failure response: BODY" / "Upload failed! MESSAGE", then "Speedtest
- * failed!"). Returns 0 when stored (or skipped), else probe_post's code, with the reason in err
- * (may be NULL).
+ * failed!"); a failed test is posted as a failure, between "Uploading the failed test to
+ * speedtest API" and "Speedtest failed!". Returns 0 when stored (or skipped), else probe_post's
+ * code, with the reason in err (may be NULL).
  */
 int probe_upload(const struct probe_opts *o, struct dst_http_client *hc, struct dst_result *r,
                  FILE *out, char *err, size_t errlen);

@@ -117,7 +117,52 @@ static void print_csv(const struct dst_result *r, const char *delim, bool header
     csv_field(r->client_ip, delim, true);
 }
 
-/* Runs the test; the original's lines go to lines (NULL: none). */
+/* A rate in bit/s as people read it: Mbit/s, or Gbit/s from 1000 Mbit/s on. */
+static void rate_text(double bps, char *out, size_t outlen)
+{
+    if (!isfinite(bps))
+        snprintf(out, outlen, "unknown");
+    else if (bps >= 1e9)
+        snprintf(out, outlen, "%.2f Gbit/s", bps / 1e9);
+    else
+        snprintf(out, outlen, "%.2f Mbit/s", bps / 1e6);
+}
+
+/*
+ * What speedtest-cli says of a test, after the original's lines: the server and its latency
+ * ("Hosted by Sponsor (Name) [2.43 km]: 12.345 ms"), ping and jitter, the speeds, the data used.
+ */
+static void print_summary(const struct dst_result *r, FILE *out)
+{
+    const char *name = r->server_name ? r->server_name : r->server_host;
+    char down[32], up[32];
+
+    if (r->status != DST_RESULT_OK)
+        return; /* "Test failed: <why>" said it */
+    if (name) {
+        fprintf(out, "Hosted by %s", r->server_sponsor ? r->server_sponsor : name);
+        if (r->server_sponsor)
+            fprintf(out, " (%s)", name);
+        if (isfinite(r->server_distance_m))
+            fprintf(out, " [%.2f km]", r->server_distance_m / 1000);
+        if (isfinite(r->ping_ms))
+            fprintf(out, ": %.3f ms", r->ping_ms);
+        fputc('\n', out);
+    }
+    if (isfinite(r->ping_ms) && isfinite(r->jitter_ms))
+        fprintf(out, "Ping: %.2f ms, jitter: %.2f ms\n", r->ping_ms, r->jitter_ms);
+    else if (isfinite(r->ping_ms))
+        fprintf(out, "Ping: %.2f ms\n", r->ping_ms);
+    rate_text(r->download_bps, down, sizeof(down));
+    rate_text(r->upload_bps, up, sizeof(up));
+    fprintf(out, "Download: %s\nUpload: %s\n", down, up);
+    if (r->bytes_down >= 0 && r->bytes_up >= 0)
+        fprintf(out, "Data used: %.1f MB down, %.1f MB up\n", (double)r->bytes_down / 1e6,
+                (double)r->bytes_up / 1e6);
+    fflush(out);
+}
+
+/* Runs the test; the original's lines and the summary go to lines (NULL: none). */
 static int run_test(const struct run_cfg *c, FILE *lines, struct dst_result *r)
 {
     bool tty = lines == stdout && isatty(STDOUT_FILENO);
@@ -132,6 +177,8 @@ static int run_test(const struct run_cfg *c, FILE *lines, struct dst_result *r)
                            .progress = tty ? show_progress : NULL,
                            .progress_ud = stdout};
     int rc = probe_measure(&o, NULL, NULL, lines, r);
+    if (rc == 0 && lines)
+        print_summary(r, lines);
     if (rc == 0 && o.upload)
         rc = probe_upload(&o, NULL, r, lines, NULL, 0);
     return rc;
@@ -143,8 +190,10 @@ int run_main(int argc, char **argv)
     char host[65] = "probe";
     gethostname(host, sizeof(host) - 1);
     struct dst_cfg_opt opts[] = {
-        {"target", DST_CFG_STR, &c.target, "dummy:", "what to test against", "URL",
-         .check = check_target},
+        {"target", DST_CFG_STR, &c.target, "speedtest://auto",
+         "what to test against (speedtest://auto: the nearest speedtest.net servers, as "
+         "speedtest-cli; dummy: for canned values)",
+         "URL", .check = check_target},
         {"api", DST_CFG_STR, &c.api, "", "also post the result to this API", "URL",
          .check = dst_cfg_check_url_or_empty},
         DST_CRED_CLIENT_OPTS(c.token, c.token_file),

@@ -34,6 +34,7 @@ struct up_cfg {
     struct dst_cfg_list schedule;
     long jitter;
     bool seed_demo, access_log;
+    bool schedule_given; /* --schedule or DSTMC_SCHEDULE, not the default */
 };
 
 struct sched_thread {
@@ -87,16 +88,23 @@ static int seed_schedules(const struct up_cfg *c, json_t **out)
 
 /*
  * The store's schedules, seeded from --schedule when it has none, handed to the scheduler
- * (through the API's hook). Before the API listens, so that its first answer has them.
+ * (through the API's hook). Before the API listens, so that its first answer has them. A store
+ * that has schedules keeps them (they may have been edited in the UI since): a --schedule given
+ * then is said to be unused, with what to do instead.
  */
 static int sched_load(struct api *a, const struct up_cfg *c)
 {
     json_t *seed = NULL;
+    bool seeded = false;
     char err[512];
 
     int rc = seed_schedules(c, &seed);
-    rc = rc ? rc : api_schedules_load(a, seed, err, sizeof(err));
+    rc = rc ? rc : api_schedules_load(a, seed, &seeded, err, sizeof(err));
     json_decref(seed);
+    if (rc == 0 && !seeded && c->schedule_given)
+        dst_warn("--schedule not applied: the store keeps the schedules it has (edited in "
+                 "the UI or through PUT /api/v1/schedules since it was made); change them there, "
+                 "or start with a new --db to seed them from --schedule");
     if (rc == DST_EINVAL)
         dst_error("schedule: %s", err);
     else if (rc)
@@ -255,7 +263,9 @@ int up_main(int argc, char **argv)
         {"target", DST_CFG_STR, &c.target, "speedtest://auto",
          "what the probe tests against (dummy: for canned values)", "URL", .check = check_target},
         {"schedule", DST_CFG_LIST, &c.schedule, "*/15 * * * *",
-         "when to test, and what: \"CRON [TARGET [PROBE]]\" (repeatable; see dstmc scheduler)",
+         "when to test, and what: \"CRON [TARGET [PROBE]]\" (repeatable; see dstmc scheduler); "
+         "seeds a new store's schedules: a store that has schedules keeps its own (edit them in "
+         "the UI)",
          "SPEC"},
         {"jitter", DST_CFG_INT, &c.jitter, "0",
          "start each scheduled test a random 0..S seconds late", "S", 0, 86400},
@@ -294,6 +304,10 @@ int up_main(int argc, char **argv)
     if (cfg.check_only) {
         dst_cfg_ok(&cfg, stdout);
         return 0;
+    }
+    for (int i = 0; i < cfg.nopts; i++) {
+        if (strcmp(opts[i].name, "schedule") == 0)
+            c.schedule_given = opts[i].from != DST_CFG_FROM_DEFAULT;
     }
     dst_log_set_level(lvl);
     return up_run(&c);
