@@ -619,6 +619,8 @@
     on('schedules', applySchedules);
     on('deleted', onDeletedEvent);
     on('excluded', onExcludedEvent);
+    /* the API's feed from the store reconnected: it may have missed changes, so reload all */
+    on('resync', () => { scheduleRefresh(200); loadSchedules(); loadProbes(); });
   }
 
   /* Results were deleted (here or by another admin): drop the rows we know, reload the rest. */
@@ -843,7 +845,7 @@
 
   function applySchedules(body) {
     if (!body || !Array.isArray(body.schedules)) return;
-    state.sched = { paused: !!body.paused, schedules: body.schedules };
+    state.sched = { paused: !!body.paused, schedules: body.schedules, version: body.version };
     renderSchedules();
     planSchedRefresh();
   }
@@ -977,7 +979,9 @@
     setSchedBusy(true);
     schedMsg('Saving…', 'busy');
     try {
-      const body = await api('/api/v1/schedules', { method: 'PUT', body: JSON.stringify({ schedules: list.map(schedBody) }) });
+      /* the version read: another admin (or replica) changed them since → 409, nothing stored */
+      const version = state.sched.version;
+      const body = await api('/api/v1/schedules', { method: 'PUT', body: JSON.stringify({ schedules: list.map(schedBody), ...(version != null ? { version } : {}) }) });
       state.schedEdit = null;
       schedMsg(what, 'ok');
       setSchedBusy(false);
@@ -985,6 +989,13 @@
       return true;
     } catch (e) {
       setSchedBusy(false);
+      if (e.status === 409) {
+        /* someone else saved first: show theirs; the user makes the change again on it */
+        state.schedEdit = null;
+        await loadSchedules();
+        schedMsg('Not saved: someone else changed the schedules meanwhile. They are reloaded: make your change again.', 'error');
+        return false;
+      }
       schedError(e, 'Not saved');
       return false;
     }

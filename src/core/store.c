@@ -66,8 +66,10 @@ int dst_store_open(const char *url, struct dst_store **out)
 
 void dst_store_free(struct dst_store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    dst_store_feed_stop(s);
+    s->ops->close(s);
 }
 
 int dst_store_schema_version(struct dst_store *s)
@@ -206,13 +208,14 @@ void dst_store_probes_free(struct dst_probe_info *p, size_t n)
 
 #define SETTING_KEY_MAX 128
 
-int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out)
+int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out, int64_t *version)
 {
     char *text = NULL, err[160];
+    int64_t v = 0;
 
     if (!key || !*key || strlen(key) > SETTING_KEY_MAX)
         return DST_EINVAL;
-    int rc = s->ops->setting_get(s, key, &text);
+    int rc = s->ops->setting_get(s, key, &text, &v);
     if (rc)
         return rc;
     json_t *j = dst_json_parse(text, strlen(text), err, sizeof(err));
@@ -222,16 +225,24 @@ int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out)
         return DST_EDEP;
     }
     *out = j;
+    if (version)
+        *version = v;
     return 0;
 }
 
-int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value)
+int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value,
+                          int64_t expected, int64_t *version)
 {
-    if (!key || !*key || strlen(key) > SETTING_KEY_MAX || !value)
+    int64_t v = 0;
+
+    if (!key || !*key || strlen(key) > SETTING_KEY_MAX || !value ||
+        expected < DST_STORE_ANY_VERSION)
         return DST_EINVAL;
     char *text = dst_json_dumps(value, NULL);
-    int rc = s->ops->setting_put(s, key, text, dst_datetime_now_ms());
+    int rc = s->ops->setting_put(s, key, text, dst_datetime_now_ms(), expected, &v);
     free(text);
+    if ((rc == 0 || rc == DST_ECONFLICT) && version)
+        *version = v;
     return rc;
 }
 

@@ -200,14 +200,64 @@ void dst_store_probes_free(struct dst_probe_info *p, size_t n);
 /* ---- settings ---- */
 
 /*
- * Small named JSON documents kept beside the results (the schedules, say): one value per key.
- * dst_store_setting_get sets *out to a new reference (caller decrefs) only on success;
- * DST_ENOTFOUND if the key was never put, DST_EDEP if the stored text is not JSON (logged).
- * dst_store_setting_put replaces the key's value (any JSON value, borrowed) atomically.
- * Keys are 1 to 128 bytes: DST_EINVAL otherwise.
+ * Small named JSON documents kept beside the results (the schedules, say): one value per key,
+ * each with a version that every put steps (1 after the first), for compare-and-set edits.
+ * dst_store_setting_get sets *out to a new reference (caller decrefs) and *version (may be
+ * NULL) to its version, only on success; DST_ENOTFOUND if the key was never put, DST_EDEP if
+ * the stored text is not JSON (logged).
+ * dst_store_setting_put replaces the key's value (any JSON value, borrowed) atomically, if its
+ * version is expected now (0: the key must not exist yet; DST_STORE_ANY_VERSION: whatever it
+ * is): compare and set in one statement or transaction, so of two puts with the same expected
+ * version exactly one succeeds. Sets *version (may be NULL) to the new version; on a stale
+ * expected version nothing changes, the result is DST_ECONFLICT and *version the current one
+ * (0 when the key does not exist). Keys are 1 to 128 bytes: DST_EINVAL otherwise.
+ * Every setting a user edits (the schedules; the thresholds once they live in the store) goes
+ * through this one mechanism: a read gives the version, a write sends it back.
  */
-int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out);
-int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value);
+#define DST_STORE_ANY_VERSION (-1)
+int dst_store_setting_get(struct dst_store *s, const char *key, json_t **out, int64_t *version);
+int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *value,
+                          int64_t expected, int64_t *version);
+
+/* ---- the change feed ---- */
+
+enum dst_store_change_kind {
+    DST_STORE_CH_RESULT,   /* a result was stored: seq and result */
+    DST_STORE_CH_DELETED,  /* count results were deleted; id: the one, when deleted by id */
+    DST_STORE_CH_EXCLUDED, /* the result id's excluded flag was set (count: 1) */
+    DST_STORE_CH_SETTING,  /* the setting id was put; version: its new version */
+    DST_STORE_CH_RESYNC,   /* changes may have been missed (the feed reconnected): reload all */
+};
+
+struct dst_store_change {
+    enum dst_store_change_kind kind;
+    int64_t seq;                     /* RESULT */
+    const struct dst_result *result; /* RESULT: the stored row, borrowed for the call */
+    int64_t count;                   /* DELETED, EXCLUDED */
+    int64_t version;                 /* SETTING */
+    const char *id;                  /* DELETED (or NULL), EXCLUDED, SETTING (the key) */
+};
+
+typedef void (*dst_store_change_fn)(const struct dst_store_change *c, void *ud);
+
+/*
+ * Tells fn every change made from now on to the store, through this handle or any other in
+ * any process that shares it, each once: results stored, deletes, exclusions, settings put.
+ * fn runs on the feed's own thread, one call at a time, and may use the store. A result
+ * deleted before its call came is left out. Order holds within a kind (results in commit
+ * order), not across kinds.
+ * PostgreSQL: every change sends a NOTIFY (kind and id, in the change's own statement) and the
+ * feed LISTENs on a connection of its own; when that connection is lost it connects again
+ * (back-off up to 2 s) and then reports DST_STORE_CH_RESYNC, as notifications were missed.
+ * SQLite: a follower polls the file every 200 ms (PRAGMA data_version, then the rows past the
+ * last seen and the changes log that deletes, exclusions and settings write in their
+ * transaction); a change through this handle wakes it at once.
+ * One feed per store: DST_EINVAL if one runs; DST_EDEP if the LISTEN (or the follower's
+ * connection) cannot be set up.
+ */
+int dst_store_feed_start(struct dst_store *s, dst_store_change_fn fn, void *ud);
+/* Stops the feed and waits for its thread (a call of fn under way ends first); fine if none. */
+void dst_store_feed_stop(struct dst_store *s);
 
 /* ---- credentials: API tokens and browser sessions (core/cred.c gives them meaning) ---- */
 

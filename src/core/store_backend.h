@@ -4,6 +4,8 @@
 
 #include "store.h"
 
+struct dst_store_feed;
+
 struct dst_store_ops {
     const char *scheme; /* "sqlite", "postgresql" */
     /* rest: the URL after "sqlite:"; PostgreSQL's is the whole URL (libpq reads it) */
@@ -24,9 +26,14 @@ struct dst_store_ops {
                   struct dst_series_bucket **out, size_t *n);
     int (*probes)(struct dst_store *s, struct dst_probe_info **out, size_t *n);
     int (*ping)(struct dst_store *s);
-    /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND), and its put */
-    int (*setting_get)(struct dst_store *s, const char *key, char **out);
-    int (*setting_put)(struct dst_store *s, const char *key, const char *json, int64_t now_ms);
+    /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND) and version */
+    int (*setting_get)(struct dst_store *s, const char *key, char **out, int64_t *version);
+    /* its compare-and-set put, as dst_store_setting_put (version not NULL) */
+    int (*setting_put)(struct dst_store *s, const char *key, const char *json, int64_t now_ms,
+                       int64_t expected, int64_t *version);
+    /* starts the feed's thread, which reports through dst_store_feed_emit(f, ...); stops it */
+    int (*feed_start)(struct dst_store *s, struct dst_store_feed *f);
+    void (*feed_stop)(struct dst_store *s);
     /* credentials, as in store.h (ids and kinds already checked by store.c) */
     int (*cred_add)(struct dst_store *s, const struct dst_store_cred *c);
     int (*cred_get)(struct dst_store *s, const char *id, struct dst_store_cred *out);
@@ -39,7 +46,21 @@ struct dst_store_ops {
 /* Every backend's struct starts with this. */
 struct dst_store {
     const struct dst_store_ops *ops;
+    struct dst_store_feed *feed; /* the running feed, or NULL (store_feed.c) */
 };
+
+/* The feed's subscriber (store_feed.c). */
+struct dst_store_feed {
+    struct dst_store *s;
+    dst_store_change_fn fn;
+    void *ud;
+};
+
+/*
+ * What a backend's feed thread calls for each change: a DST_STORE_CH_RESULT may come with
+ * only its seq (result NULL): the row is read here (and left out when it is gone).
+ */
+void dst_store_feed_emit(struct dst_store_feed *f, const struct dst_store_change *c);
 
 extern const struct dst_store_ops dst_store_sqlite_ops;
 extern const struct dst_store_ops dst_store_pg_ops;

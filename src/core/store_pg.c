@@ -366,29 +366,63 @@ static int pg_probes(struct dst_store *base, struct dst_probe_info **out, size_t
 
 /* ---- settings ---- */
 
-static int text_row(const PGresult *res, int i, void *arg)
+struct setting_row {
+    char *text;
+    int64_t version;
+};
+
+static int setting_row(const PGresult *res, int i, void *arg)
 {
-    *(char **)arg = dst_xstrdup(PQgetvalue(res, i, 0));
+    struct setting_row *x = arg;
+
+    x->text = dst_xstrdup(PQgetvalue(res, i, 0));
+    x->version = int_at(res, i, 1);
     return PG_FOUND;
 }
 
-static int pg_setting_get(struct dst_store *base, const char *key, char **out)
+static int pg_setting_get(struct dst_store *base, const char *key, char **out, int64_t *version)
 {
     struct dst_store_sql_val arg = {.type = DST_SQL_TEXT, .s = key};
-    char *text = NULL;
+    struct setting_row x = {NULL, 0};
     int rc = pg_store_read_each((struct pg_store *)base, DST_STORE_SQL_SETTING_GET, &arg, 1,
-                                text_row, &text);
-    if (rc == PG_FOUND)
-        *out = text;
+                                setting_row, &x);
+    if (rc == PG_FOUND) {
+        *out = x.text;
+        *version = x.version;
+    }
     return rc == PG_FOUND ? 0 : rc ? rc : DST_ENOTFOUND;
 }
 
-static int pg_setting_put(struct dst_store *base, const char *key, const char *json, int64_t now_ms)
+/*
+ * One statement compares, sets and NOTIFYs (store_sql.c); when it matched no row the version
+ * was stale, and the current one is read for the caller's 409.
+ */
+static int pg_setting_put(struct dst_store *base, const char *key, const char *json, int64_t now_ms,
+                          int64_t expected, int64_t *version)
 {
-    struct dst_store_sql_val args[3] = {{.type = DST_SQL_TEXT, .s = key},
+    struct dst_store_sql_val args[4] = {{.type = DST_SQL_TEXT, .s = key},
                                         {.type = DST_SQL_TEXT, .s = json},
-                                        {.type = DST_SQL_INT, .i = now_ms}};
-    return pg_store_write((struct pg_store *)base, DST_STORE_SQL_SETTING_PUT, args, 3, NULL);
+                                        {.type = DST_SQL_INT, .i = now_ms},
+                                        {.type = DST_SQL_INT, .i = expected}};
+    struct setting_row cur = {NULL, 0};
+    int64_t v = -1;
+    int rc =
+        pg_store_read_each((struct pg_store *)base, dst_store_sql_setting_put(DST_SQL_PG, expected),
+                           args, expected > 0 ? 4 : 3, int_row, &v);
+
+    if (rc == 0 && v >= 0) {
+        *version = v;
+        return 0;
+    }
+    rc = rc ? rc
+            : pg_store_read_each((struct pg_store *)base, DST_STORE_SQL_SETTING_GET, args, 1,
+                                 setting_row, &cur);
+    free(cur.text);
+    if (rc == 0 || rc == PG_FOUND) {
+        *version = cur.version;
+        rc = DST_ECONFLICT;
+    }
+    return rc;
 }
 
 const struct dst_store_ops dst_store_pg_ops = {
@@ -408,6 +442,8 @@ const struct dst_store_ops dst_store_pg_ops = {
     .ping = pg_ping,
     .setting_get = pg_setting_get,
     .setting_put = pg_setting_put,
+    .feed_start = pg_feed_start,
+    .feed_stop = pg_feed_stop,
     .cred_add = pg_cred_add,
     .cred_get = pg_cred_get,
     .cred_list = pg_cred_list,

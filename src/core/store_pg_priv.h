@@ -4,8 +4,8 @@
 
 /*
  * Private to the module: only store_pg.c (the writes and reads), store_pg_cred.c (credentials),
- * store_pg_conn.c (the connection pool, reconnects, prepared statements) and store_pg_schema.c
- * (migrations, open and close) include this. It includes <libpq-fe.h> because the structs hold PGconn handles; these files
+ * store_pg_conn.c (the connection pool, reconnects, prepared statements), store_pg_schema.c
+ * (migrations, open and close) and store_pg_listen.c (the feed) include this. It includes <libpq-fe.h> because the structs hold PGconn handles; these files
  * are the only ones that see libpq.
  */
 
@@ -43,6 +43,7 @@ struct pg_store {
     int nidle;
     bool down; /* the last connect failed (logged once, until one succeeds) */
     int schema_version;
+    struct pg_listen *listen; /* the feed's LISTEN, while it runs (store_pg_listen.c) */
 };
 
 /* ---- the pool (store_pg_conn.c) ---- */
@@ -103,6 +104,11 @@ int pg_cred_list(struct dst_store *base, const char *kind, struct dst_store_cred
 int pg_cred_delete(struct dst_store *base, const char *id, bool *deleted);
 int pg_cred_touch(struct dst_store *base, const char *id, int64_t used_ms);
 int pg_cred_purge(struct dst_store *base, int64_t now_ms);
+
+/* ---- the feed (store_pg_listen.c): the ops of the same names ---- */
+
+int pg_feed_start(struct dst_store *base, struct dst_store_feed *f);
+void pg_feed_stop(struct dst_store *base);
 
 /* ---- open, migrate, close (store_pg_conn.c): the ops of the same names ---- */
 

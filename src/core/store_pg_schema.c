@@ -59,6 +59,9 @@ static const char *const migrations[] = {
     "DROP INDEX IF EXISTS results_probe_time;"
     "CREATE INDEX results_time ON results (time_ms, seq) " MEASURES4 ";"
     "CREATE INDEX results_probe_time ON results (probe, time_ms, seq) " MEASURES4 ";",
+    /* 5: a version per setting (compare-and-set edits); the feed needs no table here: each
+     * change sends a NOTIFY (store_sql.c) */
+    "ALTER TABLE settings ADD COLUMN version bigint NOT NULL DEFAULT 1;",
 };
 #undef T
 #undef MEASURES

@@ -124,6 +124,10 @@ static const char *collate(enum dst_store_sql_dialect d, bool text)
 static char sql_cols[2][1024], sql_rcols[2][1280], sql_insert[2][2048], sql_insert_many[2048];
 static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
 
+/* PostgreSQL: each new row's columns and the feed's NOTIFY "r <seq>", in the INSERT's statement. */
+#define PG_NOTIFY_ROWS(cols) \
+    "SELECT " cols "seq, pg_notify('" DST_STORE_SQL_CHANNEL "', 'r ' || seq) FROM i"
+
 /* The PostgreSQL array type of a column's values. */
 static const char *pg_array_type(enum ckind k)
 {
@@ -136,7 +140,7 @@ static const char *pg_array_type(enum ckind k)
 static void build_insert_many(void)
 {
     char *si = sql_insert_many;
-    size_t c = (size_t)snprintf(si, sizeof(sql_insert_many), "INSERT INTO results (");
+    size_t c = (size_t)snprintf(si, sizeof(sql_insert_many), "WITH i AS (INSERT INTO results (");
 
     for (int i = 0; i < DST_STORE_SQL_NCOLS; i++)
         c += (size_t)snprintf(si + c, sizeof(sql_insert_many) - c, "%s, ",
@@ -147,7 +151,8 @@ static void build_insert_many(void)
         c += (size_t)snprintf(si + c, sizeof(sql_insert_many) - c, "$%d::%s, ", i + 1,
                               pg_array_type(cols[i].kind));
     snprintf(si + c, sizeof(sql_insert_many) - c,
-             "$%d::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq", DST_STORE_SQL_NCOLS + 1);
+             "$%d::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq) " PG_NOTIFY_ROWS("id, "),
+             DST_STORE_SQL_NCOLS + 1);
 }
 
 static void build_fixed(enum dst_store_sql_dialect d)
@@ -157,7 +162,8 @@ static void build_fixed(enum dst_store_sql_dialect d)
 
     a += (size_t)snprintf(sc, sizeof(sql_cols[d]), "seq");
     b += (size_t)snprintf(sr, sizeof(sql_rcols[d]), "r.seq");
-    c += (size_t)snprintf(si, sizeof(sql_insert[d]), "INSERT INTO results (");
+    c += (size_t)snprintf(si, sizeof(sql_insert[d]), "%sINSERT INTO results (",
+                          d == DST_SQL_PG ? "WITH i AS (" : "");
     for (int i = 0; i < DST_STORE_SQL_NCOLS; i++) {
         const char *name = col_name(d, &cols[i]);
         a += (size_t)snprintf(sc + a, sizeof(sql_cols[d]) - a, ", %s", name);
@@ -173,7 +179,7 @@ static void build_fixed(enum dst_store_sql_dialect d)
             c += (size_t)snprintf(si + c, sizeof(sql_insert[d]) - c, "%s?", sep);
     }
     snprintf(si + c, sizeof(sql_insert[d]) - c, ") ON CONFLICT (id) DO NOTHING%s",
-             d == DST_SQL_PG ? " RETURNING seq" : "");
+             d == DST_SQL_PG ? " RETURNING seq) " PG_NOTIFY_ROWS("") : "");
 }
 
 static void build_fixed_all(void)
@@ -379,10 +385,37 @@ int dst_store_sql_count(struct dst_store_sql *sql, const struct dst_store_query 
     return rc ? rc : put_where(sql, q, false); /* like offset and limit, not the cursor */
 }
 
-/* PostgreSQL: the change and the counter's step in one statement, answering the rows changed. */
+/*
+ * PostgreSQL: the change, the counter's step and the feed's NOTIFY ("<kind> <count> <id>") in
+ * one statement, answering the rows changed.
+ */
 #define PG_COUNTED_TAIL                                                                \
     " RETURNING 1), m AS (UPDATE meta SET value = value + 1 WHERE key = 'deletes' AND" \
-    " EXISTS (SELECT 1 FROM d)) SELECT count(*) FROM d"
+    " EXISTS (SELECT 1 FROM d)) SELECT c, (SELECT pg_notify('" DST_STORE_SQL_CHANNEL "', "
+
+static int pg_counted_tail(struct dst_store_sql *sql, char kind, const char *id)
+{
+    int rc = dst_buf_puts(&sql->text, PG_COUNTED_TAIL);
+
+    rc = rc ? rc : dst_buf_printf(&sql->text, "'%c ' || c || ' ' || ", kind);
+    if (rc == 0 && id) {
+        rc = put_arg(sql, text_val(id));
+        rc = rc ? rc : dst_buf_puts(&sql->text, "::text");
+    } else if (rc == 0) {
+        rc = dst_buf_puts(&sql->text, "''");
+    }
+    return rc ? rc
+              : dst_buf_puts(&sql->text, ") WHERE c > 0) FROM (SELECT count(*) AS c FROM d) x");
+}
+
+const char *dst_store_sql_query_id(const struct dst_store_query *q)
+{
+    const struct dst_cond *c = &q->conds[0];
+
+    if (q->nconds != 1 || c->field != DST_F_ID || c->op != DST_OP_EQ || c->kind != DST_V_TEXT)
+        return NULL;
+    return c->s;
+}
 
 int dst_store_sql_delete(struct dst_store_sql *sql, const struct dst_store_query *q)
 {
@@ -393,7 +426,7 @@ int dst_store_sql_delete(struct dst_store_sql *sql, const struct dst_store_query
             : dst_buf_puts(&sql->text,
                            pg ? "WITH d AS (DELETE FROM results" : "DELETE FROM results");
     rc = rc ? rc : put_where(sql, q, false);
-    return rc || !pg ? rc : dst_buf_puts(&sql->text, PG_COUNTED_TAIL);
+    return rc || !pg ? rc : pg_counted_tail(sql, 'd', dst_store_sql_query_id(q));
 }
 
 int dst_store_sql_set_excluded(struct dst_store_sql *sql, const char *id, bool excluded)
@@ -405,7 +438,36 @@ int dst_store_sql_set_excluded(struct dst_store_sql *sql, const char *id, bool e
     rc = rc ? rc : put_arg(sql, int_val(excluded));
     rc = rc ? rc : dst_buf_puts(&sql->text, " WHERE id = ");
     rc = rc ? rc : put_arg(sql, text_val(id));
-    return rc || !pg ? rc : dst_buf_puts(&sql->text, PG_COUNTED_TAIL);
+    return rc || !pg ? rc : pg_counted_tail(sql, 'x', id);
+}
+
+/* ---- settings ---- */
+
+#define SET_INSERT "INSERT INTO settings (key, value, updated_ms, version) VALUES "
+#define SET_ANY                                                             \
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms =" \
+    " excluded.updated_ms, version = settings.version + 1 RETURNING version"
+#define SET_NEW     " ON CONFLICT (key) DO NOTHING RETURNING version"
+#define SET_UPDATE  "UPDATE settings SET value = "
+#define SET_PG_WITH "WITH u AS ("
+#define SET_PG_NOTIFY                                                                              \
+    ") SELECT version, pg_notify('" DST_STORE_SQL_CHANNEL "', 's ' || version || ' ' || $1::text)" \
+    " FROM u"
+
+static const char *const sql_setting_put[2][3] = {
+    [DST_SQL_SQLITE] = {SET_INSERT "(?1, ?2, ?3, 1)" SET_ANY, SET_INSERT "(?1, ?2, ?3, 1)" SET_NEW,
+                        SET_UPDATE "?2, updated_ms = ?3, version = version + 1"
+                                   " WHERE key = ?1 AND version = ?4 RETURNING version"},
+    [DST_SQL_PG] = {SET_PG_WITH SET_INSERT "($1, $2, $3, 1)" SET_ANY SET_PG_NOTIFY,
+                    SET_PG_WITH SET_INSERT "($1, $2, $3, 1)" SET_NEW SET_PG_NOTIFY,
+                    SET_PG_WITH SET_UPDATE
+                    "$2, updated_ms = $3, version = version + 1"
+                    " WHERE key = $1 AND version = $4 RETURNING version" SET_PG_NOTIFY},
+};
+
+const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_t expected)
+{
+    return sql_setting_put[dialect][expected < 0 ? 0 : expected == 0 ? 1 : 2];
 }
 
 /* The ok flag and the four measures, straight off the covering time index. */

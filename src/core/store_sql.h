@@ -66,12 +66,22 @@ int dst_store_sql_query(struct dst_store_sql *sql, const struct dst_store_query 
 int dst_store_sql_count(struct dst_store_sql *sql, const struct dst_store_query *q);
 /*
  * Deletes q's rows. SQLite: a plain DELETE (the caller counts the changes and steps the
- * counter of DST_STORE_SQL_COUNTED in the same transaction); PostgreSQL: one statement that
- * also steps the counter when it deleted a row and returns the number deleted.
+ * counter of DST_STORE_SQL_COUNTED and writes the changes log in the same transaction);
+ * PostgreSQL: one statement that also steps the counter and sends the feed's NOTIFY ("d <count>
+ * <id>": the id when q is by id) when it deleted a row, and returns the number deleted.
  */
 int dst_store_sql_delete(struct dst_store_sql *sql, const struct dst_store_query *q);
-/* Sets the excluded flag of the row id; the same two forms as dst_store_sql_delete. */
+/* Sets the excluded flag of the row id; the same two forms as dst_store_sql_delete ("x 1 <id>"). */
 int dst_store_sql_set_excluded(struct dst_store_sql *sql, const char *id, bool excluded);
+/* The id q names when its one condition is "id = text" (a delete by id), else NULL. */
+const char *dst_store_sql_query_id(const struct dst_store_query *q);
+
+/*
+ * The channel of the feed's notifications (PostgreSQL). Payloads, each well under NOTIFY's
+ * 8000 bytes: "r <seq>" (a result stored), "d <count> <id or nothing>" (deleted), "x <count>
+ * <id>" (exclusion), "s <version> <key>" (a setting put).
+ */
+#define DST_STORE_SQL_CHANNEL "dstmc_store"
 /*
  * The rows of q's range in time order (excluded rows left out), each: time_ms, ok (a boolean), download_bps, upload_bps,
  * ping_ms, jitter_ms; for dst_store_sql_buckets_add.
@@ -95,11 +105,28 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
 /* SQLite: the counter's step after a delete or exclusion, in its transaction. */
 #define DST_STORE_SQL_COUNTED "UPDATE meta SET value = value + 1 WHERE key = 'deletes'"
 
-/* A setting's value by key (binds key), and its upsert (binds key, value, updated_ms). */
-#define DST_STORE_SQL_SETTING_GET "SELECT value FROM settings WHERE key = ?"
-#define DST_STORE_SQL_SETTING_PUT                                                      \
-    "INSERT INTO settings (key, value, updated_ms) VALUES (?, ?, ?) ON CONFLICT (key)" \
-    " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
+/* A setting's value and version by key (binds key). */
+#define DST_STORE_SQL_SETTING_GET "SELECT value, version FROM settings WHERE key = ?"
+/*
+ * A setting's compare-and-set put for an expected version (as dst_store_setting_put's): binds
+ * key, value, updated_ms and, when expected > 0, expected. One row (the new version first)
+ * when it was put, none when the expected version is stale. PostgreSQL's also sends the feed's
+ * NOTIFY "s <version> <key>".
+ */
+const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_t expected);
+
+/*
+ * SQLite's changes log (the feed's, migration 5), written in the transaction of a delete,
+ * exclusion or setting put (binds kind "d", "x" or "s", id or key, count or version): each
+ * row also keeps the newest seq then, as a deleted newest row's seq is taken again by the
+ * next insert. Only the newest DST_STORE_SQL_CHANGES_KEPT rows are kept.
+ */
+#define DST_STORE_SQL_CHANGES_KEPT 1000
+#define DST_STORE_SQL_CHANGE_ADD                                      \
+    "INSERT INTO changes (kind, id, count, max_seq) VALUES (?, ?, ?," \
+    " coalesce((SELECT max(seq) FROM results), 0))"
+#define DST_STORE_SQL_CHANGE_TRIM \
+    "DELETE FROM changes WHERE n <= (SELECT max(n) FROM changes) - 1000"
 
 /*
  * Credentials: the columns in SELECT order, and each statement (binds in the order named).

@@ -97,6 +97,8 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
             sqlite_store_rollback(s->writer); /* nothing half-written */
     }
     pthread_mutex_unlock(&s->wlock);
+    if (rc == 0)
+        sqlite_feed_poke(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (seqs[i])
             rs[i].seq = seqs[i];
@@ -108,12 +110,30 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
     return rc;
 }
 
+/* Appends the feed's row to the changes log (and trims it), in the open transaction. */
+static int change_add(struct sqlite_store_conn *c, const char *kind, const char *id, int64_t n)
+{
+    struct dst_store_sql_val args[3] = {{.type = DST_SQL_TEXT, .s = kind},
+                                        {.type = id ? DST_SQL_TEXT : DST_SQL_NULL, .s = id},
+                                        {.type = DST_SQL_INT, .i = n}};
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite_store_stmt_get(c, DST_STORE_SQL_CHANGE_ADD, &st);
+
+    if (rc == 0) {
+        sqlite_store_bind(st, args, 3);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sqlite_store_fail(c, "changes log");
+    }
+    sqlite_store_stmt_put(c, st);
+    return rc ? rc : sqlite_store_exec_cached(c, DST_STORE_SQL_CHANGE_TRIM);
+}
+
 /*
  * Runs a built change (rc: building it failed) and, when it changed a row, steps the version's
- * counter, in one transaction; *changed: the rows it changed. Releases sql.
+ * counter and logs it for the feed (kind, id), in one transaction; *changed: the rows it
+ * changed. Releases sql.
  */
 static int write_counted(struct sqlite_store *s, struct dst_store_sql *sql, int rc,
-                         int64_t *changed)
+                         int64_t *changed, const char *kind, const char *id)
 {
     sqlite3_stmt *st = NULL;
     int n = 0;
@@ -131,12 +151,16 @@ static int write_counted(struct sqlite_store *s, struct dst_store_sql *sql, int 
     sqlite_store_stmt_put(s->writer, st);
     if (rc == 0 && n > 0)
         rc = sqlite_store_exec_cached(s->writer, DST_STORE_SQL_COUNTED);
+    if (rc == 0 && n > 0)
+        rc = change_add(s->writer, kind, id, n);
     rc = rc ? rc : sqlite_store_exec_cached(s->writer, "COMMIT");
     if (rc)
         sqlite_store_rollback(s->writer); /* nothing half-done */
     pthread_mutex_unlock(&s->wlock);
     if (rc == 0)
         *changed = n;
+    if (rc == 0 && n > 0)
+        sqlite_feed_poke(s);
 out:
     dst_store_sql_release(sql);
     return rc;
@@ -148,7 +172,8 @@ static int sqlite_delete_where(struct dst_store *base, const struct dst_store_qu
     struct dst_store_sql sql;
 
     dst_store_sql_init(&sql, DST_SQL_SQLITE);
-    return write_counted((struct sqlite_store *)base, &sql, dst_store_sql_delete(&sql, q), count);
+    return write_counted((struct sqlite_store *)base, &sql, dst_store_sql_delete(&sql, q), count,
+                         "d", dst_store_sql_query_id(q));
 }
 
 static int sqlite_set_excluded(struct dst_store *base, const char *id, bool excluded, bool *matched)
@@ -158,7 +183,7 @@ static int sqlite_set_excluded(struct dst_store *base, const char *id, bool excl
 
     dst_store_sql_init(&sql, DST_SQL_SQLITE);
     int rc = write_counted((struct sqlite_store *)base, &sql,
-                           dst_store_sql_set_excluded(&sql, id, excluded), &n);
+                           dst_store_sql_set_excluded(&sql, id, excluded), &n, "x", id);
     *matched = n > 0;
     return rc;
 }
@@ -358,31 +383,86 @@ static int sqlite_probes(struct dst_store *base, struct dst_probe_info **out, si
 
 /* ---- settings ---- */
 
-static int text_row(sqlite3_stmt *st, void *arg)
+struct setting_row {
+    char *text;
+    int64_t version;
+};
+
+static int setting_row(sqlite3_stmt *st, void *arg)
 {
-    *(char **)arg = dst_xstrdup((const char *)sqlite3_column_text(st, 0));
+    struct setting_row *x = arg;
+
+    x->text = dst_xstrdup((const char *)sqlite3_column_text(st, 0));
+    x->version = sqlite3_column_int64(st, 1);
     return FOUND;
 }
 
-static int sqlite_setting_get(struct dst_store *base, const char *key, char **out)
+static int sqlite_setting_get(struct dst_store *base, const char *key, char **out, int64_t *version)
 {
     struct dst_store_sql_val arg = {.type = DST_SQL_TEXT, .s = key};
-    char *text = NULL;
+    struct setting_row x = {NULL, 0};
     int rc = sqlite_store_read_each((struct sqlite_store *)base, DST_STORE_SQL_SETTING_GET, &arg, 1,
-                                    text_row, &text);
-    if (rc == FOUND)
-        *out = text;
+                                    setting_row, &x);
+    if (rc == FOUND) {
+        *out = x.text;
+        *version = x.version;
+    }
     return rc == FOUND ? 0 : rc ? rc : DST_ENOTFOUND;
 }
 
-static int sqlite_setting_put(struct dst_store *base, const char *key, const char *json,
-                              int64_t now_ms)
+/* The compare-and-set statement on the writer, in the open transaction; *put: it matched. */
+static int setting_cas(struct sqlite_store_conn *c, const struct dst_store_sql_val *args,
+                       int64_t expected, bool *put, int64_t *version)
 {
-    struct dst_store_sql_val args[3] = {{.type = DST_SQL_TEXT, .s = key},
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite_store_stmt_get(c, dst_store_sql_setting_put(DST_SQL_SQLITE, expected), &st);
+
+    if (rc)
+        return rc;
+    sqlite_store_bind(st, args, expected > 0 ? 4 : 3);
+    int step = sqlite3_step(st);
+    *put = step == SQLITE_ROW;
+    if (*put)
+        *version = sqlite3_column_int64(st, 0);
+    while (step == SQLITE_ROW)
+        step = sqlite3_step(st);
+    rc = step == SQLITE_DONE ? 0 : sqlite_store_fail(c, "setting");
+    sqlite_store_stmt_put(c, st);
+    return rc;
+}
+
+/* The put, its changes-log row and (when stale) the current version, in one transaction. */
+static int sqlite_setting_put(struct dst_store *base, const char *key, const char *json,
+                              int64_t now_ms, int64_t expected, int64_t *version)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+    struct dst_store_sql_val args[4] = {{.type = DST_SQL_TEXT, .s = key},
                                         {.type = DST_SQL_TEXT, .s = json},
-                                        {.type = DST_SQL_INT, .i = now_ms}};
-    return sqlite_store_write((struct sqlite_store *)base, DST_STORE_SQL_SETTING_PUT, args, 3,
-                              NULL);
+                                        {.type = DST_SQL_INT, .i = now_ms},
+                                        {.type = DST_SQL_INT, .i = expected}};
+    struct setting_row cur = {NULL, 0};
+    bool put = false;
+
+    pthread_mutex_lock(&s->wlock);
+    int rc = sqlite_store_exec_cached(s->writer, "BEGIN IMMEDIATE");
+    rc = rc ? rc : setting_cas(s->writer, args, expected, &put, version);
+    if (rc == 0 && put)
+        rc = change_add(s->writer, "s", key, *version);
+    if (rc == 0 && !put) /* stale: the current version (the writer sees its own transaction) */
+        rc = sqlite_store_read_each(s, DST_STORE_SQL_SETTING_GET, args, 1, setting_row, &cur);
+    rc = rc == FOUND ? 0 : rc;
+    rc = rc ? rc : sqlite_store_exec_cached(s->writer, "COMMIT");
+    if (rc)
+        sqlite_store_rollback(s->writer);
+    pthread_mutex_unlock(&s->wlock);
+    free(cur.text);
+    if (rc == 0 && put)
+        sqlite_feed_poke(s);
+    if (rc == 0 && !put) {
+        *version = cur.version;
+        rc = DST_ECONFLICT;
+    }
+    return rc;
 }
 
 int sqlite_store_write(struct sqlite_store *s, const char *sql,
@@ -421,6 +501,8 @@ const struct dst_store_ops dst_store_sqlite_ops = {
     .ping = sqlite_ping,
     .setting_get = sqlite_setting_get,
     .setting_put = sqlite_setting_put,
+    .feed_start = sqlite_feed_start,
+    .feed_stop = sqlite_feed_stop,
     .cred_add = sqlite_cred_add,
     .cred_get = sqlite_cred_get,
     .cred_list = sqlite_cred_list,

@@ -60,6 +60,12 @@ static const char *const migrations[] = {
     " (time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);"
     "CREATE INDEX results_probe_time ON results"
     " (probe, time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);",
+    /* 5: a version per setting (compare-and-set edits), and the changes log that the feed of
+     * other processes on this file follows (deletes, exclusions, settings; results by seq) */
+    "ALTER TABLE settings ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE changes (n INTEGER PRIMARY KEY, kind TEXT NOT NULL"
+    " CHECK (kind IN ('d', 'x', 's')), id TEXT, count INTEGER NOT NULL,"
+    " max_seq INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -71,7 +77,7 @@ int sqlite_store_fail(struct sqlite_store_conn *c, const char *what)
     return DST_EDEP;
 }
 
-static void conn_close(struct sqlite_store_conn *c)
+void sqlite_store_conn_close(struct sqlite_store_conn *c)
 {
     if (!c)
         return;
@@ -84,7 +90,7 @@ static void conn_close(struct sqlite_store_conn *c)
     free(c);
 }
 
-static int conn_open(const char *path, bool writer, struct sqlite_store_conn **out)
+int sqlite_store_conn_open(const char *path, bool writer, struct sqlite_store_conn **out)
 {
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
@@ -104,7 +110,7 @@ static int conn_open(const char *path, bool writer, struct sqlite_store_conn **o
         rc = sqlite_store_fail(c, "pragma");
 out:
     if (rc)
-        conn_close(c);
+        sqlite_store_conn_close(c);
     else
         *out = c;
     return rc;
@@ -207,7 +213,7 @@ int sqlite_store_reader_get(struct sqlite_store *s, struct sqlite_store_conn **o
         *out = c;
         return 0;
     }
-    return conn_open(s->path, false, out);
+    return sqlite_store_conn_open(s->path, false, out);
 }
 
 void sqlite_store_reader_put(struct sqlite_store *s, struct sqlite_store_conn *c)
@@ -226,7 +232,7 @@ void sqlite_store_reader_put(struct sqlite_store *s, struct sqlite_store_conn *c
         c = NULL;
     }
     pthread_mutex_unlock(&s->plock);
-    conn_close(c);
+    sqlite_store_conn_close(c);
 }
 
 /* ---- open, migrate, close ---- */
@@ -308,9 +314,9 @@ void sqlite_store_close(struct dst_store *base)
     while (s->idle) {
         struct sqlite_store_conn *c = s->idle;
         s->idle = c->next;
-        conn_close(c);
+        sqlite_store_conn_close(c);
     }
-    conn_close(s->writer);
+    sqlite_store_conn_close(s->writer);
     pthread_mutex_destroy(&s->wlock);
     pthread_mutex_destroy(&s->plock);
     free(s->path);
@@ -330,7 +336,7 @@ int sqlite_store_open(const char *rest, struct dst_store **out)
     pthread_mutex_init(&s->wlock, &attr);
     pthread_mutexattr_destroy(&attr);
     pthread_mutex_init(&s->plock, NULL);
-    int rc = conn_open(s->path, true, &s->writer);
+    int rc = sqlite_store_conn_open(s->path, true, &s->writer);
     rc = rc ? rc : migrate(s);
     if (rc) {
         sqlite_store_close(&s->base);

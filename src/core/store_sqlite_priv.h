@@ -46,9 +46,14 @@ struct sqlite_store {
     struct sqlite_store_conn *idle;
     int nidle;
     int schema_version;
+    struct sqlite_feed *feed; /* the feed's follower, while it runs (store_sqlite_feed.c) */
 };
 
 /* ---- connections and their statement caches ---- */
+
+/* A connection of its own to path (writer: read-write, created, WAL), and its close. */
+int sqlite_store_conn_open(const char *path, bool writer, struct sqlite_store_conn **out);
+void sqlite_store_conn_close(struct sqlite_store_conn *c);
 
 /* Logs what failed with SQLite's message; returns DST_EDEP. */
 int sqlite_store_fail(struct sqlite_store_conn *c, const char *what);
@@ -104,6 +109,13 @@ int sqlite_cred_list(struct dst_store *base, const char *kind, struct dst_store_
 int sqlite_cred_delete(struct dst_store *base, const char *id, bool *deleted);
 int sqlite_cred_touch(struct dst_store *base, const char *id, int64_t used_ms);
 int sqlite_cred_purge(struct dst_store *base, int64_t now_ms);
+
+/* ---- the feed's follower (store_sqlite_feed.c): the ops of the same names ---- */
+
+int sqlite_feed_start(struct dst_store *base, struct dst_store_feed *f);
+void sqlite_feed_stop(struct dst_store *base);
+/* After a change through this handle: the follower looks at once. Fine without a feed. */
+void sqlite_feed_poke(struct sqlite_store *s);
 
 /* ---- open, migrate, close: the ops of the same names ---- */
 

@@ -53,7 +53,7 @@ class SchedulesTest(TestCase):
         finally:
             svc.stop()
         after = datetime.datetime.now(datetime.timezone.utc)
-        self.assertEqual(set(got), {"paused", "schedules"})
+        self.assertEqual(set(got), {"paused", "schedules", "version"})
         self.assertIs(got["paused"], False)
         (s,) = got["schedules"]
         self.assertEqual(set(s), {"id", "cron", "target", "probe", "enabled", "next_run"})

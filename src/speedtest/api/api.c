@@ -67,6 +67,7 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
         dst_sse_hub_clock_ids(a->hub); /* replicas behind a monitor: one order of ids */
     rc = rc ? rc : api_cache_new(64, &a->cache);
     rc = rc ? rc : api_auth_new(opts, &a->auth);
+    rc = rc ? rc : api_feed_start(a);
     if (rc) {
         api_free(a);
         return rc;
@@ -77,14 +78,17 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
 
 void api_shutdown(struct api *a)
 {
-    if (a)
-        dst_sse_hub_close(a->hub); /* freed in api_free: the drain's handlers may publish */
+    if (!a)
+        return;
+    api_feed_stop(a);          /* no more events from the store */
+    dst_sse_hub_close(a->hub); /* freed in api_free: the drain's handlers may publish */
 }
 
 void api_free(struct api *a)
 {
     if (!a)
         return;
+    api_feed_stop(a);
     dst_sse_hub_free(a->hub);
     api_cache_free(a->cache);
     api_auth_free(a->auth);
@@ -131,11 +135,6 @@ void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, co
         }
         dst_metrics_add(a->metrics, "dstmc_results_ingested_total", labels, 1);
         probe_gauges(a, &rs[i]);
-        json_t *j = dst_result_to_json(&rs[i]);
-        char *text = dst_json_dumps(j, NULL);
-        dst_sse_hub_publish(a->hub, "result", text);
-        free(text);
-        json_decref(j);
     }
 }
 

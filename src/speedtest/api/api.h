@@ -37,8 +37,10 @@ struct api_opts {
     const char *web_api_base; /* configuration.json's speedTestApiBase ("" = same origin) */
     /*
      * Called with the schedules document (borrowed; see api_schedules_load) after every change
-     * through the API and by api_schedules_load, one call at a time, on an HTTP thread or the
-     * caller's. NULL: nothing in this process follows the schedules.
+     * through the API, after every change the store's feed reports (another replica's too),
+     * and by api_schedules_load, one call at a time, on an HTTP thread, the feed's or the
+     * caller's (the same document may come twice). NULL: nothing in this process follows
+     * the schedules.
      */
     void (*schedules_changed)(void *ud, const json_t *doc);
     void *schedules_ud;

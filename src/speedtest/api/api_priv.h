@@ -108,7 +108,20 @@ bool api_auth_throttled(struct api *a, struct dst_http_req *req);
 /* Whether reads need a credential (--private). */
 bool api_auth_private(const struct api *a);
 
-/* After results were stored: SSE "result" events and metrics. */
+/*
+ * The store's change feed (feed.c) publishes the SSE events of every store change (result,
+ * deleted, excluded, schedules, resync), made here or through another replica: started by
+ * api_new, stopped by api_shutdown.
+ */
+int api_feed_start(struct api *a);
+void api_feed_stop(struct api *a);
+/*
+ * The schedules changed (feed): reads them, publishes the "schedules" event (the GET body) and
+ * calls opts.schedules_changed, under sched_lock.
+ */
+void api_schedules_changed(struct api *a);
+
+/* After results were stored: metrics (the "result" events come from the store's feed). */
 void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, const bool *created,
                         const char *face);
 

@@ -15,19 +15,9 @@
 #define BODY_MAX  4096
 #define PROBE_MAX 128 /* characters of a probe name, as a result's */
 
-/*
- * Tells open dashboards (event "deleted": what went, so they reload that range) and /metrics.
- * Takes what.
- */
-static void deleted_take(struct api *a, json_t *what, int64_t n)
+/* Counts n deleted results in /metrics (the "deleted" event comes from the store's feed). */
+static void deleted(struct api *a, int64_t n)
 {
-    char *text = NULL;
-
-    json_object_set_new(what, "count", json_integer(n));
-    text = dst_json_dumps(what, NULL);
-    dst_sse_hub_publish(a->hub, "deleted", text);
-    free(text);
-    json_decref(what);
     dst_metrics_add(a->metrics, "dstmc_results_deleted_total", "", (double)n);
 }
 
@@ -44,7 +34,7 @@ static void delete_result(struct dst_http_req *req, void *ud)
         return (void)dst_http_reply_error(req, dst_err_http_status(rc), "store: %s",
                                           dst_strerror(rc));
     dst_info("deleted result %s (from %s)", id, dst_http_req_client_ip(req));
-    deleted_take(a, json_pack("{s:[s]}", "ids", id), 1);
+    deleted(a, 1);
     dst_http_reply_static(req, 204, NULL, "", 0);
 }
 
@@ -164,27 +154,6 @@ static void filter_query(const struct filter *f, struct dst_store_query *q)
         dst_store_query_add(q, (struct dst_cond){DST_F_DEMO, DST_OP_EQ, DST_V_INT, .i = f->demo});
 }
 
-/* What a "deleted" event says of a filter: the range and the rest, as given. */
-static json_t *filter_json(const struct filter *f)
-{
-    char t[DST_DATETIME_LEN];
-    json_t *j = json_object();
-
-    if (f->has_from) {
-        dst_datetime_format_utc(f->from, t);
-        json_object_set_new(j, "from", json_string(t));
-    }
-    if (f->has_to) {
-        dst_datetime_format_utc(f->to, t);
-        json_object_set_new(j, "to", json_string(t));
-    }
-    if (f->probe)
-        json_object_set_new(j, "probe", json_string(f->probe));
-    if (f->demo >= 0)
-        json_object_set_new(j, "demo", json_boolean(f->demo));
-    return j;
-}
-
 /*
  * POST /api/v1/results/delete: {from, to, probe, demo, all, dry_run} -> {"count": N,
  * "dry_run": bool}. A POST rather than a DELETE with a body: proxies and clients may drop or
@@ -215,7 +184,7 @@ static void delete_where(struct dst_http_req *req, void *ud)
     }
     if (!f.dry_run && n > 0) {
         dst_info("deleted %" PRId64 " results (from %s)", n, dst_http_req_client_ip(req));
-        deleted_take(a, filter_json(&f), n);
+        deleted(a, n);
     }
     json_t *j = json_pack("{s:I, s:b}", "count", (json_int_t)n, "dry_run", f.dry_run);
     dst_http_reply_json(req, 200, j);
@@ -253,10 +222,7 @@ static void put_excluded(struct dst_http_req *req, void *ud)
     } else if (rc) {
         dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
     } else {
-        json_t *j = dst_result_to_json(&r);
-        char *event = dst_json_dumps(j, NULL);
-        dst_sse_hub_publish(a->hub, "excluded", event); /* dashboards redraw the charts */
-        free(event);
+        json_t *j = dst_result_to_json(&r); /* the "excluded" event comes from the feed */
         dst_http_reply_json(req, 200, j);
         json_decref(j);
     }

@@ -19,12 +19,18 @@
 #define MAX_TARGET    500
 #define MAX_PROBE     64 /* as the scheduler's probe names */
 
-/* The stored document, or the empty one if none was stored; *out is a new reference. */
-static int doc_load(struct api *a, json_t **out)
+#define PUT_TRIES 5 /* pause and resume: compare-and-set attempts before giving up (409) */
+
+/*
+ * The stored document and its version, or the empty one and 0 if none was stored; *out is a
+ * new reference.
+ */
+static int doc_load(struct api *a, json_t **out, int64_t *version)
 {
-    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, out);
+    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, out, version);
     if (rc == DST_ENOTFOUND) {
         *out = json_pack("{s:b, s:[]}", "paused", 0, "schedules");
+        *version = 0;
         rc = 0;
     }
     return rc;
@@ -186,7 +192,7 @@ int api_schedules_check(const json_t *body, const json_t *cur, json_t **out, cha
         return snprintf(err, errlen, "body: must be a JSON object"), DST_EINVAL;
     json_object_foreach((json_t *)body, k, v)
     {
-        if (strcmp(k, "schedules") != 0 && strcmp(k, "paused") != 0)
+        if (strcmp(k, "schedules") != 0 && strcmp(k, "paused") != 0 && strcmp(k, "version") != 0)
             return snprintf(err, errlen, "%s: unknown field", k), DST_EINVAL;
     }
     v = json_object_get(body, "paused");
@@ -199,27 +205,71 @@ int api_schedules_check(const json_t *body, const json_t *cur, json_t **out, cha
     return 0;
 }
 
-/* Stores doc, tells the event stream and the scheduler hook. Called with sched_lock held. */
-static int doc_store(struct api *a, const json_t *doc)
+/*
+ * Stores doc if the stored version is expected (*version: the new one, or the current one on
+ * DST_ECONFLICT), and tells the scheduler hook. The "schedules" event comes from the store's
+ * feed (api_schedules_changed), on every replica alike. Called with sched_lock held.
+ */
+static int doc_store(struct api *a, const json_t *doc, int64_t expected, int64_t *version)
 {
-    int rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
-    if (rc)
-        return rc;
-    json_t *view = api_schedules_view(doc);
-    char *text = dst_json_dumps(view, NULL);
-    dst_sse_hub_publish(a->hub, "schedules", text);
-    free(text);
-    json_decref(view);
-    if (a->opts.schedules_changed)
+    int rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc, expected, version);
+    if (rc == 0 && a->opts.schedules_changed)
         a->opts.schedules_changed(a->opts.schedules_ud, doc);
-    return 0;
+    return rc;
 }
 
-static void reply_view(struct dst_http_req *req, const json_t *doc)
+/* The GET body: the view and its version. A new reference. */
+static json_t *view_versioned(const json_t *doc, int64_t version)
 {
     json_t *view = api_schedules_view(doc);
+    json_object_set_new(view, "version", json_integer(version));
+    return view;
+}
+
+/* Sets the ETag of a version: "N", quoted (a strong validator). */
+static void etag(struct dst_http_req *req, int64_t version)
+{
+    char tag[32];
+    snprintf(tag, sizeof(tag), "\"%lld\"", (long long)version);
+    dst_http_add_header(req, "ETag", tag);
+}
+
+static void reply_view(struct dst_http_req *req, const json_t *doc, int64_t version)
+{
+    json_t *view = view_versioned(doc, version);
+    etag(req, version);
     dst_http_reply_json(req, 200, view);
     json_decref(view);
+}
+
+/* 409: the version sent is not the stored one; says which is (ETag and message). */
+static void reply_stale(struct dst_http_req *req, int64_t current)
+{
+    etag(req, current);
+    dst_http_reply_error(req, 409,
+                         "the schedules were changed meanwhile (now version %lld): reload them "
+                         "and make the change again",
+                         (long long)current);
+}
+
+void api_schedules_changed(struct api *a)
+{
+    json_t *doc = NULL;
+    int64_t version = 0;
+
+    pthread_mutex_lock(&a->sched_lock);
+    int rc = doc_load(a, &doc, &version);
+    if (rc == 0) {
+        json_t *view = view_versioned(doc, version);
+        char *text = dst_json_dumps(view, NULL);
+        dst_sse_hub_publish(a->hub, "schedules", text);
+        free(text);
+        json_decref(view);
+        if (a->opts.schedules_changed)
+            a->opts.schedules_changed(a->opts.schedules_ud, doc);
+    }
+    pthread_mutex_unlock(&a->sched_lock);
+    json_decref(doc);
 }
 
 /* GET /api/v1/schedules */
@@ -227,62 +277,111 @@ static void get_schedules(struct dst_http_req *req, void *ud)
 {
     struct api *a = ud;
     json_t *doc = NULL;
-    int rc = doc_load(a, &doc);
+    int64_t version = 0;
+    int rc = doc_load(a, &doc, &version);
 
     if (rc)
         return (void)dst_http_reply_error(req, dst_err_http_status(rc), "store: %s",
                                           dst_strerror(rc));
-    reply_view(req, doc);
+    reply_view(req, doc, version);
     json_decref(doc);
 }
 
-/* PUT /api/v1/schedules: replaces the list (and paused, when given). */
+/*
+ * The version a PUT expects: If-Match ("N", N, or * for whatever is stored) or the body's
+ * "version" (an integer); both must agree. Neither: DST_STORE_ANY_VERSION (a client that never
+ * read one). DST_EINVAL with the 400's message in err.
+ */
+static int expected_version(struct dst_http_req *req, const json_t *body, int64_t *out, char *err,
+                            size_t errlen)
+{
+    const char *im = dst_http_req_header(req, "If-Match");
+    json_t *v = json_object_get(body, "version");
+    int64_t h = DST_STORE_ANY_VERSION;
+    char num[32];
+
+    if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+        return snprintf(err, errlen, "version: must be a whole number >= 0"), DST_EINVAL;
+    if (im && strcmp(im, "*") != 0) {
+        size_t n = strlen(im);
+        bool quoted = n >= 2 && im[0] == '"' && im[n - 1] == '"';
+        snprintf(num, sizeof(num), "%.*s", quoted ? (int)n - 2 : (int)n, quoted ? im + 1 : im);
+        if (n >= sizeof(num) || !api_parse_int64(num, &h) || h < 0)
+            return snprintf(err, errlen, "If-Match: must be a version as ETag gives it (\"N\")"),
+                   DST_EINVAL;
+    }
+    if (v && im && strcmp(im, "*") != 0 && h != json_integer_value(v))
+        return snprintf(err, errlen, "version: differs from If-Match"), DST_EINVAL;
+    *out = v ? json_integer_value(v) : h;
+    return 0;
+}
+
+/*
+ * PUT /api/v1/schedules: replaces the list (and paused, when given), if the version sent (see
+ * expected_version) is the stored one: else 409, and nothing changes.
+ */
 static void put_schedules(struct dst_http_req *req, void *ud)
 {
     struct api *a = ud;
     json_t *body = NULL, *cur = NULL, *doc = NULL;
+    int64_t expected = 0, version = 0;
     char err[512];
     size_t len = 0;
 
     const char *text = dst_http_req_body(req, &len);
     body = dst_json_parse(text ? text : "", len, err, sizeof(err));
-    if (!body) {
+    if (!body ||
+        (json_is_object(body) && expected_version(req, body, &expected, err, sizeof(err)) != 0)) {
         dst_http_reply_error(req, 400, "%s", err);
+        json_decref(body);
         return;
     }
     pthread_mutex_lock(&a->sched_lock);
-    int rc = doc_load(a, &cur);
+    int rc = doc_load(a, &cur, &version);
     bool bad = rc == 0 && api_schedules_check(body, cur, &doc, err, sizeof(err)) != 0;
     if (rc == 0 && !bad)
-        rc = doc_store(a, doc); /* nothing is stored when any field is bad */
+        rc = doc_store(a, doc, expected, &version); /* nothing is stored when any field is bad */
     pthread_mutex_unlock(&a->sched_lock);
     if (bad)
         dst_http_reply_error(req, 400, "%s", err);
+    else if (rc == DST_ECONFLICT)
+        reply_stale(req, version);
     else if (rc)
         dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
     else
-        reply_view(req, doc);
+        reply_view(req, doc, version);
     json_decref(doc);
     json_decref(cur);
     json_decref(body);
 }
 
-/* POST /api/v1/schedules/pause and /resume */
+/*
+ * POST /api/v1/schedules/pause and /resume: what they ask for holds whatever the list is, so
+ * they read, change and compare-and-set again when another replica came first.
+ */
 static void set_paused(struct dst_http_req *req, struct api *a, bool paused)
 {
     json_t *doc = NULL;
+    int64_t version = 0;
+    int rc = DST_ECONFLICT;
 
     pthread_mutex_lock(&a->sched_lock);
-    int rc = doc_load(a, &doc);
-    if (rc == 0) {
-        json_object_set_new(doc, "paused", json_boolean(paused));
-        rc = doc_store(a, doc);
+    for (int i = 0; i < PUT_TRIES && rc == DST_ECONFLICT; i++) {
+        json_decref(doc);
+        doc = NULL;
+        rc = doc_load(a, &doc, &version);
+        if (rc == 0) {
+            json_object_set_new(doc, "paused", json_boolean(paused));
+            rc = doc_store(a, doc, version, &version);
+        }
     }
     pthread_mutex_unlock(&a->sched_lock);
-    if (rc)
+    if (rc == DST_ECONFLICT)
+        reply_stale(req, version);
+    else if (rc)
         dst_http_reply_error(req, dst_err_http_status(rc), "store: %s", dst_strerror(rc));
     else
-        reply_view(req, doc);
+        reply_view(req, doc, version);
     json_decref(doc);
 }
 
@@ -299,14 +398,22 @@ static void post_resume(struct dst_http_req *req, void *ud)
 int api_schedules_load(struct api *a, const json_t *seed, bool *seeded, char *err, size_t errlen)
 {
     json_t *doc = NULL, *list = NULL;
+    int64_t version = 0;
 
     pthread_mutex_lock(&a->sched_lock);
-    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, &doc);
+    int rc = dst_store_setting_get(a->store, SCHEDULES_KEY, &doc, NULL);
     if (rc == DST_ENOTFOUND) {
         rc = list_check(seed, &list, err, errlen);
         if (rc == 0) {
             doc = json_pack("{s:b, s:o}", "paused", 0, "schedules", list);
-            rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc);
+            rc = dst_store_setting_put(a->store, SCHEDULES_KEY, doc, 0, &version);
+            if (rc == DST_ECONFLICT) { /* another process seeded it first: take theirs */
+                json_decref(doc);
+                doc = NULL;
+                rc = dst_store_setting_get(a->store, SCHEDULES_KEY, &doc, NULL);
+            }
+            if (rc)
+                snprintf(err, errlen, "store: %s", dst_strerror(rc));
         }
         if (rc == 0 && seeded)
             *seeded = true;

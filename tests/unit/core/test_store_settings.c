@@ -6,6 +6,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ static void assert_setting(struct dst_store *s, const char *key, const char *wan
 {
     json_t *got = NULL, *exp = json_loads(want, JSON_DECODE_ANY, NULL);
     assert_non_null(exp);
-    assert_int_equal(dst_store_setting_get(s, key, &got), 0);
+    assert_int_equal(dst_store_setting_get(s, key, &got, NULL), 0);
     assert_non_null(got);
     assert_true(json_equal(got, exp));
     json_decref(got);
@@ -35,14 +37,14 @@ static void test_round_trip(void **state)
     json_t *v = json_pack("{s:b, s:[{s:s, s:n}]}", "paused", 0, "schedules", "cron", "*/15 * * * *",
                           "target");
 
-    assert_int_equal(dst_store_setting_put(f->s, "schedules", v), 0);
+    assert_int_equal(dst_store_setting_put(f->s, "schedules", v, DST_STORE_ANY_VERSION, NULL), 0);
     assert_setting(
         f->s, "schedules",
         "{\"paused\":false,\"schedules\":[{\"cron\":\"*/15 * * * *\",\"target\":null}]}");
     json_decref(v);
     /* any JSON value, not only objects */
     v = json_integer(42);
-    assert_int_equal(dst_store_setting_put(f->s, "answer", v), 0);
+    assert_int_equal(dst_store_setting_put(f->s, "answer", v, DST_STORE_ANY_VERSION, NULL), 0);
     json_decref(v);
     assert_setting(f->s, "answer", "42");
     assert_setting(f->s, "schedules",
@@ -55,8 +57,8 @@ static void test_overwrite(void **state)
     struct fixture *f = *state;
     json_t *a = json_pack("{s:i}", "v", 1), *b = json_pack("{s:s}", "w", "two");
 
-    assert_int_equal(dst_store_setting_put(f->s, "k", a), 0);
-    assert_int_equal(dst_store_setting_put(f->s, "k", b), 0);
+    assert_int_equal(dst_store_setting_put(f->s, "k", a, DST_STORE_ANY_VERSION, NULL), 0);
+    assert_int_equal(dst_store_setting_put(f->s, "k", b, DST_STORE_ANY_VERSION, NULL), 0);
     assert_setting(f->s, "k", "{\"w\":\"two\"}");
     json_decref(a);
     json_decref(b);
@@ -68,16 +70,110 @@ static void test_absent_and_bad_keys(void **state)
     json_t *out = (json_t *)0x1, *v = json_true();
     char long_key[200];
 
-    assert_int_equal(dst_store_setting_get(f->s, "nothing", &out), DST_ENOTFOUND);
+    assert_int_equal(dst_store_setting_get(f->s, "nothing", &out, NULL), DST_ENOTFOUND);
     assert_ptr_equal(out, (json_t *)0x1); /* untouched */
-    assert_int_equal(dst_store_setting_get(f->s, "", &out), DST_EINVAL);
-    assert_int_equal(dst_store_setting_put(f->s, "", v), DST_EINVAL);
-    assert_int_equal(dst_store_setting_put(f->s, "k", NULL), DST_EINVAL);
+    assert_int_equal(dst_store_setting_get(f->s, "", &out, NULL), DST_EINVAL);
+    assert_int_equal(dst_store_setting_put(f->s, "", v, DST_STORE_ANY_VERSION, NULL), DST_EINVAL);
+    assert_int_equal(dst_store_setting_put(f->s, "k", NULL, DST_STORE_ANY_VERSION, NULL),
+                     DST_EINVAL);
     memset(long_key, 'k', sizeof(long_key) - 1);
     long_key[sizeof(long_key) - 1] = '\0';
-    assert_int_equal(dst_store_setting_put(f->s, long_key, v), DST_EINVAL);
-    assert_int_equal(dst_store_setting_get(f->s, long_key, &out), DST_EINVAL);
+    assert_int_equal(dst_store_setting_put(f->s, long_key, v, DST_STORE_ANY_VERSION, NULL),
+                     DST_EINVAL);
+    assert_int_equal(dst_store_setting_get(f->s, long_key, &out, NULL), DST_EINVAL);
     assert_ptr_equal(out, (json_t *)0x1);
+}
+
+/* Each put steps the version; a put expecting another version changes nothing. */
+static void test_versions(void **state)
+{
+    struct fixture *f = *state;
+    json_t *a = json_string("a"), *b = json_string("b"), *c = json_string("c");
+    json_t *out = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(dst_store_setting_put(f->s, "k", a, 0, &v), 0); /* new */
+    assert_int_equal(v, 1);
+    assert_int_equal(dst_store_setting_get(f->s, "k", &out, &v), 0);
+    assert_int_equal(v, 1);
+    json_decref(out);
+    v = -1;
+    assert_int_equal(dst_store_setting_put(f->s, "k", b, 0, &v), DST_ECONFLICT); /* exists */
+    assert_int_equal(v, 1);
+    assert_int_equal(dst_store_setting_put(f->s, "k", b, 1, &v), 0);
+    assert_int_equal(v, 2);
+    v = -1;
+    assert_int_equal(dst_store_setting_put(f->s, "k", c, 1, &v), DST_ECONFLICT); /* stale */
+    assert_int_equal(v, 2);
+    assert_setting(f->s, "k", "\"b\"");
+    assert_int_equal(dst_store_setting_put(f->s, "k", c, DST_STORE_ANY_VERSION, &v), 0);
+    assert_int_equal(v, 3);
+    assert_setting(f->s, "k", "\"c\"");
+    v = -1; /* expecting a version of a key never put */
+    assert_int_equal(dst_store_setting_put(f->s, "none", a, 4, &v), DST_ECONFLICT);
+    assert_int_equal(v, 0);
+    assert_int_equal(dst_store_setting_get(f->s, "none", &out, NULL), DST_ENOTFOUND);
+    assert_int_equal(dst_store_setting_put(f->s, "k", a, -2, NULL), DST_EINVAL);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+
+/* Two writers (each its own handle, as two processes) with the same expected version. */
+struct racer {
+    const char *url;
+    pthread_barrier_t *go;
+    int64_t expected;
+    int rc;
+    int64_t version;
+    char name[8];
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct dst_store *s = NULL;
+    json_t *v = json_string(r->name);
+
+    r->rc = dst_store_open(r->url, &s);
+    pthread_barrier_wait(r->go);
+    if (r->rc == 0)
+        r->rc = dst_store_setting_put(s, "k", v, r->expected, &r->version);
+    json_decref(v);
+    dst_store_free(s);
+    return NULL;
+}
+
+static void test_cas_race(void **state)
+{
+    struct fixture *f = *state;
+    json_t *v = json_string("start");
+    pthread_barrier_t go;
+    int64_t ver = 0;
+
+    for (int round = 0; round < 10; round++) {
+        struct racer r[2];
+        pthread_t t[2];
+        assert_int_equal(dst_store_setting_put(f->s, "k", v, DST_STORE_ANY_VERSION, &ver), 0);
+        pthread_barrier_init(&go, NULL, 2);
+        for (int i = 0; i < 2; i++) {
+            r[i] = (struct racer){.url = f->url, .go = &go, .expected = ver};
+            snprintf(r[i].name, sizeof(r[i].name), "w%d", i);
+            assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        int win = r[0].rc == 0 ? 0 : 1;
+        assert_int_equal(r[win].rc, 0);
+        assert_int_equal(r[1 - win].rc, DST_ECONFLICT); /* exactly one */
+        assert_int_equal(r[win].version, ver + 1);
+        assert_int_equal(r[1 - win].version, ver + 1); /* the winner's */
+        char want[16];
+        snprintf(want, sizeof(want), "\"%s\"", r[win].name);
+        assert_setting(f->s, "k", want);
+    }
+    json_decref(v);
 }
 
 /* A value survives closing and reopening the file. */
@@ -86,7 +182,7 @@ static void test_reopen_keeps(void **state)
     struct fixture *f = *state;
     json_t *v = json_pack("[s]", "x");
 
-    assert_int_equal(dst_store_setting_put(f->s, "k", v), 0);
+    assert_int_equal(dst_store_setting_put(f->s, "k", v, DST_STORE_ANY_VERSION, NULL), 0);
     json_decref(v);
     dst_store_free(f->s);
     f->s = NULL;
@@ -102,8 +198,18 @@ static void test_corrupt_value(void **state)
 
     assert_true(fixture_sql(f, "INSERT INTO settings (key, value, updated_ms)"
                                " VALUES ('bad', '{nope', 0)"));
-    assert_int_equal(dst_store_setting_get(f->s, "bad", &out), DST_EDEP);
+    assert_int_equal(dst_store_setting_get(f->s, "bad", &out, NULL), DST_EDEP);
     assert_null(out);
+}
+
+/* The schema version a new store gets (never a number here: migrations are added). */
+static int newest_version(void)
+{
+    struct dst_store *s = NULL;
+    assert_int_equal(dst_store_open("sqlite::memory:", &s), 0);
+    int v = dst_store_schema_version(s);
+    dst_store_free(s);
+    return v;
 }
 
 /* A version-1 database (results, no settings) migrates to the newest and keeps its results. */
@@ -146,18 +252,18 @@ static void test_migration_from_v1(void **state)
     sqlite3_close(db);
 
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 4);
+    assert_int_equal(dst_store_schema_version(s), newest_version());
     dst_store_query_init(&q);
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
     json_t *v = json_string("kept"), *out = NULL;
-    assert_int_equal(dst_store_setting_get(s, "k", &out), DST_ENOTFOUND);
-    assert_int_equal(dst_store_setting_put(s, "k", v), 0);
+    assert_int_equal(dst_store_setting_get(s, "k", &out, NULL), DST_ENOTFOUND);
+    assert_int_equal(dst_store_setting_put(s, "k", v, DST_STORE_ANY_VERSION, NULL), 0);
     json_decref(v);
     dst_store_free(s);
     s = NULL;
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 4);
+    assert_int_equal(dst_store_schema_version(s), newest_version());
     assert_setting(s, "k", "\"kept\"");
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
@@ -173,9 +279,14 @@ static void test_migration_from_v1(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        ALL_STORES(test_round_trip),          ALL_STORES(test_overwrite),
-        ALL_STORES(test_absent_and_bad_keys), SHARED_STORES(test_reopen_keeps),
-        SHARED_STORES(test_corrupt_value),    cmocka_unit_test(test_migration_from_v1),
+        ALL_STORES(test_round_trip),
+        ALL_STORES(test_overwrite),
+        ALL_STORES(test_absent_and_bad_keys),
+        SHARED_STORES(test_reopen_keeps),
+        ALL_STORES(test_versions),
+        SHARED_STORES(test_cas_race),
+        SHARED_STORES(test_corrupt_value),
+        cmocka_unit_test(test_migration_from_v1),
     };
     return store_run_tests(tests);
 }

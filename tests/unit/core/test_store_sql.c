@@ -440,12 +440,15 @@ static void insert_text(void **state)
     snprintf(want + n, sizeof(want) - n, ") ON CONFLICT (id) DO NOTHING");
     assert_string_equal(dst_store_sql_insert(DST_SQL_SQLITE), want);
 
+    /* PostgreSQL's also sends the feed's NOTIFY of each new row, in the same statement */
     n = (size_t)snprintf(want, sizeof(want),
-                         "INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
+                         "WITH i AS (INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
                          ", received_ms) VALUES ($1");
     for (int i = 2; i <= DST_STORE_SQL_NCOLS + 1; i++)
         n += (size_t)snprintf(want + n, sizeof(want) - n, ", $%d", i);
-    snprintf(want + n, sizeof(want) - n, ") ON CONFLICT (id) DO NOTHING RETURNING seq");
+    snprintf(want + n, sizeof(want) - n,
+             ") ON CONFLICT (id) DO NOTHING RETURNING seq) SELECT seq,"
+             " pg_notify('dstmc_store', 'r ' || seq) FROM i");
     assert_string_equal(dst_store_sql_insert(DST_SQL_PG), want);
 }
 
@@ -629,7 +632,22 @@ static void delete_text(void **state)
     assert_string_equal(sql.text.data,
                         "WITH d AS (DELETE FROM results WHERE time_ms >= $1 AND demo = $2"
                         " RETURNING 1), m AS (UPDATE meta SET value = value + 1 WHERE key ="
-                        " 'deletes' AND EXISTS (SELECT 1 FROM d)) SELECT count(*) FROM d");
+                        " 'deletes' AND EXISTS (SELECT 1 FROM d)) SELECT c, (SELECT"
+                        " pg_notify('dstmc_store', 'd ' || c || ' ' || '') WHERE c > 0)"
+                        " FROM (SELECT count(*) AS c FROM d) x");
+    dst_store_sql_release(&sql);
+
+    /* by id: the NOTIFY names it (bound again) */
+    struct dst_store_query by_id;
+    dst_store_query_init(&by_id);
+    dst_store_query_add(&by_id, (struct dst_cond){DST_F_ID, DST_OP_EQ, DST_V_TEXT, .s = "the-id"});
+    assert_string_equal(dst_store_sql_query_id(&by_id), "the-id");
+    assert_null(dst_store_sql_query_id(&q));
+    dst_store_sql_init(&sql, DST_SQL_PG);
+    assert_int_equal(dst_store_sql_delete(&sql, &by_id), 0);
+    assert_non_null(strstr(sql.text.data, "'d ' || c || ' ' || $2::text"));
+    assert_int_equal(sql.nargs, 2);
+    assert_text_arg(&sql, 1, "the-id");
     dst_store_sql_release(&sql);
 
     q.conds[0].field = DST_F_COUNT_;
