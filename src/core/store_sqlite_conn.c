@@ -60,6 +60,42 @@ static const char *const migrations[] = {
     " (time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);"
     "CREATE INDEX results_probe_time ON results"
     " (probe, time_ms, status, download_bps, upload_bps, ping_ms, jitter_ms, excluded);",
+    /* 5: hourly and daily rollups per probe (store_rollup.c), the (probe, hour) buckets whose
+     * raw rows changed since they were rolled, marked by triggers in the changing transaction,
+     * and every bucket of the rows already stored marked so */
+    "CREATE TABLE rollups (step_ms INTEGER NOT NULL, t_ms INTEGER NOT NULL, probe TEXT NOT NULL,"
+    " n INTEGER NOT NULL, failed INTEGER NOT NULL," DST_STORE_SQL_ROLLUP_MEASURES_SQLITE
+    " PRIMARY KEY (step_ms, t_ms, probe)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_dirty (probe TEXT NOT NULL, t_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (probe, t_ms)) WITHOUT ROWID;"
+    "CREATE TRIGGER results_dirty_ins AFTER INSERT ON results BEGIN"
+    " INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.probe, " DST_STORE_SQL_HOUR(
+        "NEW.time_ms") ");"
+                       " END;"
+                       "CREATE TRIGGER results_dirty_del AFTER DELETE ON results BEGIN"
+                       " INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.probe, " DST_STORE_SQL_HOUR(
+                           "OLD.time_ms") ");"
+                                          " END;"
+                                          "CREATE TRIGGER results_dirty_upd AFTER UPDATE ON "
+                                          "results BEGIN"
+                                          " INSERT OR IGNORE INTO rollup_dirty VALUES "
+                                          "(OLD.probe, " DST_STORE_SQL_HOUR(
+                                              "OLD.time_ms") ");"
+                                                             " INSERT OR IGNORE INTO rollup_dirty "
+                                                             "VALUES "
+                                                             "(NEW.probe, " DST_STORE_SQL_HOUR(
+                                                                 "NEW.time_ms") ");"
+                                                                                " END;"
+                                                                                "INSERT OR IGNORE "
+                                                                                "INTO rollup_dirty "
+                                                                                "SELECT "
+                                                                                "probe,"
+                                                                                " " DST_STORE_SQL_HOUR(
+                                                                                    "time_ms") " FR"
+                                                                                               "OM "
+                                                                                               "res"
+                                                                                               "ult"
+                                                                                               "s;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -145,8 +145,12 @@ static void test_migration_from_v1(void **state)
         SQLITE_OK);
     sqlite3_close(db);
 
+    assert_int_equal(dst_store_open("sqlite::memory:", &s), 0);
+    int version = dst_store_schema_version(s); /* a new store's: the latest */
+    dst_store_free(s);
+    s = NULL;
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 4);
+    assert_int_equal(dst_store_schema_version(s), version);
     dst_store_query_init(&q);
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
@@ -157,7 +161,7 @@ static void test_migration_from_v1(void **state)
     dst_store_free(s);
     s = NULL;
     assert_int_equal(dst_store_open(url, &s), 0);
-    assert_int_equal(dst_store_schema_version(s), 4);
+    assert_int_equal(dst_store_schema_version(s), version);
     assert_setting(s, "k", "\"kept\"");
     assert_int_equal(dst_store_count(s, &q, &n), 0);
     assert_int_equal(n, 1);
