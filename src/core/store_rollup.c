@@ -164,7 +164,8 @@ static void acc_finish(struct acc *a, struct dst_rollup *r)
     for (int i = 0; i < DST_ROLLUP_NMEASURES; i++) {
         struct vals *m = &a->m[i];
         struct dst_rollup_stat *st = &r->m[i];
-        qsort(m->v, m->n, sizeof(*m->v), cmp_double);
+        if (m->n > 1)
+            qsort(m->v, m->n, sizeof(*m->v), cmp_double);
         st->n = (int64_t)m->n;
         st->min = m->n ? m->min : NAN;
         st->max = m->n ? m->max : NAN;
