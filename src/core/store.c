@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/store_backend.h"
+#include "core/store_rollup_priv.h"
 
 /* The part after "sqlite:", or NULL if url is not a sqlite URL with a path. */
 static const char *sqlite_rest(const char *url)
@@ -186,6 +187,11 @@ int dst_store_series(struct dst_store *s, const struct dst_series_query *q,
     uint64_t span = (uint64_t)q->to_ms - (uint64_t)q->from_ms;
     if ((span - 1) / (uint64_t)q->step_ms + 1 > 100000)
         return DST_EINVAL;
+    if (!q->raw) {
+        int rc = dst_store_rollup_series(s, q, out, n);
+        if (rc != DST_ENOTFOUND)
+            return rc;
+    }
     return s->ops->series(s, q, out, n);
 }
 

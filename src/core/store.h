@@ -162,6 +162,7 @@ struct dst_series_query {
     int64_t from_ms, to_ms; /* [from, to) */
     int64_t step_ms;        /* bucket width, > 0 */
     const char *probe;      /* NULL: all probes */
+    bool raw;               /* from the raw rows only, never the rollups (the contract tests) */
 };
 
 struct dst_stat {
@@ -175,13 +176,77 @@ struct dst_series_bucket {
 };
 
 /*
- * Buckets the results of [from, to) by step (excluded ones left out), with min/avg/max over ok results and counts of
- * ok and failed ones. Only non-empty buckets are returned, oldest first; *out is malloc'd
- * (caller frees), *n its length. DST_EINVAL if step <= 0, to <= from, or more than 100000
- * buckets would be needed.
+ * Buckets the results of [from, to) by step (excluded ones left out), with min/avg/max over ok
+ * results and counts of ok and failed ones. Only non-empty buckets are returned, oldest first;
+ * *out is malloc'd (caller frees), *n its length. DST_EINVAL if step <= 0, to <= from, or more
+ * than 100000 buckets would be needed.
+ * When step and from are whole UTC days (or hours), the answer comes from the daily (hourly)
+ * rollups where they are up to date, and from the raw rows elsewhere (buckets changed since
+ * they were rolled, the part of [from, to) after the last whole rollup): the same counts, min
+ * and max as from the raw rows alone, and the same avg but for the order of the float sums.
+ * It also covers raw rows pruned by dst_store_prune_raw (which keeps their rollups).
  */
 int dst_store_series(struct dst_store *s, const struct dst_series_query *q,
                      struct dst_series_bucket **out, size_t *n);
+
+/* ---- rollups and retention (store_rollup.c) ---- */
+
+#define DST_ROLLUP_HOUR_MS 3600000LL
+#define DST_ROLLUP_DAY_MS  86400000LL
+
+/* The measures a rollup keeps, in struct dst_rollup's m[] order. */
+enum dst_rollup_measure { DST_RM_DOWNLOAD, DST_RM_UPLOAD, DST_RM_PING, DST_RM_JITTER, DST_RM_LOSS };
+#define DST_ROLLUP_NMEASURES 5
+
+/*
+ * One probe's results of one UTC hour or day (excluded ones left out): count, failed ones, and
+ * per measure over the ok results that have it: how many (n), min, max, sum (so an average over
+ * any union of buckets is exact) and the nearest-rank p50 and p90 (the value at rank
+ * ceil(p / 100 * n) in ascending order; exact for this bucket, not combinable). NAN when n is 0.
+ */
+struct dst_rollup_stat {
+    int64_t n;
+    double min, max, sum, p50, p90;
+};
+
+struct dst_rollup {
+    int64_t step_ms; /* DST_ROLLUP_HOUR_MS or DST_ROLLUP_DAY_MS */
+    int64_t t_ms;    /* the bucket's start */
+    char *probe;
+    int64_t count, failed;
+    struct dst_rollup_stat m[DST_ROLLUP_NMEASURES];
+};
+
+/*
+ * The stored rollups of step with start in [from, to), of probe (NULL: all), by time then
+ * probe; *out is the caller's (dst_store_rollups_free). They may lag behind the raw rows until
+ * dst_store_roll has run. DST_EINVAL for another step.
+ */
+int dst_store_rollups(struct dst_store *s, int64_t step_ms, int64_t from_ms, int64_t to_ms,
+                      const char *probe, struct dst_rollup **out, size_t *n);
+void dst_store_rollups_free(struct dst_rollup *r, size_t n);
+
+/*
+ * Recomputes the rollups of up to max_days (probe, day) pairs whose raw rows changed (inserts,
+ * deletes, exclusions mark their hour in the same transaction), each pair in one transaction
+ * from its raw rows; *rolled: how many were rolled, *more: whether changed ones remain. A
+ * change to a day whose raw rows were pruned already (a result that arrives later than the raw
+ * retention) is folded into the kept rollups: count, failed, n, min, max and sum stay exact,
+ * p50 and p90 keep the values of the rows rolled before (the new rows' own when there were
+ * none), and the late raw rows are pruned. Safe to run in several processes at once.
+ */
+int dst_store_roll(struct dst_store *s, int max_days, int64_t *rolled, bool *more);
+
+/*
+ * Prunes the raw results of the oldest UTC day that has some and ends at or before before_ms,
+ * in one transaction, if that day is rolled (else nothing: roll first); its rollups stay and
+ * dst_store_series answers from them. *pruned: results deleted; *more: whether another day is
+ * due. Changes the version when a row was deleted.
+ */
+int dst_store_prune_raw(struct dst_store *s, int64_t before_ms, int64_t *pruned, bool *more);
+
+/* Deletes the rollups of buckets that end at or before before_ms; *pruned: how many. */
+int dst_store_prune_rollups(struct dst_store *s, int64_t before_ms, int64_t *pruned);
 
 /* ---- probes ---- */
 

@@ -3,6 +3,30 @@
 #define DST_STORE_BACKEND_H
 
 #include "store.h"
+#include "store_sql.h"
+
+/* A row as values, cols[0 .. n) (text borrowed for the call); non-zero stops and is returned. */
+typedef int (*dst_store_vals_fn)(const struct dst_store_sql_val *cols, int n, void *arg);
+
+struct dst_store_tx; /* a backend's connection inside a write transaction */
+
+/*
+ * What a SQL backend gives the shared code of store_rollup.c: statements written once with "?"
+ * placeholders (PostgreSQL numbers them), run inside a write transaction or on a reader.
+ */
+struct dst_store_tx_ops {
+    enum dst_store_sql_dialect dialect;
+    /* a connection in a write transaction (SQLite: BEGIN IMMEDIATE, the writer held) */
+    int (*begin)(struct dst_store *s, struct dst_store_tx **out);
+    /* runs sql in tx; row (may be NULL) for each row; *changes (may be NULL): rows changed */
+    int (*exec)(struct dst_store_tx *tx, const char *sql, const struct dst_store_sql_val *args,
+                int nargs, dst_store_vals_fn row, void *arg, int64_t *changes);
+    /* commits (or rolls back) and gives the connection back; an error rolls back */
+    int (*end)(struct dst_store_tx *tx, bool commit);
+    /* runs a read on a reader, outside any transaction (one statement: one snapshot) */
+    int (*read)(struct dst_store *s, const char *sql, const struct dst_store_sql_val *args,
+                int nargs, dst_store_vals_fn row, void *arg);
+};
 
 struct dst_store_feed;
 
@@ -26,6 +50,7 @@ struct dst_store_ops {
                   struct dst_series_bucket **out, size_t *n);
     int (*probes)(struct dst_store *s, struct dst_probe_info **out, size_t *n);
     int (*ping)(struct dst_store *s);
+    const struct dst_store_tx_ops *tx; /* the rollups and retention (store_rollup.c) */
     /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND) and version */
     int (*setting_get)(struct dst_store *s, const char *key, char **out, int64_t *version);
     /* its compare-and-set put, as dst_store_setting_put (version not NULL) */

@@ -425,6 +425,102 @@ static int pg_setting_put(struct dst_store *base, const char *key, const char *j
     return rc;
 }
 
+/* ---- transactions for the shared code (store_rollup.c) ---- */
+
+#define TX_COLS 48 /* the most columns a row callback gets */
+
+struct dst_store_tx {
+    struct pg_store *s;
+    struct pg_store_conn *c;
+};
+
+/* Hands row i of res to row as values. */
+static int vals_of(const PGresult *res, int i, dst_store_vals_fn row, void *arg)
+{
+    struct dst_store_sql_val v[TX_COLS];
+    int n = PQnfields(res);
+
+    n = n > TX_COLS ? TX_COLS : n;
+    for (int k = 0; k < n; k++)
+        v[k] = pg_store_val(res, i, k);
+    return row(v, n, arg);
+}
+
+static int run_plain(struct pg_store_conn *c, const char *sql)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_store_fail(c, sql, res);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_tx_begin(struct dst_store *base, struct dst_store_tx **out)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    struct pg_store_conn *c = NULL;
+    int rc = pg_store_conn_get(s, &c);
+
+    rc = rc ? rc : run_plain(c, "BEGIN");
+    if (rc) {
+        pg_store_conn_put(s, c);
+        return rc;
+    }
+    *out = dst_xnew(struct dst_store_tx);
+    (*out)->s = s;
+    (*out)->c = c;
+    return 0;
+}
+
+static int pg_tx_exec(struct dst_store_tx *tx, const char *sql,
+                      const struct dst_store_sql_val *args, int nargs, dst_store_vals_fn row,
+                      void *arg, int64_t *changes)
+{
+    PGresult *res = NULL;
+    int rc = pg_store_exec(tx->c, sql, args, nargs, &res);
+
+    for (int i = 0; rc == 0 && row && i < PQntuples(res); i++)
+        rc = vals_of(res, i, row, arg);
+    if (rc == 0 && changes)
+        *changes = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_tx_end(struct dst_store_tx *tx, bool commit)
+{
+    int rc = run_plain(tx->c, commit ? "COMMIT" : "ROLLBACK");
+
+    pg_store_conn_put(tx->s, tx->c); /* closed if still inside a transaction */
+    free(tx);
+    return rc;
+}
+
+struct vals_ctx {
+    dst_store_vals_fn fn;
+    void *arg;
+};
+
+static int vals_row(const PGresult *res, int i, void *arg)
+{
+    struct vals_ctx *x = arg;
+    return vals_of(res, i, x->fn, x->arg);
+}
+
+static int pg_tx_read(struct dst_store *base, const char *sql, const struct dst_store_sql_val *args,
+                      int nargs, dst_store_vals_fn row, void *arg)
+{
+    struct vals_ctx x = {row, arg};
+    return pg_store_read_each((struct pg_store *)base, sql, args, nargs, vals_row, &x);
+}
+
+static const struct dst_store_tx_ops pg_tx_ops = {
+    .dialect = DST_SQL_PG,
+    .begin = pg_tx_begin,
+    .exec = pg_tx_exec,
+    .end = pg_tx_end,
+    .read = pg_tx_read,
+};
+
 const struct dst_store_ops dst_store_pg_ops = {
     .scheme = "postgresql",
     .open = pg_store_open,
@@ -440,6 +536,7 @@ const struct dst_store_ops dst_store_pg_ops = {
     .series = pg_series,
     .probes = pg_probes,
     .ping = pg_ping,
+    .tx = &pg_tx_ops,
     .setting_get = pg_setting_get,
     .setting_put = pg_setting_put,
     .feed_start = pg_feed_start,

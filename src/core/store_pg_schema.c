@@ -62,6 +62,29 @@ static const char *const migrations[] = {
     /* 5: a version per setting (compare-and-set edits); the feed needs no table here: each
      * change sends a NOTIFY (store_sql.c) */
     "ALTER TABLE settings ADD COLUMN version bigint NOT NULL DEFAULT 1;",
+    /* 6: hourly and daily rollups per probe (store_rollup.c), the (probe, hour) buckets whose
+     * raw rows changed since they were rolled, marked by statement triggers (transition tables)
+     * in the changing transaction, and every bucket of the rows already stored marked so */
+    /* clang-format off */
+    "CREATE TABLE rollups (step_ms bigint NOT NULL, t_ms bigint NOT NULL, probe " T " NOT NULL,"
+    " n bigint NOT NULL, failed bigint NOT NULL," DST_STORE_SQL_ROLLUP_MEASURES_PG
+    " PRIMARY KEY (step_ms, t_ms, probe));"
+    "CREATE TABLE rollup_dirty (probe " T " NOT NULL, t_ms bigint NOT NULL,"
+    " PRIMARY KEY (probe, t_ms));"
+    "CREATE FUNCTION rollup_dirty_mark() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN"
+    " IF TG_OP IN ('DELETE', 'UPDATE') THEN INSERT INTO rollup_dirty SELECT DISTINCT probe, "
+    DST_STORE_SQL_HOUR("time_ms") " FROM old_rows ON CONFLICT DO NOTHING; END IF;"
+    " IF TG_OP IN ('INSERT', 'UPDATE') THEN INSERT INTO rollup_dirty SELECT DISTINCT probe, "
+    DST_STORE_SQL_HOUR("time_ms") " FROM new_rows ON CONFLICT DO NOTHING; END IF;"
+    " RETURN NULL; END $f$;"
+    "CREATE TRIGGER results_dirty_ins AFTER INSERT ON results REFERENCING NEW TABLE AS new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION rollup_dirty_mark();"
+    "CREATE TRIGGER results_dirty_del AFTER DELETE ON results REFERENCING OLD TABLE AS old_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION rollup_dirty_mark();"
+    "CREATE TRIGGER results_dirty_upd AFTER UPDATE ON results REFERENCING OLD TABLE AS old_rows"
+    " NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_dirty_mark();"
+    "INSERT INTO rollup_dirty SELECT DISTINCT probe, " DST_STORE_SQL_HOUR("time_ms") " FROM results;",
+    /* clang-format on */
 };
 #undef T
 #undef MEASURES

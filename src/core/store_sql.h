@@ -148,6 +148,23 @@ const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_
 #define DST_STORE_SQL_CRED_PURGE \
     "DELETE FROM credentials WHERE expires_ms IS NOT NULL AND expires_ms < ?"
 
+/* ---- rollups (store_rollup.c) ---- */
+
+/* The start of the UTC hour of the integer expression e (ms), rounding down before 1970 too. */
+#define DST_STORE_SQL_HOUR(e) "(" e " - ((" e " % 3600000) + 3600000) % 3600000)"
+
+/* A rollup's columns per measure m: how many values, min, max, sum, p50, p90. */
+#define DST_STORE_SQL_ROLLUP_M(m, i, r)                                                        \
+    " " m "_n " i " NOT NULL, " m "_min " r ", " m "_max " r ", " m "_sum " r ", " m "_p50 " r \
+    ", " m "_p90 " r ","
+/* The measures of migration 6: download, upload, ping, jitter, loss (struct dst_rollup's order). */
+#define DST_STORE_SQL_ROLLUP_MEASURES(i, r)                             \
+    DST_STORE_SQL_ROLLUP_M("d", i, r)                                   \
+    DST_STORE_SQL_ROLLUP_M("u", i, r) DST_STORE_SQL_ROLLUP_M("p", i, r) \
+        DST_STORE_SQL_ROLLUP_M("j", i, r) DST_STORE_SQL_ROLLUP_M("l", i, r)
+#define DST_STORE_SQL_ROLLUP_MEASURES_SQLITE DST_STORE_SQL_ROLLUP_MEASURES("INTEGER", "REAL")
+#define DST_STORE_SQL_ROLLUP_MEASURES_PG     DST_STORE_SQL_ROLLUP_MEASURES("bigint", "float8")
+
 /* ---- rows ---- */
 
 /* The results columns after seq, in SELECT and INSERT order. */

@@ -484,6 +484,112 @@ int sqlite_store_write(struct sqlite_store *s, const char *sql,
     return rc;
 }
 
+/* ---- transactions for the shared code (store_rollup.c) ---- */
+
+#define TX_COLS 48 /* the most columns a row callback gets */
+
+struct dst_store_tx {
+    struct sqlite_store *s;
+};
+
+/* Binds args, steps st to the end and hands each row to row (may be NULL). */
+static int step_rows(struct sqlite_store_conn *c, sqlite3_stmt *st,
+                     const struct dst_store_sql_val *args, int nargs, dst_store_vals_fn row,
+                     void *arg)
+{
+    struct dst_store_sql_val v[TX_COLS];
+    int rc = 0;
+
+    sqlite_store_bind(st, args, nargs);
+    while (rc == 0) {
+        int step = sqlite3_step(st);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_ROW)
+            return sqlite_store_fail(c, "statement");
+        int n = sqlite3_column_count(st);
+        n = n > TX_COLS ? TX_COLS : n;
+        for (int k = 0; row && k < n; k++)
+            v[k] = column_val(st, k);
+        rc = row ? row(v, n, arg) : 0;
+    }
+    return rc;
+}
+
+static int sqlite_tx_begin(struct dst_store *base, struct dst_store_tx **out)
+{
+    struct sqlite_store *s = (struct sqlite_store *)base;
+
+    pthread_mutex_lock(&s->wlock);
+    int rc = sqlite_store_exec_cached(s->writer, "BEGIN IMMEDIATE");
+    if (rc) {
+        pthread_mutex_unlock(&s->wlock);
+        return rc;
+    }
+    *out = dst_xnew(struct dst_store_tx);
+    (*out)->s = s;
+    return 0;
+}
+
+static int sqlite_tx_exec(struct dst_store_tx *tx, const char *sql,
+                          const struct dst_store_sql_val *args, int nargs, dst_store_vals_fn row,
+                          void *arg, int64_t *changes)
+{
+    struct sqlite_store_conn *c = tx->s->writer;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite_store_stmt_get(c, sql, &st);
+
+    rc = rc ? rc : step_rows(c, st, args, nargs, row, arg);
+    if (rc == 0 && changes)
+        *changes = sqlite3_changes(c->db);
+    sqlite_store_stmt_put(c, st);
+    return rc;
+}
+
+static int sqlite_tx_end(struct dst_store_tx *tx, bool commit)
+{
+    struct sqlite_store *s = tx->s;
+    int rc = commit ? sqlite_store_exec_cached(s->writer, "COMMIT") : 0;
+
+    sqlite_store_rollback(s->writer); /* if the COMMIT did not happen */
+    pthread_mutex_unlock(&s->wlock);
+    free(tx);
+    return rc;
+}
+
+struct vals_ctx {
+    dst_store_vals_fn fn;
+    void *arg;
+};
+
+static int vals_row(sqlite3_stmt *st, void *arg)
+{
+    struct vals_ctx *x = arg;
+    struct dst_store_sql_val v[TX_COLS];
+    int n = sqlite3_column_count(st);
+
+    n = n > TX_COLS ? TX_COLS : n;
+    for (int k = 0; k < n; k++)
+        v[k] = column_val(st, k);
+    return x->fn(v, n, x->arg);
+}
+
+static int sqlite_tx_read(struct dst_store *base, const char *sql,
+                          const struct dst_store_sql_val *args, int nargs, dst_store_vals_fn row,
+                          void *arg)
+{
+    struct vals_ctx x = {row, arg};
+    return sqlite_store_read_each((struct sqlite_store *)base, sql, args, nargs, vals_row, &x);
+}
+
+static const struct dst_store_tx_ops sqlite_tx_ops = {
+    .dialect = DST_SQL_SQLITE,
+    .begin = sqlite_tx_begin,
+    .exec = sqlite_tx_exec,
+    .end = sqlite_tx_end,
+    .read = sqlite_tx_read,
+};
+
 const struct dst_store_ops dst_store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sqlite_store_open,
@@ -499,6 +605,7 @@ const struct dst_store_ops dst_store_sqlite_ops = {
     .series = sqlite_series,
     .probes = sqlite_probes,
     .ping = sqlite_ping,
+    .tx = &sqlite_tx_ops,
     .setting_get = sqlite_setting_get,
     .setting_put = sqlite_setting_put,
     .feed_start = sqlite_feed_start,

@@ -66,6 +66,27 @@ static const char *const migrations[] = {
     "CREATE TABLE changes (n INTEGER PRIMARY KEY, kind TEXT NOT NULL"
     " CHECK (kind IN ('d', 'x', 's')), id TEXT, count INTEGER NOT NULL,"
     " max_seq INTEGER NOT NULL);",
+    /* 6: hourly and daily rollups per probe (store_rollup.c), the (probe, hour) buckets whose
+     * raw rows changed since they were rolled, marked by triggers in the changing transaction,
+     * and every bucket of the rows already stored marked so */
+    /* clang-format off */
+    "CREATE TABLE rollups (step_ms INTEGER NOT NULL, t_ms INTEGER NOT NULL, probe TEXT NOT NULL,"
+    " n INTEGER NOT NULL, failed INTEGER NOT NULL," DST_STORE_SQL_ROLLUP_MEASURES_SQLITE
+    " PRIMARY KEY (step_ms, t_ms, probe)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_dirty (probe TEXT NOT NULL, t_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (probe, t_ms)) WITHOUT ROWID;"
+    "CREATE TRIGGER results_dirty_ins AFTER INSERT ON results BEGIN"
+    " INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.probe, " DST_STORE_SQL_HOUR("NEW.time_ms") ");"
+    " END;"
+    "CREATE TRIGGER results_dirty_del AFTER DELETE ON results BEGIN"
+    " INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.probe, " DST_STORE_SQL_HOUR("OLD.time_ms") ");"
+    " END;"
+    "CREATE TRIGGER results_dirty_upd AFTER UPDATE ON results BEGIN"
+    " INSERT OR IGNORE INTO rollup_dirty VALUES (OLD.probe, " DST_STORE_SQL_HOUR("OLD.time_ms") ");"
+    " INSERT OR IGNORE INTO rollup_dirty VALUES (NEW.probe, " DST_STORE_SQL_HOUR("NEW.time_ms") ");"
+    " END;"
+    "INSERT OR IGNORE INTO rollup_dirty SELECT probe, " DST_STORE_SQL_HOUR("time_ms") " FROM results;",
+    /* clang-format on */
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -33,6 +33,14 @@ static const struct {
     {"dstmc_results_rejected_total", DST_METRIC_COUNTER, "Result posts rejected as invalid."},
     {"dstmc_results_deleted_total", DST_METRIC_COUNTER, "Results deleted through the API."},
     {"dstmc_run_requests_total", DST_METRIC_COUNTER, "Run-now requests published."},
+    {"dstmc_rollup_days_rolled_total", DST_METRIC_COUNTER,
+     "(probe, day)s whose rollups were recomputed after their results changed."},
+    {"dstmc_retention_raw_pruned_total", DST_METRIC_COUNTER,
+     "Raw results pruned by --retention-raw (their rollups kept)."},
+    {"dstmc_retention_rollups_pruned_total", DST_METRIC_COUNTER,
+     "Hourly and daily rollups pruned by --retention-rollups."},
+    {"dstmc_retention_passes_total", DST_METRIC_COUNTER,
+     "Passes of the background roller and pruner."},
     {"dstmc_sse_clients", DST_METRIC_GAUGE, "Connected event-stream clients."},
     {"dstmc_probe_last_download_bps", DST_METRIC_GAUGE, "Last download speed per probe, bit/s."},
     {"dstmc_probe_last_upload_bps", DST_METRIC_GAUGE, "Last upload speed per probe, bit/s."},
@@ -68,6 +76,7 @@ int api_new(const struct api_opts *opts, struct dst_store *store, struct dst_que
     rc = rc ? rc : api_cache_new(64, &a->cache);
     rc = rc ? rc : api_auth_new(opts, &a->auth);
     rc = rc ? rc : api_feed_start(a);
+    rc = rc ? rc : api_retention_start(a);
     if (rc) {
         api_free(a);
         return rc;
@@ -81,6 +90,7 @@ void api_shutdown(struct api *a)
     if (!a)
         return;
     api_feed_stop(a);          /* no more events from the store */
+    api_retention_stop(a);
     dst_sse_hub_close(a->hub); /* freed in api_free: the drain's handlers may publish */
 }
 
@@ -89,6 +99,7 @@ void api_free(struct api *a)
     if (!a)
         return;
     api_feed_stop(a);
+    api_retention_stop(a);
     dst_sse_hub_free(a->hub);
     api_cache_free(a->cache);
     api_auth_free(a->auth);
@@ -219,6 +230,7 @@ int api_mount(struct api *a, struct dst_http_server *s)
 struct api_cfg {
     const char *listen, *db, *queue, *log_level;
     struct api_access_cfg access;
+    struct api_retention_cfg retention;
     bool web, seed_demo, access_log;
     long max_body, threads;
 };
@@ -245,6 +257,9 @@ static int check_cfg(const struct dst_cfg *cfg, const struct api_cfg *c)
     const char *key = NULL;
     if (api_access_cfg_check(&c->access, &key, err, sizeof(err)))
         return dst_cfg_fail(cfg, stderr, key, "%s", err);
+    struct api_opts ao = {0};
+    if (api_retention_cfg_apply(&c->retention, &ao, err, sizeof(err)))
+        return dst_cfg_fail(cfg, stderr, "retention-rollups", "%s", err);
     return dst_cfg_check_listeners(cfg, stderr, ls, 1);
 }
 
@@ -261,8 +276,10 @@ static int serve(const struct api_cfg *c)
                                       .max_body = (size_t)c->max_body,
                                       .threads = (unsigned)c->threads,
                                       .access_log = c->access_log};
+    char err[256];
     int rc = api_access_cfg_apply(&c->access, &ao, &so, &secret);
 
+    rc = rc ? rc : api_retention_cfg_apply(&c->retention, &ao, err, sizeof(err));
     rc = rc ? rc : dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
         rc = api_seed_demo(store);
@@ -296,6 +313,7 @@ int api_main(int argc, char **argv)
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
         {"queue", DST_CFG_STR, &c.queue, "mem:", "queue for test requests", "URL"},
         API_ACCESS_CFG_OPTS(c.access),
+        API_RETENTION_CFG_OPTS(c.retention),
         {"web", DST_CFG_BOOL, &c.web, "true", "serve the web UI and Swagger UI (--no-web: not)"},
         {"seed-demo", DST_CFG_BOOL, &c.seed_demo, "false",
          "fill an empty store with the original's 1345 demo results"},

@@ -44,6 +44,12 @@ struct api_opts {
      */
     void (*schedules_changed)(void *ud, const json_t *doc);
     void *schedules_ud;
+    /*
+     * The background thread (retention.c), every retention_interval_ms (0: no thread): rolls
+     * the changed buckets up, then prunes raw results older than retention_raw_ms by whole
+     * days (0: kept forever) and rollups older than retention_rollups_ms (0: forever).
+     */
+    int64_t retention_raw_ms, retention_rollups_ms, retention_interval_ms;
 };
 
 /*
@@ -133,6 +139,43 @@ int api_access_cfg_apply(const struct api_access_cfg *c, struct api_opts *ao,
  * listens. A store error is logged and returned.
  */
 int api_auth_first_token(struct api *a, const char *url);
+
+/*
+ * The retention options `dstmc api` and `dstmc up` share: --retention-raw, --retention-rollups
+ * (durations: 0, or a number with s, m, h, d or w) and --retention-interval (seconds).
+ */
+struct api_retention_cfg {
+    const char *raw, *rollups;
+    long interval;
+};
+#define API_RETENTION_CFG_OPTS(c)                                                             \
+    {"retention-raw",                                                                         \
+     DST_CFG_STR,                                                                             \
+     &(c).raw,                                                                                \
+     "0",                                                                                     \
+     "prune raw results older than this, by whole days, keeping their hourly and daily "      \
+     "rollups (0: keep forever)",                                                             \
+     "DURATION",                                                                              \
+     .check = api_check_duration},                                                            \
+        {"retention-rollups",                                                                 \
+         DST_CFG_STR,                                                                         \
+         &(c).rollups,                                                                        \
+         "0",                                                                                 \
+         "prune rollups older than this (0: keep forever; else at least --retention-raw)",    \
+         "DURATION",                                                                          \
+         .check = api_check_duration},                                                        \
+    {                                                                                         \
+        "retention-interval", DST_CFG_INT, &(c).interval, "60",                               \
+            "seconds between passes of the background roller and pruner", "SECONDS", 1, 86400 \
+    }
+
+/* A duration option's value ("0", "90d", "12h", "30m", "45s", "2w"): 0 or DST_EINVAL. */
+int api_parse_duration(const char *s, int64_t *ms);
+/* The cfg check of a duration option. */
+int api_check_duration(const char *v, char *err, size_t errlen);
+/* Sets ao's retention fields from c; DST_EINVAL with the reason in err (rollups < raw). */
+int api_retention_cfg_apply(const struct api_retention_cfg *c, struct api_opts *ao, char *err,
+                            size_t errlen);
 
 /* Fills the store with the original's Development-mode demo data (1345 rows) if it is empty. */
 int api_seed_demo(struct dst_store *store);

@@ -12,6 +12,7 @@
 #include "speedtest/api/api.h"
 
 struct api_auth;
+struct api_retention;
 struct api_cache;
 struct dst_series_query;
 struct dst_sse_hub;
@@ -46,7 +47,8 @@ struct api {
     int64_t started_ms;
     pthread_mutex_t lock; /* guards probes */
     struct api_probe *probes;
-    pthread_mutex_t sched_lock; /* one change of the schedules at a time */
+    pthread_mutex_t sched_lock;      /* one change of the schedules at a time */
+    struct api_retention *retention; /* the background roller and pruner, if running */
 };
 
 /* A heartbeat older than this means the probe is offline. */
@@ -124,6 +126,13 @@ void api_schedules_changed(struct api *a);
 /* After results were stored: metrics (the "result" events come from the store's feed). */
 void api_results_stored(struct api *a, const struct dst_result *rs, size_t n, const bool *created,
                         const char *face);
+
+/* ---- the background roller and pruner (retention.c) ---- */
+
+/* Starts it when opts.retention_interval_ms > 0 (its first pass at once). */
+int api_retention_start(struct api *a);
+/* Stops it and waits for its pass to end (each store call is short); NULL and twice are fine. */
+void api_retention_stop(struct api *a);
 
 /* Route registration of each part. */
 int api_compat_mount(struct api *a, struct dst_http_server *s);

@@ -30,6 +30,7 @@
 struct up_cfg {
     const char *listen, *db, *target, *agent, *location, *log_level;
     struct api_access_cfg access;
+    struct api_retention_cfg retention;
     const char *server_http, *server_ookla, *server_iperf3;
     struct dst_cfg_list schedule;
     long jitter;
@@ -183,6 +184,9 @@ static int check_cfg(const struct dst_cfg *cfg, const struct up_cfg *c)
     const char *key = NULL;
     if (rc == 0 && api_access_cfg_check(&c->access, &key, err, sizeof(err)))
         rc = dst_cfg_fail(cfg, stderr, key, "%s", err);
+    struct api_opts ao = {0};
+    if (rc == 0 && api_retention_cfg_apply(&c->retention, &ao, err, sizeof(err)))
+        rc = dst_cfg_fail(cfg, stderr, "retention-rollups", "%s", err);
     return rc ? rc : dst_cfg_check_listeners(cfg, stderr, ls, 4);
 }
 
@@ -206,7 +210,9 @@ static int up_run(const struct up_cfg *c)
     struct dst_http_server_opts so = {
         .listen = c->listen, .name = "api", .access_log = c->access_log};
 
+    char err[256];
     int rc = api_access_cfg_apply(&c->access, &ao, &so, &secret);
+    rc = rc ? rc : api_retention_cfg_apply(&c->retention, &ao, err, sizeof(err));
     rc = rc ? rc : dst_store_open(c->db, &store);
     if (rc == 0 && c->seed_demo)
         rc = api_seed_demo(store);
@@ -282,6 +288,7 @@ int up_main(int argc, char **argv)
          .check = logger_check_agent},
         {"location", DST_CFG_STR, &c.location, "", "the probe's location label", "LABEL"},
         API_ACCESS_CFG_OPTS(c.access),
+        API_RETENTION_CFG_OPTS(c.retention),
         {"seed-demo", DST_CFG_BOOL, &c.seed_demo, "false",
          "fill an empty store with the original's 1345 demo results"},
         {"access-log", DST_CFG_BOOL, &c.access_log, "false", "log one line per request"},

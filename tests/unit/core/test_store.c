@@ -141,14 +141,15 @@ static void test_migrations(void **state)
     struct dst_store *again = NULL;
     struct dst_result r;
 
-    assert_true(dst_store_schema_version(f->s) >= 5); /* migrations are only ever added */
+    int version = dst_store_schema_version(f->s); /* the count is not fixed here: it grows */
+    assert_true(version >= 6);                    /* 5: settings' versions, 6: the rollups */
     assert_int_equal(dst_store_ping(f->s), 0);
     mk(&r, "home", T0, 1e6);
     insert1(f->s, &r);
     dst_result_release(&r);
     /* open twice: nothing is re-applied, the data stays */
     assert_int_equal(dst_store_open(f->url, &again), 0);
-    assert_int_equal(dst_store_schema_version(again), dst_store_schema_version(f->s));
+    assert_int_equal(dst_store_schema_version(again), version);
     assert_int_equal(count_all(again), 1);
     dst_store_free(again);
     again = NULL;
