@@ -27,6 +27,7 @@ struct dst_store_ops {
     /* a setting's JSON text (malloc'd, *out set only on success; DST_ENOTFOUND), and its put */
     int (*setting_get)(struct dst_store *s, const char *key, char **out);
     int (*setting_put)(struct dst_store *s, const char *key, const char *json, int64_t now_ms);
+    int (*setting_each)(struct dst_store *s, dst_store_setting_fn fn, void *ud);
     /* credentials, as in store.h (ids and kinds already checked by store.c) */
     int (*cred_add)(struct dst_store *s, const struct dst_store_cred *c);
     int (*cred_get)(struct dst_store *s, const char *id, struct dst_store_cred *out);
@@ -34,6 +35,8 @@ struct dst_store_ops {
     int (*cred_delete)(struct dst_store *s, const char *id, bool *deleted);
     int (*cred_touch)(struct dst_store *s, const char *id, int64_t used_ms);
     int (*cred_purge)(struct dst_store *s, int64_t now_ms);
+    /* dst_store_backup (dest checked by store.c); NULL: the backend has none */
+    int (*backup)(struct dst_store *s, const char *dest);
 };
 
 /* Every backend's struct starts with this. */

@@ -101,6 +101,9 @@ int dst_store_sql_probes(struct dst_store_sql *sql);
     "INSERT INTO settings (key, value, updated_ms) VALUES (?, ?, ?) ON CONFLICT (key)" \
     " DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms"
 
+/* Every setting: key, value, updated_ms, by key. */
+#define DST_STORE_SQL_SETTING_EACH "SELECT key, value, updated_ms FROM settings ORDER BY key"
+
 /*
  * Credentials: the columns in SELECT order, and each statement (binds in the order named).
  * An INSERT that meets an existing id changes no row (the caller reports the conflict).

@@ -3,9 +3,10 @@
 #define DST_STORE_SQLITE_PRIV_H
 
 /*
- * Private to the module: only store_sqlite.c (the writes and reads) and store_sqlite_conn.c
- * (the schema, the connections and their statement caches, open and close) include this.
- * It includes <sqlite3.h> because the structs hold sqlite3 and sqlite3_stmt handles; these two
+ * Private to the module: only store_sqlite.c (the writes and reads), store_sqlite_conn.c
+ * (the schema, the connections and their statement caches, open and close),
+ * store_sqlite_cred.c (credentials) and store_sqlite_backup.c (the online backup) include this.
+ * It includes <sqlite3.h> because the structs hold sqlite3 and sqlite3_stmt handles; these
  * files are the only ones that see SQLite.
  */
 
@@ -104,6 +105,10 @@ int sqlite_cred_list(struct dst_store *base, const char *kind, struct dst_store_
 int sqlite_cred_delete(struct dst_store *base, const char *id, bool *deleted);
 int sqlite_cred_touch(struct dst_store *base, const char *id, int64_t used_ms);
 int sqlite_cred_purge(struct dst_store *base, int64_t now_ms);
+
+/* ---- the online backup (store_sqlite_backup.c): dst_store_backup ---- */
+
+int sqlite_store_backup(struct dst_store *base, const char *dest);
 
 /* ---- open, migrate, close: the ops of the same names ---- */
 
