@@ -25,6 +25,7 @@ static const struct service services[] = {
     {"scheduler", scheduler_main, "publishes test requests on a cron schedule (or --once)"},
     {"run", run_main, "one speed test now, from the command line"},
     {"token", token_main, "the API's tokens: new, list, revoke (in the API's store)"},
+    {"store", store_main, "the store: copy (SQLite <-> PostgreSQL), export, import, backup"},
     {"server", server_main, "the test server: speedtest.net/Mini, LibreSpeed, Ookla TCP, iperf3"},
     {"monitor", monitor_main, "health-checks backends, forwards to the first up, status page"},
     {"machine", machine_main, "the monitor's demo service: GET /ping, GET /?first=&second="},

@@ -252,7 +252,34 @@ int dst_store_setting_put(struct dst_store *s, const char *key, const json_t *va
     return rc;
 }
 
+int dst_store_setting_each(struct dst_store *s, dst_store_setting_fn fn, void *ud)
+{
+    return s->ops->setting_each(s, fn, ud);
+}
+
+int dst_store_setting_put_text(struct dst_store *s, const char *key, const char *json,
+                               int64_t updated_ms)
+{
+    char err[160];
+
+    if (!key || !*key || strlen(key) > SETTING_KEY_MAX || !json)
+        return DST_EINVAL;
+    json_t *j = dst_json_parse(json, strlen(json), err, sizeof(err));
+    if (!j)
+        return DST_EINVAL;
+    json_decref(j);
+    int64_t version = 0; /* the target's own count of puts goes on */
+    return s->ops->setting_put(s, key, json, updated_ms, DST_STORE_ANY_VERSION, &version);
+}
+
 int dst_store_ping(struct dst_store *s)
 {
     return s->ops->ping(s);
+}
+
+int dst_store_backup(struct dst_store *s, const char *dest)
+{
+    if (!dest || !*dest || !s->ops->backup)
+        return DST_EINVAL;
+    return s->ops->backup(s, dest);
 }

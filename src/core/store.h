@@ -324,6 +324,18 @@ int dst_store_feed_start(struct dst_store *s, dst_store_change_fn fn, void *ud);
 /* Stops the feed and waits for its thread (a call of fn under way ends first); fine if none. */
 void dst_store_feed_stop(struct dst_store *s);
 
+/*
+ * For copies (store_copy.c, store_export.c): each setting by key, as its stored JSON text and
+ * the time it was last put (both borrowed for the call); fn returns 0 to go on, anything else
+ * to stop (returned). And a put of JSON text as it is with a given time: DST_EINVAL unless
+ * text is JSON and the key valid.
+ */
+typedef int (*dst_store_setting_fn)(const char *key, const char *json, int64_t updated_ms,
+                                    void *ud);
+int dst_store_setting_each(struct dst_store *s, dst_store_setting_fn fn, void *ud);
+int dst_store_setting_put_text(struct dst_store *s, const char *key, const char *json,
+                               int64_t updated_ms);
+
 /* ---- credentials: API tokens and browser sessions (core/cred.c gives them meaning) ---- */
 
 /*
@@ -366,5 +378,14 @@ int dst_store_cred_purge(struct dst_store *s, int64_t now_ms);
 
 /* Cheap liveness check of the backend (for /readyz). */
 int dst_store_ping(struct dst_store *s);
+
+/*
+ * An online copy of the whole store into a new file dest, consistent (one snapshot) while
+ * other connections and processes keep writing: SQLite's backup API in one step, written to a
+ * temporary file beside dest and renamed into place once synced. SQLite files only:
+ * DST_EINVAL for ":memory:" and PostgreSQL (use pg_dump), DST_ECONFLICT if dest exists,
+ * DST_EIO or DST_EDEP if writing it failed (logged; nothing is left at dest).
+ */
+int dst_store_backup(struct dst_store *s, const char *dest);
 
 #endif

@@ -59,6 +59,7 @@ struct dst_store_ops {
     /* starts the feed's thread, which reports through dst_store_feed_emit(f, ...); stops it */
     int (*feed_start)(struct dst_store *s, struct dst_store_feed *f);
     void (*feed_stop)(struct dst_store *s);
+    int (*setting_each)(struct dst_store *s, dst_store_setting_fn fn, void *ud);
     /* credentials, as in store.h (ids and kinds already checked by store.c) */
     int (*cred_add)(struct dst_store *s, const struct dst_store_cred *c);
     int (*cred_get)(struct dst_store *s, const char *id, struct dst_store_cred *out);
@@ -66,6 +67,8 @@ struct dst_store_ops {
     int (*cred_delete)(struct dst_store *s, const char *id, bool *deleted);
     int (*cred_touch)(struct dst_store *s, const char *id, int64_t used_ms);
     int (*cred_purge)(struct dst_store *s, int64_t now_ms);
+    /* dst_store_backup (dest checked by store.c); NULL: the backend has none */
+    int (*backup)(struct dst_store *s, const char *dest);
 };
 
 /* Every backend's struct starts with this. */

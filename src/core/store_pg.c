@@ -105,13 +105,19 @@ static int put_elem(struct dst_buf *b, const struct dst_store_sql_val *v)
     return rc ? rc : dst_buf_puts(b, "\"");
 }
 
-/* Sets seqs[i] of the first row i with this id that has none yet. */
+/*
+ * Sets seqs[i] of the first row i with this id that has none yet, looking from *from on (the
+ * server returns the rows in the batch's order, so each search is one step, where a search from
+ * 0 each time is quadratic in the batch's size) and wrapping around; *from: the next row.
+ */
 static void match_seq(const struct dst_result *rs, size_t n, const char *id, int64_t seq,
-                      int64_t *seqs)
+                      int64_t *seqs, size_t *from)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (*from + k) % n;
         if (seqs[i] == 0 && strcmp(rs[i].id, id) == 0) {
             seqs[i] = seq;
+            *from = i + 1;
             return;
         }
     }
@@ -143,8 +149,9 @@ static int insert_many(struct pg_store_conn *c, const struct dst_result *rs, siz
         arrays[k] = (struct dst_store_sql_val){.type = DST_SQL_TEXT, .s = bufs[k].data};
     }
     rc = rc ? rc : pg_store_exec(c, dst_store_sql_insert_many(), arrays, NA, &res);
+    size_t from = 0;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-        match_seq(rs, n, PQgetvalue(res, i, 0), int_at(res, i, 1), seqs);
+        match_seq(rs, n, PQgetvalue(res, i, 0), int_at(res, i, 1), seqs, &from);
     PQclear(res);
     for (int k = 0; k < NA; k++)
         dst_buf_release(&bufs[k]);
@@ -521,6 +528,25 @@ static const struct dst_store_tx_ops pg_tx_ops = {
     .read = pg_tx_read,
 };
 
+struct setting_each_ctx {
+    dst_store_setting_fn fn;
+    void *ud;
+};
+
+static int setting_each_row(const PGresult *res, int i, void *arg)
+{
+    struct setting_each_ctx *x = arg;
+    return x->fn(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), int_at(res, i, 2), x->ud);
+}
+
+static int pg_setting_each(struct dst_store *base, dst_store_setting_fn fn, void *ud)
+{
+    struct setting_each_ctx x = {fn, ud};
+    return pg_store_read_each((struct pg_store *)base, DST_STORE_SQL_SETTING_EACH, NULL, 0,
+                              setting_each_row, &x);
+}
+
+/* No backup op: PostgreSQL's is pg_dump (README, "Backups"). */
 const struct dst_store_ops dst_store_pg_ops = {
     .scheme = "postgresql",
     .open = pg_store_open,
@@ -541,6 +567,7 @@ const struct dst_store_ops dst_store_pg_ops = {
     .setting_put = pg_setting_put,
     .feed_start = pg_feed_start,
     .feed_stop = pg_feed_stop,
+    .setting_each = pg_setting_each,
     .cred_add = pg_cred_add,
     .cred_get = pg_cred_get,
     .cred_list = pg_cred_list,

@@ -128,6 +128,9 @@ const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_
 #define DST_STORE_SQL_CHANGE_TRIM \
     "DELETE FROM changes WHERE n <= (SELECT max(n) FROM changes) - 1000"
 
+/* Every setting: key, value, updated_ms, by key. */
+#define DST_STORE_SQL_SETTING_EACH "SELECT key, value, updated_ms FROM settings ORDER BY key"
+
 /*
  * Credentials: the columns in SELECT order, and each statement (binds in the order named).
  * An INSERT that meets an existing id changes no row (the caller reports the conflict).

@@ -465,6 +465,25 @@ static int sqlite_setting_put(struct dst_store *base, const char *key, const cha
     return rc;
 }
 
+struct setting_each_ctx {
+    dst_store_setting_fn fn;
+    void *ud;
+};
+
+static int setting_each_row(sqlite3_stmt *st, void *arg)
+{
+    struct setting_each_ctx *x = arg;
+    return x->fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                 sqlite3_column_int64(st, 2), x->ud);
+}
+
+static int sqlite_setting_each(struct dst_store *base, dst_store_setting_fn fn, void *ud)
+{
+    struct setting_each_ctx x = {fn, ud};
+    return sqlite_store_read_each((struct sqlite_store *)base, DST_STORE_SQL_SETTING_EACH, NULL, 0,
+                                  setting_each_row, &x);
+}
+
 int sqlite_store_write(struct sqlite_store *s, const char *sql,
                        const struct dst_store_sql_val *args, int nargs, int *changes)
 {
@@ -610,10 +629,12 @@ const struct dst_store_ops dst_store_sqlite_ops = {
     .setting_put = sqlite_setting_put,
     .feed_start = sqlite_feed_start,
     .feed_stop = sqlite_feed_stop,
+    .setting_each = sqlite_setting_each,
     .cred_add = sqlite_cred_add,
     .cred_get = sqlite_cred_get,
     .cred_list = sqlite_cred_list,
     .cred_delete = sqlite_cred_delete,
     .cred_touch = sqlite_cred_touch,
     .cred_purge = sqlite_cred_purge,
+    .backup = sqlite_store_backup,
 };

@@ -3,9 +3,10 @@
 #define DST_STORE_SQLITE_PRIV_H
 
 /*
- * Private to the module: only store_sqlite.c (the writes and reads) and store_sqlite_conn.c
- * (the schema, the connections and their statement caches, open and close) include this.
- * It includes <sqlite3.h> because the structs hold sqlite3 and sqlite3_stmt handles; these two
+ * Private to the module: only store_sqlite.c (the writes and reads), store_sqlite_conn.c
+ * (the schema, the connections and their statement caches, open and close),
+ * store_sqlite_cred.c (credentials) and store_sqlite_backup.c (the online backup) include this.
+ * It includes <sqlite3.h> because the structs hold sqlite3 and sqlite3_stmt handles; these
  * files are the only ones that see SQLite.
  */
 
@@ -116,6 +117,10 @@ int sqlite_feed_start(struct dst_store *base, struct dst_store_feed *f);
 void sqlite_feed_stop(struct dst_store *base);
 /* After a change through this handle: the follower looks at once. Fine without a feed. */
 void sqlite_feed_poke(struct sqlite_store *s);
+
+/* ---- the online backup (store_sqlite_backup.c): dst_store_backup ---- */
+
+int sqlite_store_backup(struct dst_store *base, const char *dest);
 
 /* ---- open, migrate, close: the ops of the same names ---- */
 

@@ -11,5 +11,6 @@ int scheduler_main(int argc, char **argv);
 int run_main(int argc, char **argv);
 int server_main(int argc, char **argv);
 int token_main(int argc, char **argv);
+int store_main(int argc, char **argv);
 
 #endif
