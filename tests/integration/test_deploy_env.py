@@ -63,6 +63,20 @@ class BasePathTest(TestCase):
             self.assertIn("--base-path (from basePath)", err, bad)
 
 
+class WebHealthTest(TestCase):
+    def test_web_answers_healthz_for_its_probes(self):
+        with Service("web", "--listen", LO0, env={"SpeedTestApiBase": "/backend"}) as svc:
+            c = Client(svc)
+            try:
+                r = c.get("/healthz")
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.json()["status"], "ok")
+                self.assertEqual(c.get("/configuration.json").json(),
+                                 {"speedTestApiBase": "/backend"})
+            finally:
+                c.close()
+
+
 class StateDirectoryTest(TestCase):
     def test_api_database_defaults_to_the_state_directory(self):
         d = tempfile.mkdtemp(prefix="dstmc-state-")
