@@ -20,13 +20,18 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/dstmc
 DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge \
+.PHONY: all deps deps-test build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge \
 	install uninstall
 
 all: build
 
+# What make run needs (compilers, libraries, the UI's npm packages), and what make test adds
+# (Redis, PostgreSQL, nginx, wrk, Chromium, clang, ...): scripts/deps.sh says which.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -37,7 +42,7 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/dstmc up
 
-test: build
+test: deps-test build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 ifneq ($(SHORT_FUZZ),0)
 	$(MAKE) fuzz-short
@@ -53,7 +58,7 @@ test-asan:
 $(FUZZ_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DDSTMC_FUZZ=ON
 
-fuzz-build: deps $(FUZZ_BUILD)/CMakeCache.txt
+fuzz-build: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)
 
 # Each fuzz target briefly, deterministically (fixed seed and runs): part of make test.
@@ -72,7 +77,7 @@ fuzz-merge: fuzz-build
 	tests/fuzz/fuzz.sh merge $(FUZZ_BUILD) $(FUZZ)
 
 # Every benchmark beside its reference (wrk, nginx, iperf3, speedtest-cli); figures to docs/benchmarks.md.
-bench: build
+bench: deps-test build
 	DSTMC_BIN=$(BUILD)/dstmc python3 bench/bench.py $(BENCH)
 
 # The binary, a unit per service (deploy/systemd/), the shared environment file (kept when it is
