@@ -2,6 +2,7 @@
 #   make run    build and start `dstmc up` (the whole system on one machine)
 #   make test   build and run every test (unit, integration, browser, a short run of each fuzzer)
 #   make fuzz   run each fuzz target for long (tests/fuzz/fuzz.sh)
+#   make install  the binary, systemd units and the default environment file (PREFIX, DESTDIR)
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
@@ -11,13 +12,26 @@ FUZZ_TIME ?= 600
 FUZZ_RUNS ?=
 FUZZ_JOBS ?= 2
 FUZZ_KEEP_GOING ?= 0
+# make install: where things go. Units and the environment file carry BINDIR, SYSCONFDIR, DOCDIR.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/dstmc
+DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge
+.PHONY: all deps deps-test build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge \
+	install uninstall
 
 all: build
 
+# What make run needs (compilers, libraries, the UI's npm packages), and what make test adds
+# (Redis, PostgreSQL, nginx, wrk, Chromium, clang, ...): scripts/deps.sh says which.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -28,7 +42,7 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	./$(BUILD)/dstmc up
 
-test: build
+test: deps-test build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 ifneq ($(SHORT_FUZZ),0)
 	$(MAKE) fuzz-short
@@ -44,7 +58,7 @@ test-asan:
 $(FUZZ_BUILD)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DDSTMC_FUZZ=ON
 
-fuzz-build: deps $(FUZZ_BUILD)/CMakeCache.txt
+fuzz-build: deps-test $(FUZZ_BUILD)/CMakeCache.txt
 	cmake --build $(FUZZ_BUILD) --target fuzzers -j $(JOBS)
 
 # Each fuzz target briefly, deterministically (fixed seed and runs): part of make test.
@@ -63,8 +77,29 @@ fuzz-merge: fuzz-build
 	tests/fuzz/fuzz.sh merge $(FUZZ_BUILD) $(FUZZ)
 
 # Every benchmark beside its reference (wrk, nginx, iperf3, speedtest-cli); figures to docs/benchmarks.md.
-bench: build
+bench: deps-test build
 	DSTMC_BIN=$(BUILD)/dstmc python3 bench/bench.py $(BENCH)
+
+# The binary, a unit per service (deploy/systemd/), the shared environment file (kept when it is
+# there: it is the operator's) and the docs. `systemctl daemon-reload` and enable are yours.
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dstmc $(DESTDIR)$(DOCDIR)
+	install -m 755 $(BUILD)/dstmc $(DESTDIR)$(BINDIR)/dstmc
+	for u in deploy/systemd/*.service; do \
+		$(SUBST) $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	[ -e $(DESTDIR)$(SYSCONFDIR)/dstmc/dstmc.env ] || \
+		{ $(SUBST) deploy/systemd/dstmc.env > $(DESTDIR)$(SYSCONFDIR)/dstmc/dstmc.env && \
+		  chmod 600 $(DESTDIR)$(SYSCONFDIR)/dstmc/dstmc.env; }
+	install -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(BUILD)/dstmc --help > $(DESTDIR)$(DOCDIR)/dstmc.txt
+
+# Removes what install put there, but the environment file (the operator's) and the state.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dstmc $(DESTDIR)$(DOCDIR)/*
+	for u in deploy/systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	-rmdir $(DESTDIR)$(DOCDIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

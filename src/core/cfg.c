@@ -238,7 +238,51 @@ static int apply(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_opt
     return rc;
 }
 
-/* Resolves one option: flag > DSTMC_* > env_alias > default; dest untouched when none. */
+const char *dst_cfg_state_dir(char *buf, size_t len)
+{
+    const char *v = getenv("STATE_DIRECTORY");
+    size_t n = v ? strcspn(v, ":") : 0;
+
+    if (n == 0 || n + 1 > len)
+        return NULL;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
+ * The text of o->state_def under the state directory, or NULL. Kept for the life of the
+ * process (dests point into it), once per distinct text.
+ */
+static const char *state_value(const struct dst_cfg_opt *o)
+{
+    static struct kept {
+        char *text;
+        struct kept *next;
+    } * kept;
+    char dir[4096];
+    const char *d = o->state_def ? dst_cfg_state_dir(dir, sizeof(dir)) : NULL;
+
+    if (!d)
+        return NULL;
+    char *text = dst_xasprintf(o->state_def, d);
+    for (struct kept *k = kept; k; k = k->next) {
+        if (strcmp(k->text, text) == 0) {
+            free(text);
+            return k->text;
+        }
+    }
+    struct kept *k = dst_xnew(struct kept);
+    k->text = text;
+    k->next = kept;
+    kept = k;
+    return text;
+}
+
+/*
+ * Resolves one option: flag > DSTMC_* > env_alias > state_def (under systemd) > default; dest
+ * untouched when none.
+ */
 static int resolve(const struct dst_cfg *cfg, FILE *errf, struct dst_cfg_opt *o,
                    const struct seen *s)
 {
@@ -265,6 +309,10 @@ static int resolve(const struct dst_cfg *cfg, FILE *errf, struct dst_cfg_opt *o,
         v = getenv(o->env_alias);
         from = o->env_alias;
         o->from = DST_CFG_FROM_ALIAS;
+    }
+    if (!v && (v = state_value(o)) != NULL) {
+        from = "STATE_DIRECTORY";
+        o->from = DST_CFG_FROM_STATE;
     }
     if (!v) {
         v = o->def;
@@ -365,6 +413,11 @@ void dst_cfg_help(const struct dst_cfg *cfg, FILE *out)
             fprintf(out, " (repeatable)");
         if (o->def && o->def[0])
             fprintf(out, " (default: %s)", o->def);
+        if (o->state_def) {
+            fputs(" (under systemd: ", out);
+            fprintf(out, o->state_def, "$STATE_DIRECTORY");
+            fputc(')', out);
+        }
         fputc('\n', out);
     }
     fprintf(out, "  %-*s  %s\n", col, "--check-config", "check the configuration and exit");
@@ -386,6 +439,8 @@ const char *dst_cfg_key(const struct dst_cfg *cfg, const char *name, char *buf, 
         snprintf(buf, len, "--%s (from %s)", name, env);
     } else if (o && o->from == DST_CFG_FROM_ALIAS) {
         snprintf(buf, len, "--%s (from %s)", name, o->env_alias);
+    } else if (o && o->from == DST_CFG_FROM_STATE) {
+        snprintf(buf, len, "--%s (from STATE_DIRECTORY)", name);
     } else {
         snprintf(buf, len, "--%s", name);
     }

@@ -22,6 +22,7 @@ enum dst_cfg_from {
     DST_CFG_FROM_ENV,     /* its DSTMC_* twin */
     DST_CFG_FROM_ALIAS,   /* its env_alias */
     DST_CFG_FROM_DEFAULT, /* def */
+    DST_CFG_FROM_STATE,   /* state_def under $STATE_DIRECTORY */
 };
 
 struct dst_cfg_list {
@@ -53,6 +54,13 @@ struct dst_cfg_opt {
      * environment variable. In --help as "[env NAME only]".
      */
     bool env_only;
+    /*
+     * The default when systemd gave the service a state directory (StateDirectory=, which sets
+     * $STATE_DIRECTORY; its first entry when it lists several): this text with its one "%s"
+     * replaced by that directory, e.g. "sqlite:%s/dstmc.db". Used instead of def when neither
+     * flag nor environment (DSTMC_*, alias) gives a value. NULL: def alone.
+     */
+    const char *state_def;
     enum dst_cfg_from from;
 };
 
@@ -78,6 +86,12 @@ struct dst_cfg {
  * Unknown flags and stray arguments are errors.
  */
 int dst_cfg_parse(struct dst_cfg *cfg, int argc, char **argv, FILE *out, FILE *errf);
+
+/*
+ * The state directory systemd gave this process: the first entry of $STATE_DIRECTORY (a
+ * colon-separated list), written into buf; NULL when there is none (or it does not fit).
+ */
+const char *dst_cfg_state_dir(char *buf, size_t len);
 
 /* Prints the generated help of cfg to out. */
 void dst_cfg_help(const struct dst_cfg *cfg, FILE *out);

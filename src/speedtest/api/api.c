@@ -214,6 +214,8 @@ int api_mount(struct api *a, struct dst_http_server *s)
     rc = rc ? rc : api_series_mount(a, s);
     rc = rc ? rc : api_probes_mount(a, s);
     rc = rc ? rc : api_schedules_mount(a, s);
+    if (rc == 0 && a->opts.web)
+        rc = api_swagger_mount(a, s);
     if (rc == 0 && a->opts.web) {
         json_t *conf = json_pack("{s:s}", "speedTestApiBase",
                                  a->opts.web_api_base ? a->opts.web_api_base : "");
@@ -228,7 +230,7 @@ int api_mount(struct api *a, struct dst_http_server *s)
 /* ---- `dstmc api` ---- */
 
 struct api_cfg {
-    const char *listen, *db, *queue, *log_level;
+    const char *listen, *db, *queue, *log_level, *base_path;
     struct api_access_cfg access;
     struct api_retention_cfg retention;
     bool web, seed_demo, access_log;
@@ -270,7 +272,8 @@ static int serve(const struct api_cfg *c)
     struct api *a = NULL;
     struct dst_http_server *srv = NULL;
     char *secret = NULL;
-    struct api_opts ao = {.web = c->web, .web_api_base = "", .first_token = true};
+    struct api_opts ao = {
+        .web = c->web, .web_api_base = "", .base_path = c->base_path, .first_token = true};
     struct dst_http_server_opts so = {.listen = c->listen,
                                       .name = "api",
                                       .max_body = (size_t)c->max_body,
@@ -310,11 +313,16 @@ int api_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address to listen on", "HOST:PORT",
          .check = dst_cfg_check_hostport},
-        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
+        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL",
+         .state_def = "sqlite:%s/dstmc.db"},
         {"queue", DST_CFG_STR, &c.queue, "mem:", "queue for test requests", "URL"},
         API_ACCESS_CFG_OPTS(c.access),
         API_RETENTION_CFG_OPTS(c.retention),
         {"web", DST_CFG_BOOL, &c.web, "true", "serve the web UI and Swagger UI (--no-web: not)"},
+        {"base-path", DST_CFG_STR, &c.base_path, "/",
+         "path prefix a proxy strips before requests reach the API (e.g. /backend): named by "
+         "Swagger UI's document and redirect",
+         "PATH", .env_alias = "basePath", .check = api_base_path_check},
         {"seed-demo", DST_CFG_BOOL, &c.seed_demo, "false",
          "fill an empty store with the original's 1345 demo results"},
         {"max-body", DST_CFG_INT, &c.max_body, "1048576", "request body limit", "BYTES", 1024,

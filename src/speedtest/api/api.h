@@ -36,6 +36,12 @@ struct api_opts {
     bool web;                 /* serve the embedded web UI and Swagger UI */
     const char *web_api_base; /* configuration.json's speedTestApiBase ("" = same origin) */
     /*
+     * The path prefix a proxy strips before the API sees a request (the original's basePath,
+     * e.g. "/backend" behind the workshop's ingress): the OpenAPI document's servers and the
+     * /swagger redirect name it (swagger.c). NULL, "" or "/": none.
+     */
+    const char *base_path;
+    /*
      * Called with the schedules document (borrowed; see api_schedules_load) after every change
      * through the API, after every change the store's feed reports (another replica's too),
      * and by api_schedules_load, one call at a time, on an HTTP thread, the feed's or the

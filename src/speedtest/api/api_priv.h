@@ -205,4 +205,19 @@ bool api_cache_reply(struct api_cache *c, struct dst_http_req *req, const char *
 int api_cache_put_reply(struct api_cache *c, struct dst_http_req *req, const char *key,
                         uint64_t version, const char *ctype, char *body, size_t len);
 
+/* ---- the OpenAPI document under a base path (swagger.c) ---- */
+
+/* Whether a base path is none at all (NULL, "" or "/"). */
+bool api_base_path_is_root(const char *base);
+
+/* The check of --base-path: none, or an absolute path without spaces, quotes, '?', '#', '\\'. */
+int api_base_path_check(const char *value, char *err, size_t errlen);
+
+/*
+ * With a base path (opts.base_path), serves the OpenAPI document with servers = [base path] at
+ * /api/v1/openapi.json and /swagger/v1/swagger.json, and redirects /swagger to BASE/swagger/.
+ * Call before dst_assets_mount (first route wins). Nothing without one.
+ */
+int api_swagger_mount(struct api *a, struct dst_http_server *s);
+
 #endif

@@ -379,7 +379,7 @@ int logger_main(int argc, char **argv)
         {"outbox", DST_CFG_STR, &c.outbox, "",
          "directory of results the API did not take yet, retried until stored (default for the "
          "daemon: " DEFAULT_OUTBOX "; --once uses one only when given)",
-         "DIR"},
+         "DIR", .state_def = "%s/outbox"},
         {"before", DST_CFG_STR, &c.before, "", "shell command run before each test", "CMD"},
         {"after", DST_CFG_STR, &c.after, "", "shell command run after each test", "CMD"},
         {"hook-timeout", DST_CFG_INT, &c.hook_timeout, "60", "limit of --before and --after",

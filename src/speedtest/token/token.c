@@ -25,7 +25,8 @@ static void usage(FILE *out)
             "usage: dstmc token new --name NAME [--scope read,ingest,admin] [--expires-days N]\n"
             "       dstmc token list [--json]\n"
             "       dstmc token revoke ID\n"
-            "  every command takes --db URL (default sqlite:./dstmc.db): the API's store.\n"
+            "  every command takes --db URL (default sqlite:./dstmc.db, under systemd\n"
+            "  sqlite:$STATE_DIRECTORY/dstmc.db): the API's store.\n"
             "  scopes: read (reads of a --private API), ingest (post results: a probe), admin\n"
             "  (everything). A token is shown once, when made: keep it.\n");
 }
@@ -141,7 +142,8 @@ int token_main(int argc, char **argv)
     const char *id = NULL;
     char service[32];
     struct dst_cfg_opt opts[] = {
-        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "the API's store", "URL"},
+        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "the API's store", "URL",
+         .state_def = "sqlite:%s/dstmc.db"},
         {"name", DST_CFG_STR, &c.name, "", "new: what the token is for, e.g. \"probe attic\"",
          "NAME"},
         {"scope", DST_CFG_STR, &c.scope, "admin", "new: read, ingest and/or admin", "SCOPES"},

@@ -265,7 +265,8 @@ int up_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"listen", DST_CFG_STR, &c.listen, "0.0.0.0:8080", "address of the API and web UI",
          "HOST:PORT", .check = dst_cfg_check_hostport},
-        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL"},
+        {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "results store", "URL",
+         .state_def = "sqlite:%s/dstmc.db"},
         {"target", DST_CFG_STR, &c.target, "speedtest://auto",
          "what the probe tests against (dummy: for canned values)", "URL", .check = check_target},
         {"schedule", DST_CFG_LIST, &c.schedule, "*/15 * * * *",

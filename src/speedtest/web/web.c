@@ -9,9 +9,17 @@
 #include "core/json.h"
 #include "speedtest/services.h"
 
+/* Liveness for orchestrators (Kubernetes probes, the image's HEALTHCHECK): the page is served. */
+static void get_healthz(struct dst_http_req *req, void *ud)
+{
+    (void)ud;
+    dst_http_reply_static(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
 static int mount(struct dst_http_server *srv, void *ud)
 {
-    return dst_assets_mount(srv, ud); /* copies the configuration.json text */
+    int rc = dst_http_server_route(srv, "GET", "/healthz", get_healthz, NULL, 0, 0);
+    return rc ? rc : dst_assets_mount(srv, ud); /* copies the configuration.json text */
 }
 
 /* The API the page reads: a URL, a path on this host, or "" (this host). */

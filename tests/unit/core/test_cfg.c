@@ -592,6 +592,65 @@ static void hostport_bad(void **state)
                      DST_EINVAL);
 }
 
+/* Under systemd (StateDirectory=), an option with a state_def defaults into the state directory. */
+static void state_directory_default(void **state)
+{
+    static const char *sdb, *plain;
+    struct dst_cfg_opt sopts[] = {
+        {.name = "db",
+         .type = DST_CFG_STR,
+         .dest = &sdb,
+         .def = "sqlite:./dstmc.db",
+         .help = "results store",
+         .state_def = "sqlite:%s/dstmc.db"},
+        {.name = "port", .type = DST_CFG_STR, .dest = &plain, .def = "8080", .help = "port"},
+    };
+    struct dst_cfg scfg = {"api", NULL, sopts, 2};
+    char *argv[] = {"api", "--db", "sqlite:/flag.db", NULL};
+    char *text = NULL, dir[64];
+    size_t len = 0;
+    FILE *null = fopen("/dev/null", "w");
+
+    (void)state;
+    unsetenv("STATE_DIRECTORY");
+    assert_null(dst_cfg_state_dir(dir, sizeof(dir)));
+    assert_int_equal(dst_cfg_parse(&scfg, 1, argv, null, null), 0);
+    assert_string_equal(sdb, "sqlite:./dstmc.db");
+    assert_int_equal(sopts[0].from, DST_CFG_FROM_DEFAULT);
+
+    /* systemd lists several directories with ':'; the first is the service's own */
+    setenv("STATE_DIRECTORY", "/var/lib/dstmc:/var/lib/other", 1);
+    assert_string_equal(dst_cfg_state_dir(dir, sizeof(dir)), "/var/lib/dstmc");
+    assert_int_equal(dst_cfg_parse(&scfg, 1, argv, null, null), 0);
+    assert_string_equal(sdb, "sqlite:/var/lib/dstmc/dstmc.db");
+    assert_int_equal(sopts[0].from, DST_CFG_FROM_STATE);
+    assert_string_equal(plain, "8080"); /* no state_def: the default as ever */
+    assert_string_equal(dst_cfg_key(&scfg, "db", dir, sizeof(dir)), "--db (from STATE_DIRECTORY)");
+
+    /* the environment twin and the flag still win */
+    setenv("DSTMC_DB", "sqlite:/env.db", 1);
+    assert_int_equal(dst_cfg_parse(&scfg, 1, argv, null, null), 0);
+    assert_string_equal(sdb, "sqlite:/env.db");
+    assert_int_equal(dst_cfg_parse(&scfg, 3, argv, null, null), 0);
+    assert_string_equal(sdb, "sqlite:/flag.db");
+    unsetenv("DSTMC_DB");
+
+    /* an empty STATE_DIRECTORY is none */
+    setenv("STATE_DIRECTORY", "", 1);
+    assert_int_equal(dst_cfg_parse(&scfg, 1, argv, null, null), 0);
+    assert_string_equal(sdb, "sqlite:./dstmc.db");
+
+    /* --help shows both defaults */
+    FILE *f = open_memstream(&text, &len);
+    dst_cfg_help(&scfg, f);
+    fclose(f);
+    assert_non_null(strstr(text, "(default: sqlite:./dstmc.db) (under systemd: "
+                                 "sqlite:$STATE_DIRECTORY/dstmc.db)"));
+    free(text);
+    fclose(null);
+    unsetenv("STATE_DIRECTORY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostport_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(fail_names_the_source, setup, teardown),
         cmocka_unit_test_setup_teardown(hostport_or_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(state_directory_default, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
