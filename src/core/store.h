@@ -296,7 +296,8 @@ enum dst_store_change_kind {
 
 struct dst_store_change {
     enum dst_store_change_kind kind;
-    int64_t seq;                     /* RESULT */
+    int64_t seq;      /* RESULT */
+    int64_t seq_last; /* RESULT from a backend: the rows seq..seq_last (each told on its own) */
     const struct dst_result *result; /* RESULT: the stored row, borrowed for the call */
     int64_t count;                   /* DELETED, EXCLUDED */
     int64_t version;                 /* SETTING */

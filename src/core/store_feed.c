@@ -31,31 +31,35 @@ void dst_store_feed_stop(struct dst_store *s)
     s->feed = NULL;
 }
 
-/* Copies the row (the only one: seq is unique) and stops. */
-static int keep_row(const struct dst_result *r, void *ud)
+/* Tells one row of a range as its own change. */
+static int tell_row(const struct dst_result *r, void *ud)
 {
-    dst_result_copy(ud, r);
-    return 1;
+    struct dst_store_feed *f = ud;
+    struct dst_store_change x = {.kind = DST_STORE_CH_RESULT, .seq = r->seq, .result = r};
+
+    f->fn(&x, f->ud);
+    return 0;
 }
 
 void dst_store_feed_emit(struct dst_store_feed *f, const struct dst_store_change *c)
 {
-    struct dst_store_change x = *c;
     struct dst_store_query q;
-    struct dst_result r;
+    int64_t last = c->seq_last > c->seq ? c->seq_last : c->seq;
 
     if (c->kind != DST_STORE_CH_RESULT || c->result) {
         f->fn(c, f->ud);
         return;
     }
-    dst_result_init(&r);
-    dst_store_query_init(&q);
-    dst_store_query_add(&q, (struct dst_cond){DST_F_SEQ, DST_OP_EQ, DST_V_INT, .i = c->seq});
-    q.limit = 1;
-    /* not found: deleted meanwhile (or the store is down): nothing to tell */
-    if (dst_store_query(f->s, &q, keep_row, &r) == 1) {
-        x.result = &r;
-        f->fn(&x, f->ud);
+    /* rows of the range deleted meanwhile (or the store down): nothing to tell of them */
+    for (int64_t from = c->seq; from <= last;) {
+        int64_t to = from + 999 < last ? from + 999 : last; /* a page at a time */
+        dst_store_query_init(&q);
+        dst_store_query_add(&q, (struct dst_cond){DST_F_SEQ, DST_OP_GE, DST_V_INT, .i = from});
+        dst_store_query_add(&q, (struct dst_cond){DST_F_SEQ, DST_OP_LE, DST_V_INT, .i = to});
+        q.sort = DST_F_SEQ; /* in the order they were stored */
+        q.desc = false;
+        if (dst_store_query(f->s, &q, tell_row, f) < 0)
+            return;
+        from = to + 1;
     }
-    dst_result_release(&r);
 }

@@ -18,7 +18,7 @@
 #define BACKOFF_MAX_MS 2000
 
 /*
- * Every change sends a NOTIFY in its own statement (store_sql.c: "r <seq>", "d <count> <id>",
+ * Every change sends a NOTIFY in its own statement (store_sql.c: "r <first seq> <last seq>", "d <count> <id>",
  * "x <count> <id>", "s <version> <key>"). A thread waits on this connection's socket (and a
  * pipe that stop writes to) with poll, reads with PQconsumeInput and PQnotifies, and, when the
  * connection is lost (a server restart), connects and LISTENs again with back-off, then tells
@@ -76,11 +76,12 @@ static bool parse(char *payload, struct dst_store_change *c)
     const char *id = *p == ' ' && p[1] ? p + 1 : NULL;
     *c = (struct dst_store_change){.id = id};
     switch (kind) {
-    case 'r':
+    case 'r': /* "r <first> <last>": the rows of one statement ("r <seq>": one) */
         c->kind = DST_STORE_CH_RESULT;
         c->seq = n;
+        c->seq_last = id ? strtoll(id, NULL, 10) : n;
         c->id = NULL;
-        return true;
+        return c->seq_last >= n;
     case 'd':
         c->kind = DST_STORE_CH_DELETED;
         c->count = n;

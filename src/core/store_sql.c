@@ -124,9 +124,14 @@ static const char *collate(enum dst_store_sql_dialect d, bool text)
 static char sql_cols[2][1024], sql_rcols[2][1280], sql_insert[2][2048], sql_insert_many[2048];
 static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
 
-/* PostgreSQL: each new row's columns and the feed's NOTIFY "r <seq>", in the INSERT's statement. */
-#define PG_NOTIFY_ROWS(cols) \
-    "SELECT " cols "seq, pg_notify('" DST_STORE_SQL_CHANNEL "', 'r ' || seq) FROM i"
+/*
+ * PostgreSQL: each new row's columns, and the feed's NOTIFY "r <first seq> <last seq>" once per
+ * statement (an uncorrelated sub-select: evaluated once), in the INSERT's statement. Once, not
+ * per row: a batch of thousands would send thousands, and notifying serialises commits.
+ */
+#define PG_NOTIFY_ROWS(cols)                                                     \
+    "SELECT " cols "seq, (SELECT pg_notify('" DST_STORE_SQL_CHANNEL "', 'r ' ||" \
+    " min(seq) || ' ' || max(seq)) FROM i) FROM i"
 
 /* The PostgreSQL array type of a column's values. */
 static const char *pg_array_type(enum ckind k)

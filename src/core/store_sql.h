@@ -78,8 +78,8 @@ const char *dst_store_sql_query_id(const struct dst_store_query *q);
 
 /*
  * The channel of the feed's notifications (PostgreSQL). Payloads, each well under NOTIFY's
- * 8000 bytes: "r <seq>" (a result stored), "d <count> <id or nothing>" (deleted), "x <count>
- * <id>" (exclusion), "s <version> <key>" (a setting put).
+ * 8000 bytes: "r <first seq> <last seq>" (the results one statement stored), "d <count> <id or
+ * nothing>" (deleted), "x <count> <id>" (exclusion), "s <version> <key>" (a setting put).
  */
 #define DST_STORE_SQL_CHANNEL "dstmc_store"
 /*

@@ -219,6 +219,43 @@ static void test_seq_taken_again(void **state)
     collector_free(k);
 }
 
+/*
+ * A batch stored in one statement (PostgreSQL: one NOTIFY for its range of seqs) is told row by
+ * row, each once, in the order stored, through another handle as through the same.
+ */
+static void test_batch(void **state)
+{
+    enum { N = 200 }; /* under MAX_SEEN */
+    struct fixture *f = *state;
+    struct collector *k = collector_new();
+    struct dst_store *other = NULL;
+    struct dst_result *rs = calloc(N, sizeof(*rs));
+    bool created[N];
+
+    assert_int_equal(dst_store_open(f->url, &other), 0);
+    assert_int_equal(dst_store_feed_start(f->s, collect, k), 0);
+    for (int i = 0; i < N; i++) {
+        dst_result_init(&rs[i]);
+        dst_uuid_new(rs[i].id);
+        rs[i].time_ms = 1700000000000LL + i;
+        dst_result_set(&rs[i].probe, "batch");
+    }
+    assert_int_equal(dst_store_insert(other, rs, N, created), 0);
+    assert_true(wait_count(k, DST_STORE_CH_RESULT, N));
+    dst_store_feed_stop(f->s);
+    assert_int_equal(k->n, N);
+    for (int i = 0; i < N; i++) {
+        assert_true(created[i]);
+        assert_int_equal(k->ev[i].kind, DST_STORE_CH_RESULT);
+        assert_string_equal(k->ev[i].id, rs[i].id); /* in order, each once */
+        assert_true(i == 0 || k->ev[i].seq > k->ev[i - 1].seq);
+        dst_result_release(&rs[i]);
+    }
+    free(rs);
+    dst_store_free(other);
+    collector_free(k);
+}
+
 /* A feed still running when the store is freed is stopped with it (no leak, no crash). */
 static void test_free_stops(void **state)
 {
@@ -271,6 +308,7 @@ int main(void)
         ALL_STORES(test_own_changes),
         SHARED_STORES(test_other_handle),
         SHARED_STORES(test_seq_taken_again),
+        SHARED_STORES(test_batch),
         ALL_STORES(test_free_stops),
         cmocka_unit_test_setup_teardown(test_pg_restart, setup_pg, teardown),
     };
