@@ -6,6 +6,8 @@ set(DSTMC_ASSETS
   "/index.html=${CMAKE_SOURCE_DIR}/web/index.html"
   "/session.js=${CMAKE_SOURCE_DIR}/web/session.js"
   "/app.js=${CMAKE_SOURCE_DIR}/web/app.js"
+  "/format.js=${CMAKE_SOURCE_DIR}/web/format.js"
+  "/results.js=${CMAKE_SOURCE_DIR}/web/results.js"
   "/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   "/favicon.svg=${CMAKE_SOURCE_DIR}/web/favicon.svg"
   "/vendor/uPlot.iife.min.js=${NM}/uplot/dist/uPlot.iife.min.js"
