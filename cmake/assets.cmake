@@ -8,6 +8,7 @@ set(DSTMC_ASSETS
   "/app.js=${CMAKE_SOURCE_DIR}/web/app.js"
   "/format.js=${CMAKE_SOURCE_DIR}/web/format.js"
   "/results.js=${CMAKE_SOURCE_DIR}/web/results.js"
+  "/charts.js=${CMAKE_SOURCE_DIR}/web/charts.js"
   "/style.css=${CMAKE_SOURCE_DIR}/web/style.css"
   "/favicon.svg=${CMAKE_SOURCE_DIR}/web/favicon.svg"
   "/vendor/uPlot.iife.min.js=${NM}/uplot/dist/uPlot.iife.min.js"
