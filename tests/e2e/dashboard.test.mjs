@@ -212,6 +212,16 @@ async function main(launch) {
     const shown = await page.textContent(`#results tr[data-id="${r.id}"] td.time`);
     check(shown.trim() === want, `the row's time reads "${shown}", expected "${want}" (UTC)`);
     check(await page.evaluate(() => localStorage.getItem('dstmc.tz')) === 'UTC', 'the zone is not kept');
+    /* a half-hour zone: the 24 h axis ticks still fall on its whole hours (uPlot's tzDate) */
+    await page.fill('#tz-input', 'Asia/Kolkata');
+    await page.dispatchEvent('#tz-input', 'change');
+    await page.waitForFunction(() => /Times in Asia\/Kolkata \(UTC\+05:30\)/.test(document.querySelector('#tz').textContent));
+    const labels = await page.evaluate(() => window.dstmc.charts.speed.axes[0]._values.filter(Boolean));
+    check(labels.length >= 3 && labels.every((l) => /^\d\d:00( [AP]M)?(\n|$)/.test(l)),
+      `24 h labels in Asia/Kolkata: ${JSON.stringify(labels)}`);
+    await page.fill('#tz-input', 'UTC');
+    await page.dispatchEvent('#tz-input', 'change');
+    await page.waitForFunction(() => /Times in UTC/.test(document.querySelector('#tz').textContent));
     await page.fill('#tz-input', 'Mars/Olympus_Mons');
     await page.dispatchEvent('#tz-input', 'change');
     await page.waitForSelector('#tz-error:not([hidden])');
