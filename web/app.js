@@ -12,7 +12,7 @@
   const $ = (sel) => document.querySelector(sel);
   const DAY = 864e5;
   const RANGES = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY, '1y': 365 * DAY };
-  const TABLE_ROWS = 25;
+  const TABLE_ROWS = 25;     /* the original API's page (compat mode) */
   const RETRY_MAX_MS = 60000;
   const RUN_TIMEOUT_MS = 180000;
   const PROBE_OFFLINE_MS = 90000; /* the API's own notion of an offline probe */
@@ -29,7 +29,6 @@
     overlaySeries: null,   /* {t, probes: [{name, download, upload, ping}], total} in overlay mode */
     thresholds: readStored('dstmc.thresholds', { download: null, upload: null, ping: null }),
     series: null,          /* the last series answer, as chart columns (see toColumns) */
-    results: [],           /* table rows, newest first */
     probes: new Map(),     /* probe name → its last known state */
     run: null,             /* {requestId, timer} while a "Run test now" is pending */
     watchRequest: null,    /* request id whose result we still announce */
@@ -62,25 +61,26 @@
       ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
   }
 
-  const isNum = (v) => typeof v === 'number' && isFinite(v);
-  const fmtMbps = (mbps) => (isNum(mbps) ? mbps.toFixed(mbps < 1 ? 2 : 1) : '—');
-  const fmtMs = (ms) => (!isNum(ms) ? '—' : Number.isInteger(ms) || ms >= 10 ? String(Math.round(ms)) : ms.toFixed(1));
+  /* Numbers, units and times: format.js (in the chosen time zone and speed unit). */
+  const F = window.dstmcFormat, R = window.dstmcResults;
+  const { isNum } = F;
+  const fmtMs = F.ms;
   const mbpsOf = (bps) => (isNum(bps) ? bps / 1e6 : null);
   const pad2 = (n) => String(n).padStart(2, '0');
-
-  /* Dates in the browser's locale and time zone (the page says which zone). */
-  const dateFmt = (o) => new Intl.DateTimeFormat(undefined, o);
-  const timeFmt = dateFmt({ year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-  const hourFmt = dateFmt({ hour: '2-digit', minute: '2-digit' });
-  const dayFmt = dateFmt({ day: 'numeric', month: 'short' });
-  const monthFmt = dateFmt({ month: 'short', year: 'numeric' });
-  const fmtTime = (ms) => (isNum(ms) ? timeFmt.format(new Date(ms)) : '—');
+  const fmtTime = F.time;
   const resultTime = (r) => new Date(r.time).getTime() || null;
+  /* for the schedule panel: formatters in the chosen zone */
+  const dateFmt = (o) => ({ format: (d) => new Intl.DateTimeFormat(undefined, F.zone() ? { ...o, timeZone: F.zone() } : o).format(d) });
+  const hourFmt = { format: (d) => F.hour(+d) };
+  const dayFmt = { format: (d) => F.day(+d) };
 
-  /* "2026-11-21T10:00" in local time, for datetime-local inputs. */
-  const toLocalInput = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 6e4).toISOString().slice(0, 16);
+  /* "2026-11-21T10:00" in the chosen zone, for datetime-local inputs, and back. */
+  const toLocalInput = (ms) => new Date(ms + F.offsetMin(ms) * 6e4).toISOString().slice(0, 16);
+  const fromLocalInput = (v) => {
+    const asUtc = new Date(`${v}Z`).getTime();
+    return isNum(asUtc) ? asUtc - F.offsetMin(asUtc - F.offsetMin(asUtc) * 6e4) * 6e4 : NaN;
+  };
 
-  const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
   /* ---------- talking to the API ---------- */
 
@@ -142,7 +142,7 @@
       state.view = data.view || view;
       state.series = data.series;
       state.overlaySeries = data.overlay || null;
-      state.results = data.results;
+      if (data.results) R.setRows(data.results);
       $('#banner').hidden = true;
       state.retryMs = 0;
       renderAll();
@@ -163,12 +163,12 @@
   async function loadNative(view) {
     const sel = { probe: state.probe };
     const range = { from: Math.round(view.from), to: Math.round(view.to) };
-    const [series, page, overlay] = await Promise.all([
+    const [series, , overlay] = await Promise.all([
       api(`/api/v1/series?${query({ ...range, ...sel })}`),
-      api(`/api/v1/results?${query({ limit: TABLE_ROWS, ...sel })}`),
+      R.load(sel),
       state.overlay ? loadOverlay(range) : null,
     ]);
-    return { series: toColumns(series), results: page.results || [], overlay };
+    return { series: toColumns(series), overlay };
   }
 
   /*
@@ -231,245 +231,12 @@
     state.retryTimer = setTimeout(loadAll, state.retryMs);
   }
 
-  /* ---------- series → chart columns ---------- */
+  /* ---------- charts: web/charts.js ---------- */
 
-  const BPS_COLS = ['download_min', 'download_avg', 'download_max', 'upload_min', 'upload_avg', 'upload_max'];
-  const COLS = [...BPS_COLS, 'ping_min', 'ping_avg', 'ping_max', 'jitter_avg', 'ok', 'failed'];
-
-  /*
-   * Keeps only buckets that hold results (speeds in Mbps) and puts a null row where the gap to
-   * the next one is well beyond the usual spacing of tests: uPlot then breaks the line there.
-   * A quarter-hourly test in 5-minute buckets stays one line; a probe that was down for hours
-   * shows as a gap. Buckets with only failed tests have null speeds, which breaks the line too.
-   */
-  function toColumns(s) {
-    const t = s.t || [];
-    const at = (k, i) => (s[k] ? s[k][i] ?? null : null);
-    const rows = [];
-    for (let i = 0; i < t.length; i++) {
-      const n = (at('ok', i) ?? 0) + (at('failed', i) ?? 0);
-      if (n > 0 || at('download_avg', i) != null || at('ping_avg', i) != null) rows.push(i);
-    }
-    const diffs = rows.slice(1).map((r, k) => t[r] - t[rows[k]]).sort((a, b) => a - b);
-    const usual = Math.max(s.step || 0, diffs.length ? diffs[diffs.length >> 1] : 0);
-    const out = { t: [], step: s.step || usual, usual };
-    for (const k of COLS) out[k] = [];
-    let prev = null;
-    for (const i of rows) {
-      if (prev !== null && usual > 0 && t[i] - prev > 2.5 * usual) {
-        out.t.push(prev + usual);
-        for (const k of COLS) out[k].push(null);
-      }
-      out.t.push((prev = t[i]));
-      for (const k of COLS) out[k].push(BPS_COLS.includes(k) && at(k, i) != null ? at(k, i) / 1e6 : at(k, i));
-    }
-    return out;
-  }
-
-  /*
-   * Per-probe columns on the union of their times. Where a probe has no bucket the value is
-   * undefined, which uPlot spans (the line goes on); the null rows toColumns put at long gaps
-   * and failed-only buckets stay null and break that probe's line, as in the single view.
-   */
-  function mergeProbes(names, cols) {
-    const t = [...new Set(cols.flatMap((c) => c.t))].sort((a, b) => a - b);
-    const at = new Map(t.map((x, i) => [x, i]));
-    const align = (c, k) => {
-      const out = new Array(t.length).fill(undefined);
-      c.t.forEach((x, i) => { out[at.get(x)] = c[k][i]; });
-      return out;
-    };
-    return { t, probes: names.map((name, i) => ({ name, download: align(cols[i], 'download_avg'),
-      upload: align(cols[i], 'upload_avg'), ping: align(cols[i], 'ping_avg') })) };
-  }
-
-  /* Averages over the whole range, each bucket weighted by its number of good results. */
-  function summarize(c) {
-    const avg = (k) => {
-      let sum = 0, n = 0;
-      c[k].forEach((v, i) => { if (v != null) { sum += v * (c.ok[i] || 1); n += c.ok[i] || 1; } });
-      return n ? sum / n : null;
-    };
-    const total = (k) => c[k].reduce((a, v) => a + (v || 0), 0);
-    return { download: avg('download_avg'), upload: avg('upload_avg'), ping: avg('ping_avg'),
-      ok: total('ok'), failed: total('failed') };
-  }
-
-  /* ---------- charts (uPlot) ---------- */
-
-  /* Dashed horizontal lines at what the ISP promised, labelled at the right end. */
-  const thresholdPlugin = (lines) => ({ hooks: { draw: (u) => {
-    const ctx = u.ctx, { left, top, width } = u.bbox, px = uPlot.pxRatio, right = left + width;
-    ctx.save();
-    for (const l of lines.filter((x) => isNum(x.value))) {
-      const y = Math.round(u.valToPos(l.value, 'y', true));
-      Object.assign(ctx, { strokeStyle: l.color, lineWidth: 1.5 * px });
-      ctx.setLineDash([6 * px, 4 * px]);
-      ctx.beginPath();
-      ctx.moveTo(left, y);
-      ctx.lineTo(right, y);
-      ctx.stroke();
-      /* the label sits on a card-coloured box so the data under it cannot garble it */
-      ctx.font = `600 ${11 * px}px system-ui, sans-serif`;
-      const tw = ctx.measureText(l.label).width, ty = Math.max(top + 14 * px, y - 5 * px);
-      ctx.fillStyle = cssVar('--card');
-      ctx.fillRect(right - tw - 12 * px, ty - 12 * px, tw + 12 * px, 16 * px);
-      Object.assign(ctx, { fillStyle: l.color, textAlign: 'right' });
-      ctx.fillText(l.label, right - 6 * px, ty);
-    }
-    ctx.restore();
-  } } });
-
-  /* Red shading over intervals with failed tests (darker the larger their share), a tick below. */
-  const failurePlugin = () => ({ hooks: { drawClear: (u) => {
-    const c = state.series, ctx = u.ctx, { top, height } = u.bbox, px = uPlot.pxRatio;
-    ctx.save();
-    ctx.fillStyle = cssVar('--fail');
-    c.t.forEach((t, i) => {
-      if (!c.failed[i]) return;
-      const x0 = u.valToPos(t, 'x', true);
-      const w = Math.max(3 * px, u.valToPos(t + c.step, 'x', true) - x0);
-      ctx.globalAlpha = 0.06 + (0.24 * c.failed[i]) / (c.failed[i] + (c.ok[i] || 0));
-      ctx.fillRect(x0, top, w, height);
-      ctx.globalAlpha = 1;
-      ctx.fillRect(x0, top + height - 8 * px, w, 8 * px);
-    });
-    ctx.restore();
-  } } });
-
-  function axisStyle(label) {
-    const grid = { stroke: cssVar('--grid'), width: 1 };
-    return { stroke: cssVar('--muted'), grid, ticks: { ...grid, size: 4 }, label, labelSize: label ? 20 : 0,
-      font: '12px system-ui, sans-serif', labelFont: '600 12px system-ui, sans-serif' };
-  }
-
-  /* x tick labels in the browser's locale: hours (with the date under the first of a day). */
-  function timeTicks(u, splits, axisIdx, space, incr) {
-    let lastDay = null;
-    return splits.map((t) => {
-      const d = new Date(t);
-      if (incr >= 28 * DAY) return monthFmt.format(d);
-      if (incr >= DAY) return dayFmt.format(d);
-      const day = d.toDateString(), label = hourFmt.format(d);
-      const text = day !== lastDay ? `${label}\n${dayFmt.format(d)}` : label;
-      lastDay = day;
-      return text;
-    });
-  }
-
-  /* y from zero up to a little above the data and the thresholds, so both are in view. */
-  const yRange = (lines) => (u, min, max) => uPlot.rangeNum(0, 1.08 * (Math.max(isNum(max) ? max : 0,
-    ...lines.map((l) => (isNum(l.value) ? l.value : 0))) || 1), 0.05, true);
-
-  const fmt1 = (u, v) => (v == null ? '—' : v.toFixed(1));
-
-  /*
-   * One chart over the current series: per band spec an average line plus hidden min/max
-   * edges that bound a shaded band; then a "Failed tests" legend entry that draws nothing itself
-   * (failurePlugin does), then any plain lines (jitter); dashed threshold lines on top.
-   */
-  function makeChart(el, legendEl, height, unit, bands, lines, extra = []) {
-    const c = state.series;
-    const series = [{ label: 'Time', value: (u, v) => (v == null ? '—' : fmtTime(v)) }];
-    const data = [c.t], bandOpts = [];
-    const edge = { stroke: 'transparent', width: 0, points: { show: false }, class: 'band-edge' };
-    for (const b of bands) {
-      bandOpts.push({ series: [series.length + 2, series.length + 1], fill: b.fill });
-      series.push({ label: b.label, stroke: b.color, width: 2, value: fmt1 },
-        { ...edge, label: `${b.label} min` }, { ...edge, label: `${b.label} max` });
-      data.push(c[`${b.col}_avg`], c[`${b.col}_min`], c[`${b.col}_max`]);
-    }
-    series.push({ label: 'Failed tests', scale: 'fail', stroke: cssVar('--fail'), paths: () => null,
-      points: { show: false }, class: 'fail-series', value: (u, v) => (v == null ? '—' : String(v)) });
-    data.push(c.failed);
-    for (const x of extra) { series.push(x.series); data.push(x.data); }
-    return plot(el, legendEl, height, unit, lines, series, data, bandOpts);
-  }
-
-  /* Dots on a probe's line when it has few values in view (uPlot counts the other probes' too). */
-  const sparse = (u, si, i0, i1) => {
-    let n = 0;
-    for (let i = i0; i <= i1; i++) if (u.data[si][i] != null) n++;
-    return n <= u.bbox.width / uPlot.pxRatio / 12;
-  };
-
-  /* One line per probe (the overlay): lines are [{label, color, dash?, data}] on overlaySeries.t. */
-  function makeOverlayChart(el, legendEl, height, unit, thresholds, lines) {
-    const series = [{ label: 'Time', value: (u, v) => (v == null ? '—' : fmtTime(v)) }];
-    for (const l of lines) {
-      series.push({ label: l.label, stroke: l.color, width: l.dash ? 1.75 : 2, dash: l.dash, value: fmt1,
-        class: l.dash ? 'dashed' : undefined, points: { size: 5, show: sparse } });
-    }
-    return plot(el, legendEl, height, unit, thresholds, series, [state.overlaySeries.t, ...lines.map((l) => l.data)], []);
-  }
-
-  function plot(el, legendEl, height, unit, lines, series, data, bandOpts) {
-    const t = data[0];
-    /* Empty rows at both ends of the window: x spans all of it, and zoom-out returns there. */
-    const from = Math.min(state.view.from, t[0] ?? Infinity), to = Math.max(state.view.to, t.at(-1) ?? 0);
-    const padded = data.map((col, i) => (i ? [null, ...col, null] : [from, ...col, to]));
-    return new uPlot({
-      width: Math.max(300, el.clientWidth), height, ms: 1, series, bands: bandOpts,
-      cursor: { sync: { key: 'dstmc' }, drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: { range: yRange(lines) }, fail: { range: [0, 1] } },
-      axes: [{ ...axisStyle(), values: timeTicks }, { ...axisStyle(unit), size: 52 }],
-      legend: { live: true, mount: (u, table) => legendEl.appendChild(table) },
-      plugins: [failurePlugin(), thresholdPlugin(lines)],
-    }, padded, el);
-  }
-
-  /* Charts are rebuilt on new data or theme (cheap at ≤ 300 buckets, and keeps code simple). */
-  function renderCharts() {
-    const c = state.series, thr = state.thresholds, v = cssVar;
-    if (!c || typeof uPlot === 'undefined') return;
-    for (const u of Object.values(dstmc.charts)) u?.destroy();
-    const o = state.overlay && state.overlaySeries;
-    for (const id of ['#speed-chart', '#ping-chart']) $(id).closest('.card').classList.toggle('overlay', !!o);
-    $('#speed-hint').textContent = o ? 'Mbps · per probe: download solid, upload dashed (averages)'
-      : 'Mbps · line: average · band: min–max';
-    $('#ping-hint').textContent = o ? 'ms · one line per probe (average)' : 'ms · line: average · band: min–max';
-    const note = $('#overlay-note');
-    note.hidden = !o || !(o.total > o.probes.length || !o.probes.length);
-    if (o) note.textContent = o.probes.length ? `Showing ${o.probes.length} of ${o.total} probes (the most recently seen)`
-      : 'No probe has reported yet';
-    if (o) return renderOverlayCharts(o);
-    dstmc.charts.speed = makeChart($('#speed-chart'), $('#speed-legend'), 240, 'Mbps', [
-      { label: 'Download speed', col: 'download', color: v('--dl'), fill: v('--dl-band') },
-      { label: 'Upload speed', col: 'upload', color: v('--ul'), fill: v('--ul-band') },
-    ], [
-      { value: thr.download, color: v('--dl'), label: `promised ↓ ${thr.download} Mbps` },
-      { value: thr.upload, color: v('--ul'), label: `promised ↑ ${thr.upload} Mbps` },
-    ]);
-    const jitter = c.jitter_avg.some((x) => x != null) ? [{ data: c.jitter_avg,
-      series: { label: 'Jitter', stroke: v('--jitter'), width: 1.5, dash: [4, 3], value: fmt1 } }] : [];
-    dstmc.charts.ping = makeChart($('#ping-chart'), $('#ping-legend'), 150, 'ms', [
-      { label: 'Server ping', col: 'ping', color: v('--ping'), fill: v('--ping-band') },
-    ], [{ value: thr.ping, color: v('--fail'), label: `promised max ${thr.ping} ms` }], jitter);
-    for (const id of ['#speed-chart', '#ping-chart']) $(id).classList.toggle('no-data', !c.t.length);
-  }
-
-  function renderOverlayCharts(o) {
-    const thr = state.thresholds, v = cssVar;
-    const color = (i) => v(`--p${i + 1}`);
-    dstmc.charts.speed = makeOverlayChart($('#speed-chart'), $('#speed-legend'), 260, 'Mbps', [
-      { value: thr.download, color: v('--dl'), label: `promised ↓ ${thr.download} Mbps` },
-      { value: thr.upload, color: v('--ul'), label: `promised ↑ ${thr.upload} Mbps` },
-    ], o.probes.flatMap((p, i) => [
-      { label: `${p.name} ↓`, color: color(i), data: p.download },
-      { label: `${p.name} ↑`, color: color(i), dash: [5, 4], data: p.upload },
-    ]));
-    dstmc.charts.ping = makeOverlayChart($('#ping-chart'), $('#ping-legend'), 170, 'ms',
-      [{ value: thr.ping, color: v('--fail'), label: `promised max ${thr.ping} ms` }],
-      o.probes.map((p, i) => ({ label: p.name, color: color(i), data: p.ping })));
-    for (const id of ['#speed-chart', '#ping-chart']) $(id).classList.toggle('no-data', !o.t.length);
-  }
-
-  function resizeCharts() {
-    for (const u of Object.values(dstmc.charts)) {
-      const width = Math.max(300, u?.root.parentElement.clientWidth || 0);
-      if (u && u.width !== width) u.setSize({ width, height: u.height });
-    }
-  }
+  const C = window.dstmcCharts;
+  const { toColumns, mergeProbes, summarize } = C;
+  const renderCharts = () => C.render(state, dstmc.charts);
+  const resizeCharts = () => C.resize(dstmc.charts);
 
   /* ---------- tiles and table ---------- */
 
@@ -479,75 +246,32 @@
     return isNum(thr) && isNum(v) && (kind === 'ping' ? v > thr : v < thr);
   }
 
-  function setTile(id, value, sub, bad) {
+  function setTile(id, value, unit, sub, bad) {
     const el = $(id);
     el.querySelector('.v').textContent = value;
+    el.querySelector('small').textContent = unit;
     el.querySelector('.tile-sub').textContent = sub;
     el.classList.toggle('bad', !!bad);
   }
 
   function renderTiles() {
     const s = summarize(state.series);
-    const latest = state.results.find((r) => r.status === 'ok');
-    const dl = mbpsOf(latest?.download_bps), ul = mbpsOf(latest?.upload_bps), ping = latest?.ping_ms;
+    const latest = R.latest();
+    const dl = latest?.download_bps, ul = latest?.upload_bps, ping = latest?.ping_ms;
     const span = state.mode === 'compat' ? 'the last tests' :
       state.range === 'custom' ? 'range' : state.range.replace(/(\d+)/, '$1 ');
-    const avgText = (v, f, unit) => (isNum(v) ? `avg ${f(v)} ${unit} over ${span}` : `no results in ${span}`);
-    setTile('#tile-download', fmtMbps(dl), avgText(s.download, fmtMbps, 'Mbps'), misses('download', dl));
-    setTile('#tile-upload', fmtMbps(ul), avgText(s.upload, fmtMbps, 'Mbps'), misses('upload', ul));
+    const avgText = (v, f) => (isNum(v) ? `avg ${f(v)} over ${span}` : `no results in ${span}`);
+    const speedAvg = (mbps) => F.speed(mbps * 1e6);
+    setTile('#tile-download', F.speedIn(dl), F.speedUnit(dl).name, avgText(s.download, speedAvg), misses('download', mbpsOf(dl)));
+    setTile('#tile-upload', F.speedIn(ul), F.speedUnit(ul).name, avgText(s.upload, speedAvg), misses('upload', mbpsOf(ul)));
     const jit = isNum(latest?.jitter_ms) ? ` · jitter ${fmtMs(latest.jitter_ms)} ms` : '';
-    setTile('#tile-ping', fmtMs(ping), avgText(s.ping, fmtMs, 'ms') + jit, misses('ping', ping));
+    setTile('#tile-ping', fmtMs(ping), 'ms', avgText(s.ping, (x) => `${fmtMs(x)} ms`) + jit, misses('ping', ping));
     const total = s.ok + s.failed;
-    const pct = total ? ((100 * s.ok) / total).toFixed(total > 1000 ? 2 : 1) : null;
-    setTile('#tile-failures', String(s.failed),
-      total ? `of ${total} tests · ${pct} % succeeded` : `no tests in ${span}`, s.failed > 0);
-    $('#tile-failures small').textContent = s.failed === 1 ? 'test' : 'tests';
+    setTile('#tile-failures', String(s.failed), s.failed === 1 ? 'test' : 'tests',
+      total ? `of ${F.plural(total, 'test')} · ${F.pct(s.ok, total)} succeeded` : `no tests in ${span}`, s.failed > 0);
   }
 
-  /* The admin's buttons of a result row: exclude from the charts (or include again), delete. */
-  function rowActions(r) {
-    const ex = r.excluded === true;
-    return '<td class="actions" data-needs="admin">' +
-      `<button type="button" class="btn ghost small" data-act="exclude" aria-pressed="${ex}"` +
-      ` title="${ex ? 'Show this result in the charts again' : 'Leave this result out of the charts (it stays recorded)'}">${ex ? 'Include' : 'Exclude'}</button>` +
-      '<button type="button" class="btn ghost small danger" data-act="delete" title="Delete this result">Delete</button></td>';
-  }
-
-  function rowHtml(r) {
-    const failed = r.status === 'failed';
-    const dl = mbpsOf(r.download_bps), ul = mbpsOf(r.upload_bps);
-    const cell = (kind, v, f) => `<td class="num${misses(kind, v) ? ' below' : ''}">${f(v)}</td>`;
-    const server = r.server ? (r.server.sponsor || r.server.name || r.server.host || '—') : '—';
-    const serverTitle = r.server ? [r.server.host, r.server.name, r.server.country].filter(Boolean).join(' · ') : '';
-    const probe = `${esc(r.probe || '—')}${r.location ? ` <span class="muted">${esc(r.location)}</span>` : ''}` +
-      (r.demo ? ' <span class="badge demo" title="Demo data (--seed-demo)">demo</span>' : '');
-    const head = `<td class="time">${esc(fmtTime(resultTime(r)))}</td><td>${probe}</td>` +
-      `<td title="${esc(r.target || '')}">${esc(r.engine || '—')}</td>`;
-    const cls = [failed ? 'failed' : '', r.excluded ? 'excluded' : ''].filter(Boolean).join(' ');
-    const tr = `<tr${cls ? ` class="${cls}"` : ''} data-id="${esc(r.id)}">`;
-    const status = (failed ? '<span class="badge fail">failed</span>' : '<span class="badge ok">ok</span>') +
-      (r.excluded ? ' <span class="badge excluded" title="Left out of the charts">excluded</span>' : '');
-    if (failed) {
-      return `${tr}${head}` +
-        `<td colspan="5" class="error">⚠ ${esc(r.error || 'failed (no error text)')}</td>` +
-        `<td>${status}</td>${rowActions(r)}</tr>`;
-    }
-    return `${tr}${head}` +
-      cell('download', dl, fmtMbps) + cell('upload', ul, fmtMbps) + cell('ping', r.ping_ms, fmtMs) +
-      `<td class="num">${fmtMs(r.jitter_ms)}</td>` +
-      `<td class="server" title="${esc(serverTitle)}">${esc(server)}</td>` +
-      `<td>${status}</td>${rowActions(r)}</tr>`;
-  }
-
-  function renderTable() {
-    const body = $('#results tbody');
-    body.innerHTML = state.results.length
-      ? state.results.map(rowHtml).join('')
-      : '<tr class="empty"><td colspan="10">No results yet. Start a probe, or press “Run test now”.</td></tr>';
-    const v = state.view;
-    $('#csv-link').href = `${state.base}/api/v1/results.csv?` +
-      query({ from: Math.round(v.from), to: Math.round(v.to), probe: state.probe });
-  }
+  const renderTable = () => R.render();
 
   const renderAll = () => { renderCharts(); renderTiles(); renderTable(); };
 
@@ -565,12 +289,18 @@
     const st = offline ? 'offline' : p.state === 'running' ? 'running' : 'idle';
     let detail = st;
     if (st === 'running') {
-      detail = ['running', p.phase, isNum(p.mbps) ? `${fmtMbps(p.mbps)} Mbps` : null].filter(Boolean).join(' · ');
+      detail = ['running', progressText(p)].filter(Boolean).join(' · ');
     } else if (isNum(seen)) {
-      const today = new Date(seen).toDateString() === new Date().toDateString();
-      detail += ` · seen ${today ? hourFmt.format(seen) : fmtTime(seen)}`;
+      detail += ` · seen ${F.sameDay(seen, Date.now()) ? F.hour(seen) : fmtTime(seen)}`;
     }
     return `<span class="probe" data-state="${st}"><span class="dot"></span><b>${esc(p.name)}</b> ${esc(detail)}</span>`;
+  }
+
+  /* A running probe's progress: "download · 85.3 Mbps · 4 s" (what its last beat said). */
+  function progressText(p) {
+    if (!p.phase) return '';
+    return [p.phase, isNum(p.bps) && p.phase !== 'latency' ? F.speed(p.bps) : null,
+      isNum(p.elapsed_s) ? `${Math.round(p.elapsed_s)} s` : null].filter(Boolean).join(' · ');
   }
 
   function renderProbeStatus() {
@@ -616,6 +346,7 @@
     });
     on('result', onResultEvent);
     on('probe', onProbeEvent);
+    on('progress', onProbeEvent);
     on('schedules', applySchedules);
     on('deleted', onDeletedEvent);
     on('excluded', onExcludedEvent);
@@ -625,78 +356,24 @@
 
   /* Results were deleted (here or by another admin): drop the rows we know, reload the rest. */
   function onDeletedEvent(d) {
-    const gone = new Set(d.ids || []);
-    if (gone.size) {
-      state.results = state.results.filter((r) => !gone.has(r.id));
-      renderTable();
-    }
+    if ((d.ids || []).length) R.remove(d.ids);
     scheduleRefresh(300);
   }
 
   /* A result's excluded flag changed: redraw its row now, the charts after a reload. */
   function onExcludedEvent(r) {
     if (!r.id) return;
-    state.results = state.results.map((x) => (x.id === r.id ? r : x));
-    renderTable();
+    R.replace(r);
     scheduleRefresh(300);
-  }
-
-  /* ---------- deleting and excluding (admin) ---------- */
-
-  function showResultsMsg(text, kind) {
-    Object.assign($('#results-msg'), { textContent: text, hidden: false }).dataset.kind = kind;
-  }
-
-  async function onResultAction(ev) {
-    const btn = ev.target.closest('button[data-act]');
-    const id = btn?.closest('tr[data-id]')?.dataset.id;
-    const r = id && state.results.find((x) => x.id === id);
-    if (!r) return;
-    const what = `the result of ${fmtTime(resultTime(r))} (${r.probe || 'no probe'})`;
-    btn.disabled = true;
-    try {
-      if (btn.dataset.act === 'delete') {
-        if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
-        await api(`/api/v1/results/${encodeURIComponent(id)}`, { method: 'DELETE' });
-        onDeletedEvent({ ids: [id] });
-        showResultsMsg(`Deleted ${what}.`, 'ok');
-      } else {
-        const excluded = r.excluded !== true;
-        onExcludedEvent(await api(`/api/v1/results/${encodeURIComponent(id)}/excluded`,
-          { method: 'PUT', body: JSON.stringify({ excluded }) }));
-        showResultsMsg(excluded ? `Left ${what} out of the charts; it stays recorded.` : `Showing ${what} in the charts again.`, 'ok');
-      }
-    } catch (e) {
-      showResultsMsg(`Could not change ${what}: ${e.message}`, 'error');
-    } finally {
-      btn.disabled = false;
-    }
-  }
-
-  /* "Remove demo data": ask how many first, then confirm with the number. */
-  async function removeDemo() {
-    const btn = $('#demo-remove');
-    btn.disabled = true;
-    try {
-      const del = (dry) => api('/api/v1/results/delete', { method: 'POST', body: JSON.stringify({ demo: true, dry_run: dry }) });
-      const { count } = await del(true);
-      if (!count) return showResultsMsg('There is no demo data to remove.', 'ok');
-      if (!confirm(`Delete ${count} demo result${count === 1 ? '' : 's'}? Real results stay.`)) return;
-      const done = await del(false);
-      showResultsMsg(`Removed ${done.count} demo result${done.count === 1 ? '' : 's'}.`, 'ok');
-      loadAll();
-    } catch (e) {
-      showResultsMsg(`Could not remove the demo data: ${e.message}`, 'error');
-    } finally {
-      btn.disabled = false;
-    }
   }
 
   /* A result was stored: show it at once, then reload the charts (debounced). */
   function onResultEvent(r) {
     if (r.probe) {
       const p = state.probes.get(r.probe) || { name: r.probe, location: r.location };
-      state.probes.set(r.probe, { state: 'offline', ...p, last_result: r, last_seen: p.last_seen || r.time });
+      /* the result ends the test's progress: the idle beat that follows may come later */
+      state.probes.set(r.probe, { state: 'offline', ...p, ...(p.state === 'running' ? { state: 'idle' } : {}),
+        phase: null, bps: null, elapsed_s: null, last_result: r, last_seen: p.last_seen || r.time });
       renderProbeOptions();
       renderProbeStatus();
     }
@@ -707,24 +384,24 @@
       if (r.request_id === state.watchRequest) finishRun(r);
     }
     if (state.probe && r.probe !== state.probe) return;
-    if (!state.results.some((x) => x.id === r.id)) {
-      state.results = [r, ...state.results].sort((a, b) => resultTime(b) - resultTime(a)).slice(0, TABLE_ROWS);
-      renderTable();
-      renderTiles();
-      $(`#results tr[data-id="${CSS.escape(r.id)}"]`)?.classList.add('fresh');
-    }
+    if (R.addLive(r)) renderTiles();
     if (state.range !== 'custom' || state.view.to >= Date.now()) scheduleRefresh();
   }
 
-  /* A probe heartbeat: running/idle, phase and current speed; also progress of our run. */
+  /*
+   * A probe heartbeat (`probe`) or live progress (`progress`: phase, bit/s, elapsed): the probe
+   * line shows it, and the run message too when it is our run. A beat without a phase (idle, or
+   * a test just started) clears the last progress.
+   */
   function onProbeEvent(p) {
     if (!p.name) return;
-    state.probes.set(p.name, { ...state.probes.get(p.name), ...p, last_seen: p.last_seen || new Date().toISOString() });
+    const clear = p.phase ? {} : { phase: null, bps: null, elapsed_s: null };
+    state.probes.set(p.name, { ...state.probes.get(p.name), ...clear, ...p, last_seen: p.last_seen || new Date().toISOString() });
     renderProbeOptions();
     renderProbeStatus();
     if (state.run && p.request_id === state.run.requestId && p.state === 'running') {
-      const speed = isNum(p.bps) ? ` · ${fmtMbps(mbpsOf(p.bps))} Mbps` : '';
-      showRunMsg(`Running on ${p.name}${p.phase ? `: ${p.phase}` : ''}${speed}`, 'busy');
+      const prog = progressText(p);
+      showRunMsg(`Running on ${p.name}${prog ? `: ${prog}` : '…'}`, 'busy');
     }
   }
 
@@ -1119,11 +796,35 @@
     }, RUN_TIMEOUT_MS) };
   }
 
+  /* What the picker offers: probes seen, targets of the schedules, recent results and probes. */
+  function fillRunPicker() {
+    const opts = (list) => [...new Set(list.filter(Boolean))].sort().map((x) => `<option value="${esc(x)}">`).join('');
+    $('#run-probes').innerHTML = opts([...state.probes.keys()]);
+    $('#run-targets').innerHTML = opts([
+      ...(state.sched?.schedules || []).map((s) => s.target),
+      ...R.rows().map((r) => r.target),
+      ...[...state.probes.values()].map((p) => p.target),
+    ]);
+  }
+
+  function toggleRunForm(open) {
+    $('#run-form').hidden = !open;
+    $('#run-options').setAttribute('aria-expanded', String(open));
+    if (!open) return;
+    fillRunPicker();
+    if (!$('#run-probe').value && state.probe) $('#run-probe').value = state.probe;
+    $('#run-target').focus();
+  }
+
+  /* POST /api/v1/run: the picker's target and probe when it is open, else the probe filter's. */
   async function runNow() {
+    const picked = !$('#run-form').hidden;
+    const target = picked ? $('#run-target').value.trim() : '';
+    const probe = picked ? $('#run-probe').value.trim() : state.probe;
     setRunPending('pending');
     showRunMsg('Requesting a test…', 'busy');
     try {
-      const body = JSON.stringify(state.probe ? { probe: state.probe } : {});
+      const body = JSON.stringify({ ...(target ? { target } : {}), ...(probe ? { probe } : {}) });
       const r = await api('/api/v1/run', { method: 'POST', body });
       state.watchRequest = r.request_id;
       const early = state.answered.get(r.request_id);
@@ -1149,8 +850,8 @@
     if (r.status === 'failed') {
       showRunMsg(`Test on ${r.probe || 'probe'} failed: ${r.error || 'no error text'}`, 'error');
     } else {
-      showRunMsg(`Done on ${r.probe || 'probe'}: ↓ ${fmtMbps(mbpsOf(r.download_bps))} Mbps · ` +
-        `↑ ${fmtMbps(mbpsOf(r.upload_bps))} Mbps · ping ${fmtMs(r.ping_ms)} ms`, 'ok');
+      showRunMsg(`Done on ${r.probe || 'probe'}: ↓ ${F.speed(r.download_bps)} · ` +
+        `↑ ${F.speed(r.upload_bps)} · ping ${fmtMs(r.ping_ms)} ms`, 'ok');
     }
   }
 
@@ -1172,8 +873,8 @@
   function applyCustomRange(ev) {
     ev.preventDefault();
     /* datetime-local values carry no zone; new Date() reads them as local time. */
-    const from = new Date($('#custom-from').value).getTime();
-    const to = new Date($('#custom-to').value).getTime();
+    const from = fromLocalInput($('#custom-from').value);
+    const to = fromLocalInput($('#custom-to').value);
     if (!isNum(from) || !isNum(to) || from >= to) return showRunMsg('The custom range needs a start before its end.', 'error');
     state.custom = { from, to };
     loadAll();
@@ -1193,6 +894,32 @@
     $('#settings-toggle').setAttribute('aria-expanded', String(open));
     if (!open) return;
     for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = state.thresholds[k] ?? '';
+    $('#unit-select').value = F.unitMode();
+    $('#tz-input').value = F.zone();
+    $('#tz-input').placeholder = `this browser’s (${F.browserZone() || 'local time'})`;
+    if (!$('#tz-list').options.length) {
+      const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+      $('#tz-list').innerHTML = ['UTC', ...zones].map((z) => `<option value="${esc(z)}">`).join('');
+    }
+  }
+
+  /* A new unit or zone: everything that shows speeds or times is drawn again. */
+  function redrawAll() {
+    showTimeZone();
+    if (state.series) renderAll();
+    renderProbeStatus();
+    if (state.sched) renderSchedules();
+  }
+
+  function applyZone() {
+    const v = $('#tz-input').value.trim();
+    const err = $('#tz-error');
+    if (!F.setZone(v)) {
+      Object.assign(err, { textContent: `“${v}” is not a time zone this browser knows (e.g. UTC, Europe/Oslo).`, hidden: false });
+      return;
+    }
+    err.hidden = true;
+    redrawAll();
   }
 
   function storedTheme() {
@@ -1216,16 +943,14 @@
 
   function enterCompatMode() {
     state.mode = 'compat';
-    for (const id of ['#ranges', '#probe-field', '#run-btn', '#csv-link', '#demo-remove']) $(id).hidden = true;
+    for (const id of ['#ranges', '#probe-field', '#run-btn', '#run-options', '#csv-link', '#demo-remove']) $(id).hidden = true;
     setConn('static', 'original API · no live updates');
     renderProbeStatus();
   }
 
   function showTimeZone() {
-    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
-    const off = -new Date().getTimezoneOffset();
-    const utc = `UTC${off >= 0 ? '+' : '−'}${pad2(Math.floor(Math.abs(off) / 60))}:${pad2(Math.abs(off) % 60)}`;
-    $('#tz').textContent = `Times in ${tz} (${utc})`;
+    const z = F.zoneLabel();
+    $('#tz').textContent = `Times in ${z.name} (${z.utc})`;
   }
 
   function bindControls() {
@@ -1234,13 +959,20 @@
     $('#probe').addEventListener('change', (ev) => {
       state.overlay = ev.target.selectedOptions[0]?.id === 'probe-overlay';
       state.probe = state.overlay ? '' : ev.target.value;
+      R.reset();
       renderProbeStatus();
       loadAll();
     });
     $('#run-btn').addEventListener('click', runNow);
-    $('#results tbody').addEventListener('click', onResultAction);
-    $('#demo-remove').addEventListener('click', removeDemo);
+    $('#run-options').addEventListener('click', () => toggleRunForm($('#run-form').hidden));
+    $('#run-form').addEventListener('submit', (ev) => { ev.preventDefault(); runNow(); });
+    $('#run-cancel').addEventListener('click', () => toggleRunForm(false));
+    R.init({ api, query, misses, base: () => state.base, view: () => state.view, probe: () => state.probe,
+      reload: loadAll, onDeleted: onDeletedEvent, onExcluded: onExcludedEvent });
     $('#settings-toggle').addEventListener('click', () => toggleSettings($('#settings').hidden));
+    $('#tz').addEventListener('click', () => { toggleSettings(true); $('#tz-input').focus(); });
+    $('#unit-select').addEventListener('change', (ev) => { F.setUnitMode(ev.target.value); redrawAll(); });
+    $('#tz-input').addEventListener('change', applyZone);
     $('#settings').addEventListener('submit', saveSettings);
     $('#settings-clear').addEventListener('click', () => { for (const k of ['download', 'upload', 'ping']) $(`#thr-${k}`).value = ''; });
     $('#banner-retry').addEventListener('click', () => { state.retryMs = 0; loadAll(); });

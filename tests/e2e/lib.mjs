@@ -151,8 +151,9 @@ export class Service {
   }
 }
 
-/* Headless Debian Chromium at 1280x800 in a fresh profile; close() also removes the profile. */
-export async function launchBrowser() {
+/* Headless Debian Chromium at 1280x800 in a fresh profile (opts.locale: en-GB unless given);
+ * close() also removes the profile. */
+export async function launchBrowser(opts = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'dstmc-e2e-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
@@ -161,7 +162,7 @@ export async function launchBrowser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 800 },
     timezoneId: 'Europe/Oslo',
-    locale: 'en-GB',
+    locale: opts.locale || 'en-GB',
   });
   context.setDefaultTimeout(WAIT_MS);
   const page = context.pages()[0] || (await context.newPage());
@@ -200,7 +201,7 @@ export async function run(totalMs, services, main) {
     process.exit(1);
   }, totalMs);
   try {
-    await main(async () => { browser = await launchBrowser(); return browser; });
+    await main(async (opts) => { browser = await launchBrowser(opts); return browser; });
   } catch (e) {
     failed = true;
     console.error(`[e2e] FAIL: ${e.message || e}`);

@@ -21,13 +21,15 @@ const result = (probe, agoMin, down, up, ping) => ({
   engine: 'dummy', target: 'dummy:', download_bps: down * 1e6, upload_bps: up * 1e6, ping_ms: ping, jitter_ms: 1,
 });
 
-/* What the page's charts hold: series labels and how many non-empty values each has. */
+/* What the page's charts hold: series labels (without their unit, "attic ↓ (Mbps)" is
+ * "attic ↓") and how many non-empty values each has. */
 function chartSummary() {
-  const sum = (u) => u && u.series.slice(1).map((s, i) => ({ label: s.label,
+  const bare = (l) => l.replace(/ \([^)]*\)$/, '');
+  const sum = (u) => u && u.series.slice(1).map((s, i) => ({ label: bare(s.label),
     n: u.data[i + 1].filter((v) => v != null).length, dash: !!s.dash, stroke: s.stroke() }));
   const c = window.dstmc.charts;
   return { speed: sum(c.speed), ping: sum(c.ping), t: c.speed && c.speed.data[0].length,
-    legend: [...document.querySelectorAll('#speed-legend .u-series th')].map((th) => th.textContent.trim()),
+    legend: [...document.querySelectorAll('#speed-legend .u-series th')].map((th) => bare(th.textContent.trim())),
     note: document.querySelector('#overlay-note').hidden ? null : document.querySelector('#overlay-note').textContent };
 }
 
@@ -35,7 +37,7 @@ function chartSummary() {
 function hasLines(labels) {
   const u = window.dstmc.charts.speed;
   return !!u && labels.every((l) => {
-    const i = u.series.findIndex((s) => s.label === l);
+    const i = u.series.findIndex((s) => s.label.replace(/ \([^)]*\)$/, '') === l);
     return i > 0 && u.data[i].some((v) => v != null);
   });
 }
@@ -137,7 +139,7 @@ async function main(launch) {
     await page.selectOption('#probe', '');
     await page.waitForFunction(() => {
       const u = window.dstmc.charts.speed;
-      return u && u.series.some((s) => s.label === 'Download speed') && !u.series.some((s) => / ↓$/.test(s.label));
+      return u && u.series.some((s) => /^Download speed\b/.test(s.label)) && !u.series.some((s) => / ↓( \(.*\))?$/.test(s.label));
     }, null, { timeout: WAIT_MS });
     await page.waitForFunction(chartsHavePoints, null, { timeout: WAIT_MS });
     check(await page.isHidden('#overlay-note'), 'the overlay note stays shown');

@@ -30,7 +30,9 @@ struct api_route {
 struct api_probe {
     char *name;
     int64_t last_seen_ms;
-    json_t *state; /* the last heartbeat body, with "name" and "last_seen" added */
+    json_t *state;       /* the last heartbeat body, with "name" and "last_seen" added */
+    int64_t progress_ms; /* when the last `progress` event of this probe went out */
+    char phase[32];      /* and its phase */
     struct api_probe *next;
 };
 

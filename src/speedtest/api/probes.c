@@ -15,6 +15,7 @@
 #include "speedtest/api/api_priv.h"
 
 #define MAX_PROBE_NAME 128
+#define PROGRESS_MS    1000 /* `progress` events: at most one a second per probe, and each phase */
 
 /* The probe's heartbeat record, created on first sight. Called with a->lock held. */
 static struct api_probe *probe_get(struct api *a, const char *name)
@@ -46,6 +47,28 @@ static int probes_alive(struct api *a, const char *name)
     return n;
 }
 
+/*
+ * Which event a heartbeat makes: a running one with a phase is live progress ("progress"), at
+ * most one a second per probe unless the phase changed (NULL: none this time); any other is
+ * "probe". Called with a->lock held.
+ */
+static const char *beat_event(struct api_probe *p, const json_t *state, int64_t now)
+{
+    const char *st = json_string_value(json_object_get(state, "state"));
+    const char *phase = json_string_value(json_object_get(state, "phase"));
+
+    if (!st || strcmp(st, "running") != 0 || !phase) {
+        p->phase[0] = '\0';
+        return "probe";
+    }
+    bool same = strncmp(p->phase, phase, sizeof(p->phase) - 1) == 0;
+    if (same && now - p->progress_ms < PROGRESS_MS)
+        return NULL;
+    snprintf(p->phase, sizeof(p->phase), "%s", phase);
+    p->progress_ms = now;
+    return "progress";
+}
+
 void api_heartbeat(struct api *a, const char *name, const json_t *state)
 {
     char ts[DST_DATETIME_LEN];
@@ -60,10 +83,13 @@ void api_heartbeat(struct api *a, const char *name, const json_t *state)
     p->last_seen_ms = now;
     json_decref(p->state);
     p->state = json_incref(j);
+    const char *event = beat_event(p, j, now);
     pthread_mutex_unlock(&a->lock);
-    char *text = dst_json_dumps(j, NULL);
-    dst_sse_hub_publish(a->hub, "probe", text);
-    free(text);
+    if (event) {
+        char *text = dst_json_dumps(j, NULL);
+        dst_sse_hub_publish(a->hub, event, text);
+        free(text);
+    }
     json_decref(j);
 }
 

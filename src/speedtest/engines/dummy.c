@@ -27,9 +27,17 @@ static int dummy_check(const struct engine_target *t, char *err, size_t errlen)
     return engine_target_int(t, "seconds", 0, 0, 3600, &s, err, errlen);
 }
 
-/* Waits the test's seconds; a failed result if it overruns the time limit or a stop comes. */
-static int delay(const struct engine_ctx *ctx, const struct engine_target *t, struct dst_result *r)
+#define TICK_MS 250 /* progress about four times a second while a test waits */
+
+/*
+ * Waits the test's seconds in three phases (latency, download, upload), reporting progress
+ * towards the canned speeds as it goes; a failed result if it overruns the time limit or a
+ * stop comes.
+ */
+static int delay(const struct engine_ctx *ctx, const struct engine_target *t, struct dst_result *r,
+                 double down_bps, double up_bps)
 {
+    static const char *const phases[] = {"latency", "download", "upload"};
     char err[128];
     long s = 0;
     long limit = ctx->timeout_s > 0 ? ctx->timeout_s : 60;
@@ -38,8 +46,18 @@ static int delay(const struct engine_ctx *ctx, const struct engine_target *t, st
         return engine_fail(r, "%s", err);
     if (s == 0)
         return 0;
-    if (dst_sig_wait((int)(s < limit ? s : limit) * 1000))
-        return engine_fail(r, "stopped before the end of the test");
+    int64_t total = (s < limit ? s : limit) * 1000, waited = 0;
+    while (waited < total) {
+        int64_t step = total - waited < TICK_MS ? total - waited : TICK_MS;
+        if (dst_sig_wait((int)step))
+            return engine_fail(r, "stopped before the end of the test");
+        waited += step;
+        int ph = (int)(waited * 3 / (total + 1));
+        double frac = (double)(waited - ph * total / 3) / ((double)total / 3);
+        double ramp = 0.5 + 0.5 * frac; /* TCP's start, roughly */
+        double bps = ph == 1 ? down_bps * ramp : ph == 2 ? up_bps * ramp : 0;
+        engine_progress(ctx, phases[ph], bps);
+    }
     if (s > limit)
         return engine_fail(r, "timed out after %ld s", limit);
     return 0;
@@ -55,11 +73,12 @@ static int dummy_run(const struct engine_ctx *ctx, const struct engine_target *t
         seeded = 1;
     }
     engine_say(ctx, "Returning dummy data");
-    delay(ctx, t, r);
+    double down = next(60, 100) * 1e6, up = next(60, 100) * 1e6;
+    delay(ctx, t, r, down, up);
     if (r->status == DST_RESULT_FAILED)
         return 0;
-    r->download_bps = next(60, 100) * 1e6;
-    r->upload_bps = next(60, 100) * 1e6;
+    r->download_bps = down;
+    r->upload_bps = up;
     r->ping_ms = next(6, 20);
     r->duration_s = 0;
     r->streams = 1;
@@ -74,8 +93,11 @@ static int dummy_run(const struct engine_ctx *ctx, const struct engine_target *t
     r->server_lon = 10.771267;
     r->server_distance_m = 2430;
     r->server_id = 42;
-    engine_progress(ctx, "download", r->download_bps);
-    engine_progress(ctx, "upload", r->upload_bps);
+    long s = 0;
+    if (engine_target_int(t, "seconds", 0, 0, 3600, &s, NULL, 0) == 0 && s == 0) {
+        engine_progress(ctx, "download", r->download_bps); /* no wait: the rates at once */
+        engine_progress(ctx, "upload", r->upload_bps);
+    }
     return 0;
 }
 

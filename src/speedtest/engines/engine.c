@@ -85,7 +85,7 @@ void engine_say(const struct engine_ctx *ctx, const char *line)
 {
     if (ctx->console) {
         /* with a live progress line on the same terminal, clear it first */
-        fprintf(ctx->console, "%s%s\n", ctx->progress ? "\r\033[K" : "", line);
+        fprintf(ctx->console, "%s%s\n", ctx->live_line ? "\r\033[K" : "", line);
         fflush(ctx->console);
     }
 }

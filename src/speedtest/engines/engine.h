@@ -2,6 +2,7 @@
 #ifndef DST_ENGINE_H
 #define DST_ENGINE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/result.h"
@@ -16,6 +17,7 @@ struct engine_ctx {
     FILE *console;      /* the original logger's lines ("Testing download speed"); may be NULL */
     engine_progress_fn progress; /* may be NULL */
     void *ud;
+    bool live_line; /* progress draws a live line on console: clear it before each line */
 };
 
 /*

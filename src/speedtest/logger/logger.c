@@ -31,6 +31,7 @@
 #define CLAIM_MS       600000 /* a request pending this long on a dead probe is redelivered */
 #define CONSUME_MS     500    /* between outbox retries and stop checks */
 #define DEFAULT_OUTBOX "./dstmc-outbox"
+#define PROGRESS_MS    1000 /* live progress to the API: at most one beat a second, and each phase */
 
 struct logger {
     struct probe_opts o;
@@ -42,6 +43,10 @@ struct logger {
     atomic_bool stop;
     char last_id[DST_UUID_LEN + 1]; /* the last result the API stored, for heartbeats */
     int64_t last_ms;
+    /* the test being run, for its progress beats (only the logger's thread touches these) */
+    const char *rid;
+    int64_t started_ms, beat_ms;
+    char phase[32];
 };
 
 int logger_check_agent(const char *v, char *err, size_t errlen)
@@ -67,6 +72,28 @@ static void heartbeat(struct logger *l, const char *state, const char *rid)
     struct probe_beat b = {.state = state,
                            .request_id = rid,
                            .bps = NAN,
+                           .elapsed_s = NAN,
+                           .last_id = l->last_id,
+                           .last_ms = l->last_ms};
+    probe_heartbeat(&l->o, l->hc, &b);
+}
+
+/* The engine's progress (~5 a second): a running beat with the phase and rate, rate-limited. */
+static void on_progress(void *ud, const char *phase, double bps)
+{
+    struct logger *l = ud;
+    int64_t now = dst_monotonic_ms();
+    bool same = strncmp(l->phase, phase, sizeof(l->phase) - 1) == 0;
+
+    if (!l->rid || (same && now - l->beat_ms < PROGRESS_MS))
+        return;
+    snprintf(l->phase, sizeof(l->phase), "%s", phase);
+    l->beat_ms = now;
+    struct probe_beat b = {.state = "running",
+                           .request_id = l->rid,
+                           .phase = phase,
+                           .bps = bps,
+                           .elapsed_s = (double)(now - l->started_ms) / 1000,
                            .last_id = l->last_id,
                            .last_ms = l->last_ms};
     probe_heartbeat(&l->o, l->hc, &b);
@@ -167,8 +194,12 @@ static bool handle(struct logger *l, const struct dst_queue_msg *m)
     dst_info("request %s (delivery %d): running %s", rid, m->deliveries,
              target ? target : l->o.target);
     heartbeat(l, "running", rid);
+    l->rid = rid;
+    l->started_ms = l->beat_ms = dst_monotonic_ms();
+    l->phase[0] = '\0';
     dst_result_init(&r);
     run_test(&l->o, &l->lo, target, rid, &r);
+    l->rid = NULL;
     if (r.status == DST_RESULT_FAILED && (atomic_load(&l->stop) || dst_sig_stopping())) {
         dst_warn("request %s: cut short by the stop; it stays pending for the next start", rid);
         ack = false;
@@ -236,6 +267,10 @@ int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struc
     l->lo.group = given(l->lo.group) ? l->lo.group : o->agent;
     l->lo.consumer = given(l->lo.consumer) ? l->lo.consumer : o->agent;
     l->q = q;
+    if (!l->o.progress) { /* live progress goes to the API as heartbeats */
+        l->o.progress = on_progress;
+        l->o.progress_ud = l;
+    }
     if (given(l->lo.outbox))
         rc = probe_outbox_open(l->lo.outbox, &l->ob);
     if (rc == 0 && !o->sink)

@@ -59,7 +59,8 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
                              .timeout_s = o->timeout_s,
                              .console = out,
                              .progress = o->progress,
-                             .ud = o->progress_ud};
+                             .ud = o->progress_ud,
+                             .live_line = o->progress_line};
     char down[32], up[32];
 
     identify(o, request_id, r);
@@ -69,7 +70,7 @@ int probe_measure(const struct probe_opts *o, const char *target, const char *re
         return rc;
     if (!isfinite(r->duration_s) || r->duration_s == 0)
         r->duration_s = (double)(dst_monotonic_ms() - t0) / 1000;
-    if (out && o->progress)
+    if (out && o->progress_line)
         fputs("\r\033[K", out); /* clear the live line first */
     if (out && r->status == DST_RESULT_OK) {
         probe_format_mbps(r->download_bps, down, sizeof(down));
@@ -184,6 +185,8 @@ static json_t *beat_json(const struct probe_opts *o, const struct probe_beat *b)
     set_if(j, "phase", b->phase);
     if (isfinite(b->bps))
         json_object_set_new(j, "bps", json_real(b->bps));
+    if (isfinite(b->elapsed_s))
+        json_object_set_new(j, "elapsed_s", json_real(b->elapsed_s));
     set_if(j, "last_result_id", b->last_id);
     if (b->last_ms > 0) {
         dst_datetime_format_utc(b->last_ms, ts);
@@ -206,7 +209,7 @@ int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
         return 0;
     }
     char *path = dst_xasprintf("/api/v1/probes/%s/heartbeat", o->agent);
-    int rc = post_json(o, hc, path, j, NULL, 3000, &resp);
+    int rc = post_json(o, hc, path, j, NULL, b->phase ? 1000 : 3000, &resp);
     free(path);
     json_decref(j);
     if (rc == 0 && resp.status != 204)

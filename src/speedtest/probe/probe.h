@@ -34,6 +34,7 @@ struct probe_opts {
     /* live progress while a test runs (phase, current bit/s); NULL: none */
     void (*progress)(void *ud, const char *phase, double bps);
     void *progress_ud;
+    bool progress_line; /* progress draws a live line on the console (`dstmc run` on a tty) */
 };
 
 /*
@@ -81,14 +82,16 @@ struct probe_beat {
     const char *request_id; /* the request being run */
     const char *phase;      /* "download" ... */
     double bps;             /* current rate */
+    double elapsed_s;       /* since the test started */
     const char *last_id;    /* the last result the API stored */
     int64_t last_ms;        /* its test time */
 };
 
 /*
  * Tells the API this probe is alive: POST /api/v1/probes/NAME/heartbeat with b's fields
- * (state, request_id, phase, bps, last_result_id, last_result_time). Quiet; a failure is only
- * logged at debug level.
+ * (state, request_id, phase, bps, elapsed_s, last_result_id, last_result_time). Quiet; a failure
+ * is only logged at debug level. A beat with a phase (live progress, sent from the engine's
+ * thread while it measures) waits at most a second for the API.
  */
 int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
                     const struct probe_beat *b);

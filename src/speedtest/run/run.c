@@ -175,7 +175,8 @@ static int run_test(const struct run_cfg *c, FILE *lines, struct dst_result *r)
                            .timeout_s = (int)c->timeout,
                            .upload = *c->api != '\0',
                            .progress = tty ? show_progress : NULL,
-                           .progress_ud = stdout};
+                           .progress_ud = stdout,
+                           .progress_line = tty};
     int rc = probe_measure(&o, NULL, NULL, lines, r);
     if (rc == 0 && lines)
         print_summary(r, lines);
