@@ -65,7 +65,8 @@ void pg_store_pool_free(struct pg_store *s);
 
 /*
  * Logs what failed with PostgreSQL's message (res's, else the connection's), saying so when
- * the connection was lost (the next operation reconnects); returns DST_EDEP.
+ * the connection was lost (the next operation reconnects); returns DST_ENOSPC when the server
+ * ran out of disk (SQLSTATE 53100, "could not extend file"), else DST_EDEP.
  */
 int pg_store_fail(struct pg_store_conn *c, const char *what, const PGresult *res);
 

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,12 +47,26 @@ struct sqlite_store {
     struct sqlite_store_conn *idle;
     int nidle;
     int schema_version;
+    atomic_bool full;                 /* the last write failed with SQLITE_FULL */
+    atomic_uint_least64_t full_avail; /* the bytes free then: ping waits until there are more */
 };
 
 /* ---- connections and their statement caches ---- */
 
-/* Logs what failed with SQLite's message; returns DST_EDEP. */
+/*
+ * Logs what failed with SQLite's message; returns DST_ENOSPC when the disk is full
+ * (SQLITE_FULL), else DST_EDEP.
+ */
 int sqlite_store_fail(struct sqlite_store_conn *c, const char *what);
+
+/* Records a write's outcome rc: whether the disk was full (for ping), or no longer is. */
+void sqlite_store_note_write(struct sqlite_store *s, int rc);
+
+/*
+ * DST_ENOSPC while the last write failed for want of space and no space was freed since (the
+ * file system's free bytes have not grown); else 0. For ping: reading works on a full disk.
+ */
+int sqlite_store_full_check(struct sqlite_store *s);
 
 /*
  * A reset statement for sql: the cached one, else a new one that is cached in the least
