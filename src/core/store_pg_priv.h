@@ -35,6 +35,14 @@ struct pg_store_conn {
     struct pg_store_cached cache[PG_STMT_CACHE];
 };
 
+/* The single-result inserts waiting to be written together (store_pg_group.c). */
+struct pg_group {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;                /* an insert was written, or the writer is free */
+    struct pg_group_item *head, **tail; /* queued, not yet taken by a writer */
+    bool writing;                       /* a caller is writing a group */
+};
+
 struct pg_store {
     struct dst_store base;
     char *url;
@@ -43,6 +51,7 @@ struct pg_store {
     int nidle;
     bool down; /* the last connect failed (logged once, until one succeeds) */
     int schema_version;
+    struct pg_group group;
 };
 
 /* ---- the pool (store_pg_conn.c) ---- */
@@ -95,6 +104,25 @@ int pg_store_read_each(struct pg_store *s, const char *sql, const struct dst_sto
 /* Runs one write on a pooled connection; *changes (may be NULL): the rows it changed. */
 int pg_store_write(struct pg_store *s, const char *sql, const struct dst_store_sql_val *args,
                    int nargs, int *changes);
+
+/*
+ * Inserts rs[0 .. n) on c in one statement (ON CONFLICT (id) DO NOTHING, atomic); seqs[i] is
+ * each new row's seq, 0 where the id was stored already. DST_EDEP or DST_ENOSPC on failure.
+ */
+int pg_store_insert_rows(struct pg_store_conn *c, const struct dst_result *rs, size_t n,
+                         int64_t now, int64_t *seqs);
+
+/* ---- group commit of single inserts (store_pg_group.c) ---- */
+
+void pg_group_init(struct pg_group *g);
+void pg_group_release(struct pg_group *g);
+
+/*
+ * Inserts r together with the single inserts of other threads waiting at the same time, in one
+ * statement; returns once that statement committed, with r's new seq in *seq (0 if its id was
+ * stored already). The errors of pg_store_insert_rows.
+ */
+int pg_group_insert(struct pg_store *s, const struct dst_result *r, int64_t *seq);
 
 /* ---- credentials (store_pg_cred.c): the ops of the same names ---- */
 
