@@ -4,9 +4,10 @@
 
 /*
  * Private to the module: only store_pg.c (the writes and reads), store_pg_cred.c (credentials),
- * store_pg_conn.c (the connection pool, reconnects, prepared statements) and store_pg_schema.c
- * (migrations, open and close) include this. It includes <libpq-fe.h> because the structs hold PGconn handles; these files
- * are the only ones that see libpq.
+ * store_pg_conn.c (the connection pool, reconnects, prepared statements), store_pg_group.c
+ * (group commit of single inserts) and store_pg_schema.c (migrations, open and close) include
+ * this. It includes <libpq-fe.h> because the structs hold PGconn handles; these files are the
+ * only ones that see libpq.
  */
 
 #include <libpq-fe.h>
