@@ -29,6 +29,8 @@ const char *dst_strerror(int err)
         return "busy";
     case DST_EPERM:
         return "not authorised";
+    case DST_ENOSPC:
+        return "disk full";
     default:
         return "unknown error";
     }
@@ -49,6 +51,8 @@ int dst_err_http_status(int err)
         return 409;
     case DST_ETOOBIG:
         return 413;
+    case DST_ENOSPC:
+        return 507; /* Insufficient Storage (RFC 4918) */
     case DST_EBUSY:
     case DST_EDEP:
         return 503;

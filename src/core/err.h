@@ -20,6 +20,7 @@ enum dst_err {
     DST_ETOOBIG = -8,   /* over a size cap */
     DST_EBUSY = -9,     /* the peer or resource is busy; retry later */
     DST_EPERM = -10,    /* not authorised */
+    DST_ENOSPC = -11,   /* no space left where the data goes (a full disk): retry once freed */
 };
 
 /* Short lower-case text for an error code ("invalid input"); never NULL. */

@@ -159,17 +159,27 @@ static int insert_many(struct pg_store_conn *c, const struct dst_result *rs, siz
     return rc;
 }
 
+int pg_store_insert_rows(struct pg_store_conn *c, const struct dst_result *rs, size_t n,
+                         int64_t now, int64_t *seqs)
+{
+    return n == 1 ? insert_one(c, rs, now, seqs) : insert_many(c, rs, n, now, seqs);
+}
+
+/* A batch in one statement; a single result with those of other threads (store_pg_group.c). */
 static int pg_insert(struct dst_store *base, struct dst_result *rs, size_t n, bool *created)
 {
     struct pg_store *s = (struct pg_store *)base;
     struct pg_store_conn *c = NULL;
     int64_t one = 0, *seqs = n == 1 ? &one : dst_xcalloc(n, sizeof(*seqs));
-    int64_t now = dst_datetime_now_ms();
+    int rc = 0;
 
-    int rc = pg_store_conn_get(s, &c);
-    if (rc == 0)
-        rc = n == 1 ? insert_one(c, rs, now, seqs) : insert_many(c, rs, n, now, seqs);
-    pg_store_conn_put(s, c);
+    if (n == 1) {
+        rc = pg_group_insert(s, rs, seqs);
+    } else {
+        rc = pg_store_conn_get(s, &c);
+        rc = rc ? rc : insert_many(c, rs, n, dst_datetime_now_ms(), seqs);
+        pg_store_conn_put(s, c);
+    }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (seqs[i])
             rs[i].seq = seqs[i];

@@ -46,6 +46,7 @@ int dst_store_pg_url_check(const char *url, char *err, size_t errlen)
 int pg_store_fail(struct pg_store_conn *c, const char *what, const PGresult *res)
 {
     const char *m = res ? PQresultErrorMessage(res) : "";
+    const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char buf[MSG_MAX];
 
     if (!m || !*m)
@@ -55,7 +56,7 @@ int pg_store_fail(struct pg_store_conn *c, const char *what, const PGresult *res
         dst_error("store: postgresql %s: connection lost: %s (the next use reconnects)", what, buf);
     else
         dst_error("store: postgresql %s: %s", what, buf);
-    return DST_EDEP;
+    return sqlstate && strcmp(sqlstate, "53100") == 0 ? DST_ENOSPC : DST_EDEP;
 }
 
 /* The server's notices ("already exists, skipping") go to the debug log, not to stderr. */

@@ -4,9 +4,10 @@
 
 /*
  * Private to the module: only store_pg.c (the writes and reads), store_pg_cred.c (credentials),
- * store_pg_conn.c (the connection pool, reconnects, prepared statements), store_pg_schema.c
- * (migrations, open and close) and store_pg_listen.c (the feed) include this. It includes <libpq-fe.h> because the structs hold PGconn handles; these files
- * are the only ones that see libpq.
+ * store_pg_conn.c (the connection pool, reconnects, prepared statements), store_pg_group.c
+ * (group commit of single inserts), store_pg_schema.c (migrations, open and close) and
+ * store_pg_listen.c (the feed) include this. It includes <libpq-fe.h> because the structs hold
+ * PGconn handles; these files are the only ones that see libpq.
  */
 
 #include <libpq-fe.h>
@@ -35,6 +36,14 @@ struct pg_store_conn {
     struct pg_store_cached cache[PG_STMT_CACHE];
 };
 
+/* The single-result inserts waiting to be written together (store_pg_group.c). */
+struct pg_group {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;                /* an insert was written, or the writer is free */
+    struct pg_group_item *head, **tail; /* queued, not yet taken by a writer */
+    bool writing;                       /* a caller is writing a group */
+};
+
 struct pg_store {
     struct dst_store base;
     char *url;
@@ -44,6 +53,7 @@ struct pg_store {
     bool down; /* the last connect failed (logged once, until one succeeds) */
     int schema_version;
     struct pg_listen *listen; /* the feed's LISTEN, while it runs (store_pg_listen.c) */
+    struct pg_group group;
 };
 
 /* ---- the pool (store_pg_conn.c) ---- */
@@ -66,7 +76,8 @@ void pg_store_pool_free(struct pg_store *s);
 
 /*
  * Logs what failed with PostgreSQL's message (res's, else the connection's), saying so when
- * the connection was lost (the next operation reconnects); returns DST_EDEP.
+ * the connection was lost (the next operation reconnects); returns DST_ENOSPC when the server
+ * ran out of disk (SQLSTATE 53100, "could not extend file"), else DST_EDEP.
  */
 int pg_store_fail(struct pg_store_conn *c, const char *what, const PGresult *res);
 
@@ -95,6 +106,25 @@ int pg_store_read_each(struct pg_store *s, const char *sql, const struct dst_sto
 /* Runs one write on a pooled connection; *changes (may be NULL): the rows it changed. */
 int pg_store_write(struct pg_store *s, const char *sql, const struct dst_store_sql_val *args,
                    int nargs, int *changes);
+
+/*
+ * Inserts rs[0 .. n) on c in one statement (ON CONFLICT (id) DO NOTHING, atomic); seqs[i] is
+ * each new row's seq, 0 where the id was stored already. DST_EDEP or DST_ENOSPC on failure.
+ */
+int pg_store_insert_rows(struct pg_store_conn *c, const struct dst_result *rs, size_t n,
+                         int64_t now, int64_t *seqs);
+
+/* ---- group commit of single inserts (store_pg_group.c) ---- */
+
+void pg_group_init(struct pg_group *g);
+void pg_group_release(struct pg_group *g);
+
+/*
+ * Inserts r together with the single inserts of other threads waiting at the same time, in one
+ * statement; returns once that statement committed, with r's new seq in *seq (0 if its id was
+ * stored already). The errors of pg_store_insert_rows.
+ */
+int pg_group_insert(struct pg_store *s, const struct dst_result *r, int64_t *seq);
 
 /* ---- credentials (store_pg_cred.c): the ops of the same names ---- */
 

@@ -173,6 +173,7 @@ void pg_store_close(struct dst_store *base)
     struct pg_store *s = (struct pg_store *)base;
 
     pg_store_pool_free(s);
+    pg_group_release(&s->group);
     pthread_mutex_destroy(&s->lock);
     free(s->url);
     free(s);
@@ -186,6 +187,7 @@ int pg_store_open(const char *url, struct dst_store **out)
     s->base.ops = &dst_store_pg_ops;
     s->url = dst_xstrdup(url);
     pthread_mutex_init(&s->lock, NULL);
+    pg_group_init(&s->group);
     int rc = pg_store_conn_get(s, &c);
     rc = rc ? rc : migrate(s, c);
     pg_store_conn_put(s, c);

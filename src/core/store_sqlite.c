@@ -97,6 +97,7 @@ static int sqlite_insert(struct dst_store *base, struct dst_result *rs, size_t n
             sqlite_store_rollback(s->writer); /* nothing half-written */
     }
     pthread_mutex_unlock(&s->wlock);
+    sqlite_store_note_write(s, rc);
     if (rc == 0)
         sqlite_feed_poke(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -157,6 +158,7 @@ static int write_counted(struct sqlite_store *s, struct dst_store_sql *sql, int 
     if (rc)
         sqlite_store_rollback(s->writer); /* nothing half-done */
     pthread_mutex_unlock(&s->wlock);
+    sqlite_store_note_write(s, rc);
     if (rc == 0)
         *changed = n;
     if (rc == 0 && n > 0)
@@ -302,10 +304,18 @@ static int sqlite_version(struct dst_store *base, uint64_t *out)
     return rc;
 }
 
+/*
+ * Reading works on a full disk, and a trial write may fit in the room a refused one left in
+ * the WAL; so a write refused for want of space makes the store not ready until the file
+ * system has more room than it had then.
+ */
 static int sqlite_ping(struct dst_store *base)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base;
     int64_t v = 0;
-    return sqlite_store_read_each((struct sqlite_store *)base, "SELECT 1", NULL, 0, int_row, &v);
+    int rc = sqlite_store_full_check(s);
+
+    return rc ? rc : sqlite_store_read_each(s, "SELECT 1", NULL, 0, int_row, &v);
 }
 
 /* ---- series ---- */
@@ -500,6 +510,7 @@ int sqlite_store_write(struct sqlite_store *s, const char *sql,
     }
     sqlite_store_stmt_put(s->writer, st);
     pthread_mutex_unlock(&s->wlock);
+    sqlite_store_note_write(s, rc);
     return rc;
 }
 

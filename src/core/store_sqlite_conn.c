@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "core/datetime.h"
 #include "core/err.h"
@@ -95,7 +96,37 @@ static const char *const migrations[] = {
 int sqlite_store_fail(struct sqlite_store_conn *c, const char *what)
 {
     dst_error("store: sqlite %s: %s", what, c && c->db ? sqlite3_errmsg(c->db) : "out of memory");
+    if (c && c->db && (sqlite3_errcode(c->db) & 0xff) == SQLITE_FULL)
+        return DST_ENOSPC;
     return DST_EDEP;
+}
+
+/* The bytes an unprivileged writer may still use on the file system of the file. */
+static uint64_t avail_bytes(const struct sqlite_store *s)
+{
+    struct statvfs v;
+
+    if (s->memory || statvfs(s->path, &v) != 0)
+        return UINT64_MAX;
+    return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+void sqlite_store_note_write(struct sqlite_store *s, int rc)
+{
+    if (rc == DST_ENOSPC) {
+        atomic_store(&s->full_avail, avail_bytes(s));
+        atomic_store(&s->full, true);
+    } else if (rc == 0 && atomic_load(&s->full)) {
+        atomic_store(&s->full, false);
+        dst_info("store: %s: writes work again", s->path);
+    }
+}
+
+int sqlite_store_full_check(struct sqlite_store *s)
+{
+    if (!atomic_load(&s->full) || avail_bytes(s) > atomic_load(&s->full_avail))
+        return 0;
+    return DST_ENOSPC;
 }
 
 void sqlite_store_conn_close(struct sqlite_store_conn *c)

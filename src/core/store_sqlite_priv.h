@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,8 @@ struct sqlite_store {
     int nidle;
     int schema_version;
     struct sqlite_feed *feed; /* the feed's follower, while it runs (store_sqlite_feed.c) */
+    atomic_bool full;                 /* the last write failed with SQLITE_FULL */
+    atomic_uint_least64_t full_avail; /* the bytes free then: ping waits until there are more */
 };
 
 /* ---- connections and their statement caches ---- */
@@ -56,8 +59,20 @@ struct sqlite_store {
 int sqlite_store_conn_open(const char *path, bool writer, struct sqlite_store_conn **out);
 void sqlite_store_conn_close(struct sqlite_store_conn *c);
 
-/* Logs what failed with SQLite's message; returns DST_EDEP. */
+/*
+ * Logs what failed with SQLite's message; returns DST_ENOSPC when the disk is full
+ * (SQLITE_FULL), else DST_EDEP.
+ */
 int sqlite_store_fail(struct sqlite_store_conn *c, const char *what);
+
+/* Records a write's outcome rc: whether the disk was full (for ping), or no longer is. */
+void sqlite_store_note_write(struct sqlite_store *s, int rc);
+
+/*
+ * DST_ENOSPC while the last write failed for want of space and no space was freed since (the
+ * file system's free bytes have not grown); else 0. For ping: reading works on a full disk.
+ */
+int sqlite_store_full_check(struct sqlite_store *s);
 
 /*
  * A reset statement for sql: the cached one, else a new one that is cached in the least

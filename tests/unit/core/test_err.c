@@ -25,6 +25,7 @@ static const struct {
     {DST_ETOOBIG, "too big", 413},
     {DST_EBUSY, "busy", 503},
     {DST_EPERM, "not authorised", 401},
+    {DST_ENOSPC, "disk full", 507},
 };
 
 #define N (sizeof(table) / sizeof(table[0]))

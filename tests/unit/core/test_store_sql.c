@@ -440,15 +440,15 @@ static void insert_text(void **state)
     snprintf(want + n, sizeof(want) - n, ") ON CONFLICT (id) DO NOTHING");
     assert_string_equal(dst_store_sql_insert(DST_SQL_SQLITE), want);
 
-    /* PostgreSQL's also sends the feed's NOTIFY of each new row, in the same statement */
+    /* PostgreSQL's also sends the feed's NOTIFY of the new rows' range, once, in the statement */
     n = (size_t)snprintf(want, sizeof(want),
                          "WITH i AS (INSERT INTO results (" NAMES_A "\"user\"" NAMES_B
                          ", received_ms) VALUES ($1");
     for (int i = 2; i <= DST_STORE_SQL_NCOLS + 1; i++)
         n += (size_t)snprintf(want + n, sizeof(want) - n, ", $%d", i);
     snprintf(want + n, sizeof(want) - n,
-             ") ON CONFLICT (id) DO NOTHING RETURNING seq) SELECT seq,"
-             " pg_notify('dstmc_store', 'r ' || seq) FROM i");
+             ") ON CONFLICT (id) DO NOTHING RETURNING seq) SELECT seq, (SELECT"
+             " pg_notify('dstmc_store', 'r ' || min(seq) || ' ' || max(seq)) FROM i) FROM i");
     assert_string_equal(dst_store_sql_insert(DST_SQL_PG), want);
 }
 
@@ -467,6 +467,9 @@ static void insert_many_text(void **state)
     assert_non_null(
         strstr(t, ", $36::int8[]) ON CONFLICT (id) DO NOTHING RETURNING id, seq")); /* received */
     assert_null(strstr(t, "$37"));
+    /* one NOTIFY for the batch: an uncorrelated sub-select, evaluated once */
+    assert_non_null(strstr(t, "SELECT id, seq, (SELECT pg_notify('dstmc_store', 'r ' || min(seq)"
+                              " || ' ' || max(seq)) FROM i) FROM i"));
 }
 
 static void fill(struct dst_result *r)
