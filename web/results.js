@@ -1,7 +1,7 @@
 /*
  * results.js - the dashboard's results table: pages of GET /api/v1/results by cursor (newer,
- * older, rows per page), sorting by time, download, upload or ping (the API lists newest first
- * and has no other order, so a sort orders the page shown), units in the column heads, a detail
+ * older, rows per page), sorting by time, download, upload or ping (the API sorts the whole
+ * list; rows from the original API, unpaged, are sorted here), units in the column heads, a detail
  * view of one result, and the admin's exclude/delete buttons. Loaded after format.js, before
  * app.js, which calls window.dstmcResults.init(ctx).
  */
@@ -37,7 +37,9 @@
 
   /* The page at st.page of the current selection (sel: {probe}); resolves with its rows. */
   async function load(sel) {
-    const q = ctx.query({ limit: st.size, cursor: st.cursors[st.page], ...sel });
+    const { key, dir } = st.sort;
+    const order = key === 'time' && dir < 0 ? {} : { sort: key, order: dir < 0 ? 'desc' : 'asc' };
+    const q = ctx.query({ limit: st.size, cursor: st.cursors[st.page], ...order, ...sel });
     const page = await ctx.api(`/api/v1/results?${q}`);
     st.rows = page.results || [];
     st.next = page.next_cursor || null;
@@ -82,7 +84,7 @@
 
   function sorted() {
     const { key, dir } = st.sort;
-    if (key === 'time' && dir === -1) return st.rows;
+    if (st.paged || (key === 'time' && dir === -1)) return st.rows; /* the API sorted them */
     const val = SORTS[key];
     /* results without the value (failed tests) go last either way */
     return st.rows.slice().sort((a, b) => {
@@ -166,7 +168,7 @@
   function addLive(r) {
     if (st.rows.some((x) => x.id === r.id)) return false;
     if (r.status === 'ok' && (!st.latest || timeOf(r) >= timeOf(st.latest))) st.latest = r;
-    if (st.page !== 0) return false;
+    if (st.page !== 0 || (st.paged && (st.sort.key !== 'time' || st.sort.dir > 0))) return false;
     st.rows = [r, ...st.rows].sort((a, b) => timeOf(b) - timeOf(a)).slice(0, st.size);
     render();
     $(`#results tr[data-id="${CSS.escape(r.id)}"]`)?.classList.add('fresh');
@@ -288,9 +290,19 @@
     }
   }
 
-  function sortBy(key) {
+  /* The whole list in that order (the API sorts; paging starts again), or the page (no paging). */
+  async function sortBy(key) {
+    const was = st.sort;
     st.sort = st.sort.key === key ? { key, dir: -st.sort.dir } : { key, dir: key === 'ping' ? 1 : -1 };
-    render();
+    if (!st.paged) return render();
+    reset();
+    try {
+      await load({ probe: ctx.probe() });
+      render();
+    } catch (e) {
+      st.sort = was;
+      msg(`Could not sort: ${e.message}`, 'error');
+    }
   }
 
   function init(c) {

@@ -173,15 +173,21 @@ async function main(launch) {
     const dl = () => page.evaluate(() => [...document.querySelectorAll('#results tbody tr[data-id]')]
       .map((tr) => window.dstmcResults.rows().find((r) => r.id === tr.dataset.id).download_bps)
       .filter((v) => typeof v === 'number'));
+    /* the whole list is sorted, not the page shown: the first row is the fastest of all */
+    const [top, bottom] = await page.evaluate(async () => Promise.all(['desc', 'asc'].map(async (o) =>
+      (await (await fetch(`api/v1/results?sort=download&order=${o}&status=ok&limit=1`)).json()).results[0].download_bps)));
     await page.click('#col-download button');
-    check(await page.getAttribute('#col-download', 'aria-sort') === 'descending', 'download is not sorted descending');
+    await page.waitForFunction(() => document.querySelector('#col-download').getAttribute('aria-sort') === 'descending');
+    await page.waitForFunction((t) => window.dstmcResults.rows()[0]?.download_bps === t, top, { timeout: 30000 });
     let v = await dl();
     check(v.length > 2 && v.every((x, i) => !i || v[i - 1] >= x), `not descending: ${v}`);
     await page.click('#col-download button');
+    await page.waitForFunction((b) => window.dstmcResults.rows().find((r) => typeof r.download_bps === 'number')?.download_bps === b,
+      bottom, { timeout: 30000 });
     v = await dl();
     check(v.every((x, i) => !i || v[i - 1] <= x), `not ascending: ${v}`);
     await page.click('#results th[data-sort="time"] button'); /* back to newest first */
-    check(await page.getAttribute('#results th[data-sort="time"]', 'aria-sort') === 'descending', 'time is not newest first');
+    await page.waitForFunction(() => document.querySelector('#results th[data-sort="time"]').getAttribute('aria-sort') === 'descending');
   });
 
   await step('results: the detail view of one result', async () => {

@@ -139,6 +139,41 @@ class NativeTest(TestCase):
             self.assertEqual(r.status, 400, q)
             self.assertIn(needle, r.json()["error"]["message"])
 
+    def test_list_sorted_by_a_measure_pages_through_every_result(self):
+        """Sorting ordered only the page shown: the API had no order but time."""
+        downs = [50e6, 10e6, 90e6, 30e6, 70e6, 20e6, 80e6, 40e6, 60e6]
+        rows = [result(i, download_bps=d, ping_ms=float(i + 1)) for i, d in enumerate(downs)]
+        rows.append(result(20, status="failed", error="timeout", download_bps=None,
+                           upload_bps=None, ping_ms=None))
+        self.ingest(rows)
+
+        def all_pages(q):
+            seen, cursor = [], None
+            for _ in range(20):  # bounded: 10 results in pages of 3
+                page = self.c.get(f"/api/v1/results?limit=3&{q}" +
+                                  (f"&cursor={cursor}" if cursor else "")).json()
+                seen += page["results"]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            return seen
+
+        got = all_pages("sort=download")  # descending by default; no value last
+        self.assertEqual([r.get("download_bps") for r in got], sorted(downs, reverse=True) + [None])
+        got = all_pages("sort=download&order=asc")  # ascending: no value first
+        self.assertEqual([r.get("download_bps") for r in got], [None] + sorted(downs))
+        got = all_pages("sort=ping&order=asc&status=ok")
+        self.assertEqual([r["ping_ms"] for r in got], [float(i + 1) for i in range(9)])
+        got = all_pages("sort=time&order=asc")
+        self.assertEqual([r["time"] for r in got], sorted(r["time"] for r in got))
+        self.assertEqual(len(got), 10)
+        for q, needle in (("sort=speed", "sort"), ("sort=download&order=up", "order"),
+                          ("sort=download&cursor=1.2", "cursor"), ("cursor=o3", "cursor"),
+                          ("sort=upload&cursor=o-1", "cursor")):
+            r = self.c.get("/api/v1/results?" + q)
+            self.assertEqual(r.status, 400, q)
+            self.assertIn(needle, r.json()["error"]["message"])
+
     def test_series_min_avg_max(self):
         step = 3_600_000
         base = T0

@@ -1,4 +1,4 @@
-/* results.c - the native face's results: list with cursor paging, one, ingest, CSV export */
+/* results.c - the native face's results: list with cursor paging and sorting, one, ingest, CSV export */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -109,6 +109,45 @@ static int read_filters(const struct dst_http_qarg *args, int n, struct dst_stor
     return 0;
 }
 
+/* The orders the list takes besides its own (time, newest first, by keyset cursor). */
+static const struct {
+    const char *name;
+    enum dst_field field;
+} sorts[] = {{"time", DST_F_TIME},
+             {"download", DST_F_DOWNLOAD},
+             {"upload", DST_F_UPLOAD},
+             {"ping", DST_F_PING}};
+
+#define OFFSET_MAX 100000000 /* a cursor "o<N>" deeper than any list */
+
+/*
+ * sort=time|download|upload|ping and order=asc|desc (default desc) into q. Time newest first
+ * stays the keyset order; any other is an offset order, its cursor "o<N>" (results without the
+ * value sort as the smallest: last when descending, first when ascending; ties by seq).
+ */
+static int read_sort(const struct dst_http_qarg *args, int n, struct dst_store_query *q, char *err,
+                     size_t errlen)
+{
+    const char *v = dst_http_query_find(args, n, "sort"),
+               *o = dst_http_query_find(args, n, "order");
+    size_t i = 0;
+
+    if (o && *o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0)
+        return snprintf(err, errlen, "order: must be asc or desc"), DST_EINVAL;
+    if (!v || !*v)
+        v = "time";
+    while (i < sizeof(sorts) / sizeof(sorts[0]) && strcmp(sorts[i].name, v) != 0)
+        i++;
+    if (i == sizeof(sorts) / sizeof(sorts[0]))
+        return snprintf(err, errlen, "sort: must be time, download, upload or ping"), DST_EINVAL;
+    q->desc = !o || !*o || strcmp(o, "desc") == 0;
+    if (sorts[i].field == DST_F_TIME && q->desc)
+        return 0; /* the keyset order */
+    q->keyset = false;
+    q->sort = sorts[i].field;
+    return 0;
+}
+
 /* A next_cursor of list_results: "TIME.SEQ", two integers. */
 static bool parse_cursor(const char *v, int64_t *time, int64_t *seq)
 {
@@ -125,7 +164,7 @@ static bool parse_cursor(const char *v, int64_t *time, int64_t *seq)
 int api_results_query(const struct dst_http_qarg *args, int n, int64_t *limit,
                       struct dst_store_query *q, char *err, size_t errlen)
 {
-    static const char *const extra[] = {"limit", "cursor", NULL};
+    static const char *const extra[] = {"limit", "cursor", "sort", "order", NULL};
     const char *v;
     int rc = read_filters(args, n, q, limit ? extra : NULL, err, errlen);
 
@@ -136,10 +175,16 @@ int api_results_query(const struct dst_http_qarg *args, int n, int64_t *limit,
         if (!api_parse_int64(v, limit) || *limit < 1 || *limit > 1000)
             return snprintf(err, errlen, "limit: must be from 1 to 1000"), DST_EINVAL;
     }
+    if (read_sort(args, n, q, err, errlen))
+        return DST_EINVAL;
     if ((v = dst_http_query_find(args, n, "cursor")) && *v) {
-        if (!parse_cursor(v, &q->after_time, &q->after_seq))
-            return snprintf(err, errlen, "cursor: not a cursor of this API"), DST_EINVAL;
-        q->has_after = true;
+        bool offset = v[0] == 'o';
+        if (offset != !q->keyset ||
+            (offset ? !api_parse_int64(v + 1, &q->offset) || q->offset < 0 || q->offset > OFFSET_MAX
+                    : !parse_cursor(v, &q->after_time, &q->after_seq)))
+            return snprintf(err, errlen, "cursor: not a cursor of this API for this order"),
+                   DST_EINVAL;
+        q->has_after = !offset;
     }
     q->limit = *limit + 1; /* one more: is there a next page? */
     return 0;
@@ -188,7 +233,10 @@ static void list_results(struct dst_http_req *req, void *ud)
     json_t *j = json_pack("{s:o}", "results", p.list);
     if (p.more) {
         char cursor[48];
-        snprintf(cursor, sizeof(cursor), "%" PRId64 ".%" PRId64, p.last_time, p.last_seq);
+        if (q.keyset)
+            snprintf(cursor, sizeof(cursor), "%" PRId64 ".%" PRId64, p.last_time, p.last_seq);
+        else
+            snprintf(cursor, sizeof(cursor), "o%" PRId64, q.offset + p.n);
         json_object_set_new(j, "next_cursor", json_string(cursor));
     } else {
         json_object_set_new(j, "next_cursor", json_null());
