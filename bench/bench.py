@@ -309,14 +309,14 @@ class PgServer:
                 self.p.wait()
 
 
-def ingest_run(tmp, script, batch, pg=None, async_commit=False, threads=None):
+def ingest_run(tmp, script, batch, pg=None, async_commit=False, threads=None, conns=16):
     """One bounded wrk run against a fresh API and store (a SQLite file, or a new database of
     pg, with synchronous_commit off if asked); the rows are counted in the store after the API
     stopped."""
     port = free_port()
     if pg:
         db = f"ingest_{batch}" + ("_async" if async_commit else "") + \
-            (f"_t{threads}" if threads else "")
+            (f"_t{threads}" if threads else "") + f"_c{conns}"
         pg.psql(f"CREATE DATABASE {db}")
         if async_commit:
             pg.psql(f"ALTER DATABASE {db} SET synchronous_commit = off")
@@ -330,7 +330,7 @@ def ingest_run(tmp, script, batch, pg=None, async_commit=False, threads=None):
         c0 = cpu_seconds(api.pid)
         p0 = cpu_seconds_tree(pg.pid) if pg else 0
         t = time.monotonic()
-        r = subprocess.run(["wrk", "-t2", "-c16", f"-d{DUR}s", "--latency", "-s", script,
+        r = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{DUR}s", "--latency", "-s", script,
                             f"http://127.0.0.1:{port}"], capture_output=True, text=True,
                            env={**os.environ, "BATCH": str(batch)}, timeout=DUR + 30).stdout
         wall = time.monotonic() - t
@@ -347,7 +347,8 @@ def ingest_run(tmp, script, batch, pg=None, async_commit=False, threads=None):
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", r, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", r)
     store = "PostgreSQL" + (", synchronous_commit=off" if async_commit else "") + \
-        (f", API --threads {threads}" if threads else "")
+        (f", API --threads {threads}" if threads else "") + \
+        (f", {conns} connections" if conns != 16 else "")
     return {"store": store if pg else "SQLite", "batch": batch, "reqs": reqs,
             "rows": rows, "distinct": distinct, "wall": wall, "cpu": cpu, "pgcpu": pgcpu,
             "p50": lat.get("50"), "p99": lat.get("99"),
@@ -382,7 +383,9 @@ def bench_ingest():
             runs = [ingest_run(tmp, script, b) for b in (1, 100)]
             runs += [ingest_run(tmp, script, b, pg) for b in (1, 100)]
             runs += [ingest_run(tmp, script, 1, pg, threads=16),
-                     ingest_run(tmp, script, 1, pg, async_commit=True)]
+                     ingest_run(tmp, script, 1, pg, threads=64, conns=64),
+                     ingest_run(tmp, script, 1, pg, async_commit=True),
+                     ingest_run(tmp, script, 1, pg, async_commit=True, threads=16)]
         finally:
             pg.stop()
     rows = []
