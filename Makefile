@@ -2,6 +2,7 @@
 #   make run    build and start `dstmc up` (the whole system on one machine)
 #   make test   build and run every test (unit, integration, browser, a short run of each fuzzer)
 #   make fuzz   run each fuzz target for long (tests/fuzz/fuzz.sh)
+#   make image  the container images of deploy/ (scripts/image.sh; needs a running dockerd)
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
@@ -12,7 +13,8 @@ FUZZ_RUNS ?=
 FUZZ_JOBS ?= 2
 FUZZ_KEEP_GOING ?= 0
 
-.PHONY: all deps build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge
+.PHONY: all deps build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge \
+	image
 
 all: build
 
@@ -65,6 +67,10 @@ fuzz-merge: fuzz-build
 # Every benchmark beside its reference (wrk, nginx, iperf3, speedtest-cli); figures to docs/benchmarks.md.
 bench: build
 	DSTMC_BIN=$(BUILD)/dstmc python3 bench/bench.py $(BENCH)
+
+# dstmc, dstmc-postgres and dstmc-redis (deploy/); the base image is made first when missing.
+image: deps
+	scripts/image.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
