@@ -50,7 +50,7 @@ int health_main(int argc, char **argv)
          "what to GET (also the first argument; default: /ping on 127.0.0.1 at the port of "
          "DSTMC_LISTEN, else 8080)",
          "URL"},
-        {"health-timeout-ms", DST_CFG_INT, &timeout_ms, "3000", "how long the answer may take",
+        {"health-deadline-ms", DST_CFG_INT, &timeout_ms, "3000", "how long the answer may take",
          "MS", 1, 600000},
     };
     struct dst_cfg cfg = {"health", "GET a service's health URL: exit 0 on a 2xx answer", opts,

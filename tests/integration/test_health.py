@@ -31,13 +31,13 @@ class HealthTest(TestCase):
             m.pause()
             try:
                 rc, _, err = run("health", f"http://127.0.0.1:{m.port}/ping",
-                                 "--health-timeout-ms", "300")
+                                 "--health-deadline-ms", "300")
             finally:
                 m.resume()
             self.assertEqual(rc, 1)
             self.assertIn("dstmc health:", err)
 
     def test_bad_option(self):
-        rc, _, err = run("health", "--health-timeout-ms", "0")
+        rc, _, err = run("health", "--health-deadline-ms", "0")
         self.assertEqual(rc, 2)
-        self.assertIn("--health-timeout-ms", err)
+        self.assertIn("--health-deadline-ms", err)
