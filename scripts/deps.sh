@@ -5,12 +5,15 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Build, test and benchmark dependencies, all from Debian 12. (postgresql: the store tests start
-# a private server from /usr/lib/postgresql/N/bin, which is not on PATH; they skip without it.)
+# a private server from /usr/lib/postgresql/N/bin, which is not on PATH; they skip without it.
+# docker.io, docker-compose, debootstrap: make image and the Compose smoke test, which starts
+# dockerd itself: scripts/dockerd.sh.)
 PKGS="build-essential cmake pkg-config git clang libclang-rt-14-dev
 libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev uuid-dev libcmocka-dev
 libhiredis-dev libpq-dev libiperf-dev libexpat1-dev libssl-dev
 python3 chromium curl sqlite3 iproute2
-iperf3 speedtest-cli redis-server postgresql wrk nginx-light"
+iperf3 speedtest-cli redis-server postgresql wrk nginx-light
+docker.io docker-compose debootstrap"
 
 missing=""
 for p in $PKGS; do
