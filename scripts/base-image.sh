@@ -38,5 +38,12 @@ rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/ap
     "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
 printf 'path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\n' \
     >"$dir/etc/dpkg/dpkg.cfg.d/docker-slim"
+# apt keeps no package cache or .debs in an image layer (the official images' docker-clean)
+cat >"$dir/etc/apt/apt.conf.d/docker-clean" <<'CONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CONF
 tar -C "$dir" -c . | "$DOCKER" import -c 'CMD ["bash"]' - "$TAG" >/dev/null
 echo "base-image: imported $TAG"
