@@ -162,7 +162,8 @@ class ComposeTest(TestCase):
         st.compose("up", "-d")
         base = st.url("up", 8080)
         wait_for(lambda: http("GET", base + "/readyz")[0] == 200, UP_WAIT, "up ready again")
-        self.assertEqual([r["id"] for r in results(base)], [first[0]["id"]])
+        # (the schedule, every 15 minutes, may have added one meanwhile)
+        self.assertIn(first[0]["id"], [r["id"] for r in results(base)])
 
     def test_b_distributed_speed_test(self):
         st = Stack(self, "distributed.yaml", {
@@ -226,7 +227,8 @@ class ComposeTest(TestCase):
         if routes or sh([DOCKER, "ps", "-aq", "--filter", "name=^/(machine1|machine2|monitor)$"],
                         check=False).stdout.strip():
             self.skipTest(f"1.2.3.0/24 or the drill's container names are in use: {routes}")
-        st = Stack(self, "drill.yaml", {})
+        # a second to answer, not the original's 100 ms: a busy CI box must not flap the bulbs
+        st = Stack(self, "drill.yaml", {"DSTMC_DRILL_TIMEOUT_MS": "1000"})
         mon = "http://1.2.3.150:3000"
 
         def bulbs():
