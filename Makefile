@@ -3,6 +3,7 @@
 #   make test   build and run every test (unit, integration, browser, a short run of each fuzzer)
 #   make fuzz   run each fuzz target for long (tests/fuzz/fuzz.sh)
 #   make install  the binary, systemd units and the default environment file (PREFIX, DESTDIR)
+#   make image  the container images of deploy/ (scripts/image.sh; needs a running dockerd)
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
@@ -21,7 +22,7 @@ DOCDIR ?= $(PREFIX)/share/doc/dstmc
 DESTDIR ?=
 
 .PHONY: all deps deps-test build run test test-asan bench format clean fuzz-build fuzz-short fuzz fuzz-merge \
-	install uninstall
+	install uninstall image
 
 all: build
 
@@ -100,6 +101,11 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dstmc $(DESTDIR)$(DOCDIR)/*
 	for u in deploy/systemd/*.service; do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 	-rmdir $(DESTDIR)$(DOCDIR)
+
+# dstmc, dstmc-postgres and dstmc-redis (deploy/); the base image is made first when missing.
+# deps-test: docker.io, docker-compose and debootstrap are in the test set.
+image: deps-test
+	scripts/image.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

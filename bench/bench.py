@@ -2,7 +2,7 @@
 """bench.py - dstmc benchmarks, each beside a reference measured in the same run.
 
     python3 bench/bench.py [all|get|ingest|series|memory|engines|speedtest-cli|server-cpu|
-                            fleet|fire-delay|monitor|toystore] [--quick]
+                            fleet|fire-delay|monitor|toystore|image] [--quick]
 
 Writes the figures to docs/benchmarks.md (between the BEGIN/END markers of each section) and
 prints them. Every load is bounded in time; every process started here is stopped by its pid.
@@ -1186,8 +1186,9 @@ def main():
              "memory": bench_memory, "engines": bench_engines,
              "speedtest-cli": bench_speedtest_cli, "server-cpu": bench_server_cpu,
              "fleet": bench_fleet, "fire-delay": bench_fire_delay, "monitor": bench_monitor,
-             "toystore": lambda: __import__("toystore").bench_toystore()}  # bench/toystore.py
-    names = list(table) if which == ["all"] else which
+             "toystore": lambda: __import__("toystore").bench_toystore(),  # bench/toystore.py
+             "image": lambda: __import__("image").bench_image()}  # bench/image.py: needs dockerd
+    names = [n for n in table if n != "image"] if which == ["all"] else which
     results = []
     for n in names:
         log(f"bench: {n} ...")

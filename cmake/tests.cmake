@@ -31,6 +31,10 @@ foreach(src IN LISTS DSTMC_INTEGRATION_TESTS)
   set_tests_properties(integration/${name} PROPERTIES LABELS integration TIMEOUT 600
                        ENVIRONMENT "DSTMC_BIN=$<TARGET_FILE:dstmc>;PYTHONDONTWRITEBYTECODE=1")
 endforeach()
+# The Compose smoke test builds the images first (a cold build: debootstrap, apt, a compile).
+if(TEST integration/test_compose)
+  set_tests_properties(integration/test_compose PROPERTIES TIMEOUT 2400)
+endif()
 
 find_program(NODE node)
 file(GLOB DSTMC_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/*.test.mjs)

@@ -24,9 +24,11 @@ libhiredis0.14 libpq5 libiperf0 libssl3 ca-certificates"
 # make test: the fuzz build (clang), the peers and servers the tests start themselves
 # (postgresql: from /usr/lib/postgresql/N/bin, which is not on PATH; its tests skip without it),
 # the browser of the e2e tests, the tools of the integration tests (systemd: systemd-analyze
-# verifies the units), and make bench's references (wrk, nginx).
+# verifies the units; docker.io, docker-compose, debootstrap: make image and the Compose smoke
+# test, which starts dockerd itself: scripts/dockerd.sh), and make bench's references (wrk, nginx).
 TEST_PKGS="clang libclang-rt-14-dev python3 chromium curl sqlite3 iproute2 systemd
-iperf3 speedtest-cli redis-server postgresql wrk nginx-light"
+iperf3 speedtest-cli redis-server postgresql wrk nginx-light
+docker.io docker-compose debootstrap"
 
 mode="${1:-build}"
 case "$mode" in

@@ -9,6 +9,7 @@
 #include "core/sig.h"
 #include "monitor/services.h"
 #include "speedtest/services.h"
+#include "tools/services.h"
 #include "toystore/services.h"
 
 struct service {
@@ -30,6 +31,7 @@ static const struct service services[] = {
     {"monitor", monitor_main, "health-checks backends, forwards to the first up, status page"},
     {"machine", machine_main, "the monitor's demo service: GET /ping, GET /?first=&second="},
     {"toystore", toystore_main, "the tiered toy store: catalog, order, frontend"},
+    {"health", health_main, "GET a service's /ping or /healthz: exit 0 when it answers 2xx"},
 };
 
 static void usage(FILE *out)

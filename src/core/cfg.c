@@ -280,6 +280,44 @@ static const char *state_value(const struct dst_cfg_opt *o)
 }
 
 /*
+ * Copies of the environment values that lists split into lines. They live as long as the
+ * process (a STR or LIST dest points into them, like into environ); the table keeps them
+ * reachable. Parsing happens at start-up, on one thread.
+ */
+static char **line_copies;
+static size_t nline_copies;
+
+/* A list's text from the environment or a default: one value per line, blank lines skipped. */
+static int apply_lines(const struct dst_cfg *cfg, FILE *errf, const struct dst_cfg_opt *o,
+                       const char *from, const char *v)
+{
+    int rc = 0;
+
+    if (!strchr(v, '\n'))
+        return apply(cfg, errf, o, from, v);
+    char *copy = dst_xstrdup(v);
+    line_copies = dst_xrealloc(line_copies, (nline_copies + 1) * sizeof(*line_copies));
+    line_copies[nline_copies++] = copy;
+    for (char *line = copy, *next = NULL; line && rc == 0; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        if (((struct dst_cfg_list *)o->dest)->n == DST_CFG_LIST_MAX) {
+            errorf(cfg, errf, "--%s (from %s): more than %d values", o->name, from,
+                   DST_CFG_LIST_MAX);
+            return DST_EINVAL;
+        }
+        rc = apply(cfg, errf, o, from, line);
+    }
+    return rc;
+}
+
+/*
  * Resolves one option: flag > DSTMC_* > env_alias > state_def (under systemd) > default; dest
  * untouched when none.
  */
@@ -319,7 +357,10 @@ static int resolve(const struct dst_cfg *cfg, FILE *errf, struct dst_cfg_opt *o,
         from = "the default";
         o->from = v ? DST_CFG_FROM_DEFAULT : DST_CFG_FROM_NONE;
     }
-    return v ? apply(cfg, errf, o, from, v) : 0;
+    if (!v)
+        return 0;
+    return o->type == DST_CFG_LIST ? apply_lines(cfg, errf, o, from, v)
+                                   : apply(cfg, errf, o, from, v);
 }
 
 static bool wants_help(int argc, char **argv)

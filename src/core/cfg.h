@@ -10,7 +10,8 @@ enum dst_cfg_type {
     DST_CFG_INT, /* dest: long *, checked against [min, max] */
     DST_CFG_DOUBLE, /* dest: double *, checked against [min, max] */
     DST_CFG_BOOL,   /* dest: bool *; "--x" alone means true; values true/false/1/0/yes/no/on/off */
-    DST_CFG_LIST,   /* dest: struct dst_cfg_list *; every occurrence of the flag appends */
+    DST_CFG_LIST,   /* dest: struct dst_cfg_list *; every occurrence of the flag appends;
+                       its DSTMC_* twin holds one value per line (blank lines skipped) */
 };
 
 #define DST_CFG_LIST_MAX 16

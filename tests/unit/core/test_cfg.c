@@ -245,6 +245,38 @@ static void lists(void **state)
     assert_string_equal(targets.v[1], "speedtest://auto");
 }
 
+static void list_lines_from_env(void **state)
+{
+    (void)state;
+    /* One value per line: how Compose or Kubernetes give a monitor its two backends. */
+    setenv("DSTMC_TARGET", "iperf3://a\r\n\nspeedtest://auto\n", 1);
+    assert_int_equal(parse(NULL), 0);
+    assert_int_equal(targets.n, 2);
+    assert_string_equal(targets.v[0], "iperf3://a");
+    assert_string_equal(targets.v[1], "speedtest://auto");
+    assert_string_equal(getenv("DSTMC_TARGET"), "iperf3://a\r\n\nspeedtest://auto\n");
+
+    setenv("DSTMC_TARGET", "\n\n", 1);
+    assert_int_equal(parse(NULL), 0);
+    assert_int_equal(targets.n, 0);
+}
+
+static void list_lines_overflow(void **state)
+{
+    char text[(DST_CFG_LIST_MAX + 1) * 8] = "";
+    size_t elen = 0;
+
+    (void)state;
+    for (int i = 0; i <= DST_CFG_LIST_MAX; i++)
+        strcat(text, "dummy:\n");
+    setenv("DSTMC_TARGET", text, 1);
+    char *argv[] = {"api", NULL};
+    FILE *err = open_memstream(&err_text, &elen);
+    assert_int_equal(dst_cfg_parse(&cfg, 1, argv, NULL, err), DST_EINVAL);
+    fclose(err);
+    assert_non_null(strstr(err_text, "--target (from DSTMC_TARGET): more than 16 values"));
+}
+
 static void list_overflow(void **state)
 {
     char *argv[2 + 2 * (DST_CFG_LIST_MAX + 1)];
@@ -660,6 +692,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(env_empty_string, setup, teardown),
         cmocka_unit_test_setup_teardown(lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_lines_from_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_lines_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(list_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(int_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(double_errors, setup, teardown),
