@@ -23,6 +23,7 @@
 #include "core/uuid.h"
 #include "speedtest/engines/engine.h"
 #include "speedtest/logger/hook.h"
+#include "speedtest/logger/progress.h"
 #include "speedtest/probe/outbox.h"
 #include "speedtest/services.h"
 
@@ -44,6 +45,7 @@ struct logger {
     char last_id[DST_UUID_LEN + 1]; /* the last result the API stored, for heartbeats */
     int64_t last_ms;
     /* the test being run, for its progress beats (only the logger's thread touches these) */
+    struct logger_progress *progress; /* their sender: the engine's loop never waits on the API */
     const char *rid;
     int64_t started_ms, beat_ms;
     char phase[32];
@@ -96,7 +98,7 @@ static void on_progress(void *ud, const char *phase, double bps)
                            .elapsed_s = (double)(now - l->started_ms) / 1000,
                            .last_id = l->last_id,
                            .last_ms = l->last_ms};
-    probe_heartbeat(&l->o, l->hc, &b);
+    logger_progress_post(l->progress, &b);
 }
 
 static void stored(struct logger *l, const struct dst_result *r)
@@ -275,6 +277,8 @@ int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struc
         rc = probe_outbox_open(l->lo.outbox, &l->ob);
     if (rc == 0 && !o->sink)
         rc = dst_http_client_new(&l->hc); /* a sink needs no HTTP */
+    if (rc == 0 && l->o.progress == on_progress)
+        rc = logger_progress_start(&l->o, &l->progress);
     /* the group exists from now on: a request published before the first consume is ours too
        (a Redis that cannot be reached yet is joined by the first consume instead) */
     if (rc == 0 && dst_queue_join(q, REQUESTS_TOPIC, l->lo.group) != 0)
@@ -283,6 +287,7 @@ int logger_start(const struct probe_opts *o, const struct logger_opts *lo, struc
     if (rc == 0 && pthread_create(&l->thread, NULL, loop, l) != 0)
         rc = DST_EDEP;
     if (rc) {
+        logger_progress_stop(l->progress);
         dst_http_client_free(l->hc);
         probe_outbox_free(l->ob);
         free(l);
@@ -298,6 +303,7 @@ void logger_stop(struct logger *l)
         return;
     atomic_store(&l->stop, true);
     pthread_join(l->thread, NULL);
+    logger_progress_stop(l->progress);
     dst_http_client_free(l->hc);
     probe_outbox_free(l->ob);
     free(l);

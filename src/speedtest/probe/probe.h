@@ -90,8 +90,9 @@ struct probe_beat {
 /*
  * Tells the API this probe is alive: POST /api/v1/probes/NAME/heartbeat with b's fields
  * (state, request_id, phase, bps, elapsed_s, last_result_id, last_result_time). Quiet; a failure
- * is only logged at debug level. A beat with a phase (live progress, sent from the engine's
- * thread while it measures) waits at most a second for the API.
+ * is only logged at debug level. A beat with a phase (live progress, which the logger sends from
+ * a thread of its own while the engine measures: logger/progress.c) waits at most a second for
+ * the API.
  */
 int probe_heartbeat(const struct probe_opts *o, struct dst_http_client *hc,
                     const struct probe_beat *b);
