@@ -45,6 +45,14 @@ int dst_store_schema_version(struct dst_store *s);
  */
 int dst_store_insert(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
 
+/*
+ * For copies and imports: inserts results as dst_store_insert does (atomic, durable, ids
+ * already stored skipped) on the backend's fastest path (PostgreSQL: COPY into a temporary
+ * table, then one INSERT from it; store_pg_bulk.c), telling only how many were new in
+ * *created: no seqs, no created flags. The feed tells the new rows as from dst_store_insert.
+ */
+int dst_store_insert_bulk(struct dst_store *s, struct dst_result *rs, size_t n, int64_t *created);
+
 /* Loads one result by id into r (initialised by the caller). DST_ENOTFOUND if absent. */
 int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r);
 

@@ -63,18 +63,24 @@ void store_batch_add(struct store_batch *b, const struct dst_result *r)
     dst_result_copy(&b->rs[b->n++], r);
 }
 
-int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t)
+int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t,
+                       const struct dst_store_copy_opts *o)
 {
-    int rc = dst_store_insert(to, b->rs, b->n, b->created);
+    int64_t made = 0;
+    int rc = 0;
 
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (b->created[i])
-            t->copied++;
-        else
-            t->existing++;
+    if (o->no_bulk) {
+        rc = dst_store_insert(to, b->rs, b->n, b->created);
+        for (size_t i = 0; rc == 0 && i < b->n; i++)
+            made += b->created[i];
+    } else {
+        rc = dst_store_insert_bulk(to, b->rs, b->n, &made);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        t->copied += made;
+        t->existing += (int64_t)b->n - made;
         t->done += (int64_t)b->n;
+    }
     store_batch_release(b);
     return rc;
 }
@@ -236,7 +242,7 @@ static int copy_results(struct copy_run *x)
             break;
         after = b.rs[b.n - 1].seq; /* before the insert sets the target's seqs */
         memcpy(last_id, b.rs[b.n - 1].id, sizeof(last_id));
-        rc = store_batch_insert(x->to, &b, x->t);
+        rc = store_batch_insert(x->to, &b, x->t, x->o);
         rc = rc ? rc : mark_write(x, after, last_id);
         rc = rc ? rc : store_copy_progress(x->o, x->t);
     }

@@ -52,6 +52,9 @@ struct dst_store_copy_opts {
     size_t batch;                   /* results per read and per insert; 0: 5000 */
     dst_store_progress_fn progress; /* may be NULL */
     void *ud;
+    /* results with dst_store_insert (the API's batch insert), not dst_store_insert_bulk: for
+     * comparison (bench/store.py) */
+    bool no_bulk;
 };
 
 /*

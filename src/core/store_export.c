@@ -311,7 +311,7 @@ static int flush_results(struct import_run *x)
 {
     if (x->b.n == 0)
         return 0;
-    int rc = store_batch_insert(x->s, &x->b, x->results);
+    int rc = store_batch_insert(x->s, &x->b, x->results, x->o);
     return rc ? rc : store_copy_progress(x->o, x->results);
 }
 

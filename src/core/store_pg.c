@@ -553,6 +553,7 @@ const struct dst_store_ops dst_store_pg_ops = {
     .close = pg_store_close,
     .schema_version = pg_store_schema_version,
     .insert = pg_insert,
+    .insert_bulk = pg_store_insert_bulk,
     .get = pg_get,
     .query = pg_query,
     .count = pg_count,

@@ -46,6 +46,12 @@ struct pg_store {
     struct pg_listen *listen; /* the feed's LISTEN, while it runs (store_pg_listen.c) */
 };
 
+/* ---- the bulk insert (store_pg_bulk.c) ---- */
+
+/* The store's insert_bulk op (store_backend.h). */
+int pg_store_insert_bulk(struct dst_store *base, const struct dst_result *rs, size_t n,
+                         int64_t *created);
+
 /* ---- the pool (store_pg_conn.c) ---- */
 
 /*
