@@ -319,7 +319,6 @@ static int import_header(struct import_run *x, json_t *j)
 {
     const char *format = NULL;
     json_int_t version = 0;
-
     json_t *wm = json_object_get(j, "raw_pruned_ms");
 
     if (json_unpack(j, "{s:s, s:I}", "format", &format, "version", &version) != 0 ||

@@ -59,10 +59,12 @@ int dst_store_rollups_page(struct dst_store *s, const struct dst_rollup *after, 
     p.r = dst_xcalloc(max, sizeof(*p.r));
     rc = s->ops->tx->read(s, after ? SQL_PAGE_AFTER : SQL_PAGE_FIRST, a, after ? 4 : 1, page_row,
                           &p);
-    if (rc) {
+    if (rc || p.n == 0) { /* none: nothing to hand out */
         dst_store_rollups_free(p.r, p.n);
-        return rc;
+        p.r = NULL;
     }
+    if (rc)
+        return rc;
     *out = p.r;
     *n = p.n;
     return 0;
