@@ -104,6 +104,11 @@ int dst_store_insert_bulk(struct dst_store *s, struct dst_result *rs, size_t n, 
     return rc;
 }
 
+int dst_store_analyze(struct dst_store *s)
+{
+    return s->ops->analyze ? s->ops->analyze(s) : 0;
+}
+
 int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r)
 {
     char norm[DST_UUID_LEN + 1];

@@ -315,7 +315,7 @@ int dst_store_copy(struct dst_store *from, struct dst_store *to,
         rc = kinds[i].copy(&x);
         rc = rc ? rc : store_copy_progress(o, x.t);
     }
-    return rc;
+    return rc ? rc : dst_store_analyze(to); /* the planner learns what came in */
 }
 
 int dst_store_same(struct dst_store *a, struct dst_store *b, bool *same)

@@ -478,6 +478,7 @@ int dst_store_import(struct dst_store *s, FILE *in, const struct dst_store_copy_
     if (rc == 0 || rc == DST_EINVAL) { /* what came before a bad line is stored */
         int frc = flush_results(&x);
         frc = frc ? frc : flush_rollups(&x);
+        frc = frc ? frc : dst_store_analyze(s); /* the planner learns what came in */
         rc = rc ? rc : frc;
     }
     for (size_t i = 0; i < x.nrb; i++)

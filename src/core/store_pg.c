@@ -554,6 +554,7 @@ const struct dst_store_ops dst_store_pg_ops = {
     .schema_version = pg_store_schema_version,
     .insert = pg_insert,
     .insert_bulk = pg_store_insert_bulk,
+    .analyze = pg_store_analyze,
     .get = pg_get,
     .query = pg_query,
     .count = pg_count,

@@ -1,4 +1,4 @@
-/* store_pg_bulk.c - PostgreSQL's bulk insert for copies and imports: COPY, then one INSERT */
+/* store_pg_bulk.c - PostgreSQL bulk loads for copies and imports: COPY, one INSERT, ANALYZE */
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,5 +136,17 @@ int pg_store_insert_bulk(struct dst_store *base, const struct dst_result *rs, si
     PQclear(res);
     pg_store_conn_put(s, c); /* closed if the transaction is still open */
     dst_buf_release(&b);
+    return rc;
+}
+
+/* The tables a copy fills, for the planner: a fresh results table has no statistics yet. */
+int pg_store_analyze(struct dst_store *base)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    struct pg_store_conn *c = NULL;
+    int rc = pg_store_conn_get(s, &c);
+
+    rc = rc ? rc : plain(c, "ANALYZE results, rollups, rollup_dirty", PGRES_COMMAND_OK, NULL);
+    pg_store_conn_put(s, c);
     return rc;
 }
