@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/store_backend.h"
 #include "core/store_rollup_priv.h"
 
@@ -83,6 +84,29 @@ int dst_store_insert(struct dst_store *s, struct dst_result *rs, size_t n, bool 
     if (n == 0)
         return 0;
     return s->ops->insert(s, rs, n, created);
+}
+
+int dst_store_insert_bulk(struct dst_store *s, struct dst_result *rs, size_t n, int64_t *created)
+{
+    bool *made = NULL;
+    int rc = 0;
+
+    *created = 0;
+    if (n == 0)
+        return 0;
+    if (s->ops->insert_bulk)
+        return s->ops->insert_bulk(s, rs, n, created);
+    made = dst_xcalloc(n, sizeof(*made));
+    rc = s->ops->insert(s, rs, n, made);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *created += made[i];
+    free(made);
+    return rc;
+}
+
+int dst_store_analyze(struct dst_store *s)
+{
+    return s->ops->analyze ? s->ops->analyze(s) : 0;
 }
 
 int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r)

@@ -45,6 +45,21 @@ int dst_store_schema_version(struct dst_store *s);
  */
 int dst_store_insert(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
 
+/*
+ * For copies and imports: inserts results as dst_store_insert does (atomic, durable, ids
+ * already stored skipped) on the backend's fastest path (PostgreSQL: COPY into a temporary
+ * table, then one INSERT from it; store_pg_bulk.c), telling only how many were new in
+ * *created: no seqs, no created flags. The feed tells the new rows as from dst_store_insert.
+ */
+int dst_store_insert_bulk(struct dst_store *s, struct dst_result *rs, size_t n, int64_t *created);
+
+/*
+ * After a bulk load (copies, imports): refreshes what the backend's planner knows of the
+ * tables (PostgreSQL: ANALYZE; autovacuum may take minutes to get there, and until then a
+ * series over a freshly copied year was measured about 4 times slower). 0 or DST_EDEP.
+ */
+int dst_store_analyze(struct dst_store *s);
+
 /* Loads one result by id into r (initialised by the caller). DST_ENOTFOUND if absent. */
 int dst_store_get(struct dst_store *s, const char *id, struct dst_result *r);
 
@@ -247,6 +262,41 @@ int dst_store_prune_raw(struct dst_store *s, int64_t before_ms, int64_t *pruned,
 
 /* Deletes the rollups of buckets that end at or before before_ms; *pruned: how many. */
 int dst_store_prune_rollups(struct dst_store *s, int64_t before_ms, int64_t *pruned);
+
+/* ---- rollups as they are, for copies (store_rollup_copy.c) ---- */
+
+/* dst_store_raw_pruned's answer when raw results were never pruned. */
+#define DST_STORE_NEVER_PRUNED (-INT64_MAX)
+
+/*
+ * Up to max stored rollups of both steps in (step, t, probe) order, after the one whose key
+ * after holds (NULL: from the first), into *out (the caller's: dst_store_rollups_free) and *n
+ * (0: no more). One statement, one snapshot per page.
+ */
+int dst_store_rollups_page(struct dst_store *s, const struct dst_rollup *after, size_t max,
+                           struct dst_rollup **out, size_t *n);
+
+/* The number of stored rollups of both steps. */
+int dst_store_rollups_count(struct dst_store *s, int64_t *n);
+
+/*
+ * How far dst_store_prune_raw went: raw results before *ms (a UTC day boundary) were pruned
+ * (their rollups kept); DST_STORE_NEVER_PRUNED when never.
+ */
+int dst_store_raw_pruned(struct dst_store *s, int64_t *ms);
+
+/*
+ * Puts the rollups r[0 .. n) as they are (every figure, p50 and p90 too), in one transaction:
+ * one whose (step, t, probe) is stored already is skipped (so a copy is idempotent), and the
+ * raw retention's mark is raised to raw_pruned_ms when that is later (DST_STORE_NEVER_PRUNED:
+ * left). With the mark a result that comes later for a day pruned on the source is folded into
+ * the copied rollup by dst_store_roll, not rolled from the raw rows alone (which would replace
+ * it). n may be 0 (the mark only). *created (may be NULL): how many were new. DST_EINVAL for a
+ * step other than an hour or a day, a t not on its step's boundary, an empty probe or a count
+ * below failed (nothing is put).
+ */
+int dst_store_rollups_put(struct dst_store *s, const struct dst_rollup *r, size_t n,
+                          int64_t raw_pruned_ms, int64_t *created);
 
 /* ---- probes ---- */
 

@@ -37,6 +37,11 @@ struct dst_store_ops {
     void (*close)(struct dst_store *s);
     int (*schema_version)(struct dst_store *s);
     int (*insert)(struct dst_store *s, struct dst_result *rs, size_t n, bool *created);
+    /* dst_store_insert_bulk; NULL: the backend's insert serves */
+    int (*insert_bulk)(struct dst_store *s, const struct dst_result *rs, size_t n,
+                       int64_t *created);
+    /* dst_store_analyze; NULL: nothing to do */
+    int (*analyze)(struct dst_store *s);
     int (*get)(struct dst_store *s, const char *id, struct dst_result *r);
     int (*query)(struct dst_store *s, const struct dst_store_query *q, dst_store_row_fn fn,
                  void *ud);

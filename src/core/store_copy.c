@@ -63,18 +63,24 @@ void store_batch_add(struct store_batch *b, const struct dst_result *r)
     dst_result_copy(&b->rs[b->n++], r);
 }
 
-int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t)
+int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t,
+                       const struct dst_store_copy_opts *o)
 {
-    int rc = dst_store_insert(to, b->rs, b->n, b->created);
+    int64_t made = 0;
+    int rc = 0;
 
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        if (b->created[i])
-            t->copied++;
-        else
-            t->existing++;
+    if (o->no_bulk) {
+        rc = dst_store_insert(to, b->rs, b->n, b->created);
+        for (size_t i = 0; rc == 0 && i < b->n; i++)
+            made += b->created[i];
+    } else {
+        rc = dst_store_insert_bulk(to, b->rs, b->n, &made);
     }
-    if (rc == 0)
+    if (rc == 0) {
+        t->copied += made;
+        t->existing += (int64_t)b->n - made;
         t->done += (int64_t)b->n;
+    }
     store_batch_release(b);
     return rc;
 }
@@ -236,7 +242,7 @@ static int copy_results(struct copy_run *x)
             break;
         after = b.rs[b.n - 1].seq; /* before the insert sets the target's seqs */
         memcpy(last_id, b.rs[b.n - 1].id, sizeof(last_id));
-        rc = store_batch_insert(x->to, &b, x->t);
+        rc = store_batch_insert(x->to, &b, x->t, x->o);
         rc = rc ? rc : mark_write(x, after, last_id);
         rc = rc ? rc : store_copy_progress(x->o, x->t);
     }
@@ -244,7 +250,50 @@ static int copy_results(struct copy_run *x)
     return rc;
 }
 
-/* The kinds, in copy order. Rollups: one more entry (after results). */
+/* Keeps r's key (step, t, probe) in k, the page's last, to read on after it. */
+static void rollup_key(struct dst_rollup *k, const struct dst_rollup *r)
+{
+    free(k->probe);
+    *k =
+        (struct dst_rollup){.step_ms = r->step_ms, .t_ms = r->t_ms, .probe = dst_xstrdup(r->probe)};
+}
+
+/*
+ * The source's raw retention mark first (the larger of the two stays: a late row on the target
+ * for a day pruned on the source then folds into the copied rollup), then pages of rollups in
+ * key order, each put as it is in one transaction, those there already skipped. No resume
+ * point: rollups are few (25 per probe and day) and rolled again in place, so a later copy
+ * reads them all and puts what is missing.
+ */
+static int copy_rollups(struct copy_run *x)
+{
+    size_t max = x->o->batch ? x->o->batch : 5000, n = 0;
+    struct dst_rollup *page = NULL, last = {0};
+    int64_t wm = 0, made = 0;
+    int rc = dst_store_raw_pruned(x->from, &wm);
+
+    rc = rc ? rc : dst_store_rollups_count(x->from, &x->t->total);
+    rc = rc ? rc : dst_store_rollups_put(x->to, NULL, 0, wm, NULL);
+    while (rc == 0) {
+        rc = dst_store_rollups_page(x->from, last.probe ? &last : NULL, max, &page, &n);
+        if (rc || n == 0)
+            break;
+        rc = dst_store_rollups_put(x->to, page, n, wm, &made);
+        if (rc == 0) {
+            x->t->done += (int64_t)n;
+            x->t->copied += made;
+            x->t->existing += (int64_t)n - made;
+            x->t->total = x->t->done > x->t->total ? x->t->done : x->t->total;
+            rollup_key(&last, &page[n - 1]);
+        }
+        dst_store_rollups_free(page, n);
+        rc = rc ? rc : store_copy_progress(x->o, x->t);
+    }
+    free(last.probe);
+    return rc;
+}
+
+/* The kinds, in copy order. */
 static const struct copy_kind {
     const char *name;
     int (*copy)(struct copy_run *x);
@@ -252,6 +301,7 @@ static const struct copy_kind {
     {"setting", copy_settings},
     {"credential", copy_credentials},
     {"result", copy_results},
+    {"rollup", copy_rollups},
 };
 
 int dst_store_copy(struct dst_store *from, struct dst_store *to,
@@ -265,7 +315,7 @@ int dst_store_copy(struct dst_store *from, struct dst_store *to,
         rc = kinds[i].copy(&x);
         rc = rc ? rc : store_copy_progress(o, x.t);
     }
-    return rc;
+    return rc ? rc : dst_store_analyze(to); /* the planner learns what came in */
 }
 
 int dst_store_same(struct dst_store *a, struct dst_store *b, bool *same)

@@ -13,8 +13,9 @@
  * What is copied, kind by kind, in this order: "setting" (the schedules and other settings,
  * with their update times), "credential" (tokens and sessions, their hashes verbatim: a token
  * valid on one store is valid on the other), "result" (every column, demo and excluded too,
- * in seq order). Each kind is one entry of a table in store_copy.c and one in
- * store_export.c: a new kind of data (rollups) is one more entry in each.
+ * in seq order), "rollup" (the hourly and daily rollups as they are, and how far raw results
+ * were pruned: see dst_store_rollups_put). Each kind is one entry of a table in store_copy.c
+ * and one in store_export.c: a new kind of data is one more entry in each.
  * Nothing is ever deleted or overwritten on the target but a setting whose value differs (the
  * source's wins), so copies are idempotent: what is there already is counted and skipped.
  * A results row's received_ms becomes the time of the copy (nothing reads it).
@@ -24,7 +25,7 @@
 
 /* What a copy, export or import did with one kind. */
 struct dst_store_tally {
-    const char *kind; /* "setting", "credential", "result" (static text) */
+    const char *kind; /* "setting", "credential", "result", "rollup" (static text) */
     int64_t total;    /* to go through (results: the source's rows after the resume point) */
     int64_t done;     /* gone through so far (the progress) */
     int64_t copied;   /* written: new, or a setting that differed */
@@ -49,9 +50,12 @@ struct dst_store_copy_opts {
      * NULL: no resume point, every row is looked at (and skipped when there).
      */
     const char *from_name;
-    size_t batch;                   /* results per read and per insert; 0: 5000 */
+    size_t batch;                   /* results (rollups) per read and per insert; 0: 5000 */
     dst_store_progress_fn progress; /* may be NULL */
     void *ud;
+    /* results with dst_store_insert (the API's batch insert), not dst_store_insert_bulk: for
+     * comparison (bench/store.py) */
+    bool no_bulk;
 };
 
 /*
@@ -78,16 +82,18 @@ bool dst_store_copy_own_key(const char *key);
 
 /*
  * Writes the store as JSON lines to out: a header {"kind":"header","format":"dstmc-export",
- * "version":1,...}, one line per setting, credential and result (the API's JSON form of a
- * result with "kind":"result", reals with 17 digits: exact), and {"kind":"end",...} with the
- * counts. o->from_name is not used. 0, DST_EIO when out fails, or a store error.
+ * "version":2,...} (with "raw_pruned_ms" when raw results were pruned), one line per setting,
+ * credential, result (the API's JSON form of a result with "kind":"result", reals with 17
+ * digits: exact) and rollup ({"kind":"rollup","step_ms","t_ms","probe","count","failed", and
+ * per measure {"n","min","max","sum","p50","p90"}, null for none), and {"kind":"end",...} with
+ * the counts. o->from_name is not used. 0, DST_EIO when out fails, or a store error.
  */
 int dst_store_export(struct dst_store *s, FILE *out, const struct dst_store_copy_opts *o,
                      struct dst_store_report *rep);
 
 /*
- * Reads what dst_store_export wrote (lines up to 1 MiB) into s, results in batches of
- * o->batch, idempotently as dst_store_copy. Each line is parsed and checked whole before any
+ * Reads what dst_store_export wrote (lines up to 1 MiB) into s, results and rollups in
+ * batches of o->batch (the header's raw_pruned_ms put first), idempotently as dst_store_copy. Each line is parsed and checked whole before any
  * of it is stored. At the first bad line it stops: what came before is stored, nothing of
  * that line or after; *line is its number (1-based; 0 when no line was at fault), err says
  * why. DST_EINVAL for a bad line, DST_EIO when reading fails, or a store error.

@@ -26,8 +26,12 @@ void store_batch_free(struct store_batch *b);
 /* Appends up to max results of s with seq > after_seq, by seq. */
 int store_batch_read(struct dst_store *s, int64_t after_seq, size_t max, struct store_batch *b);
 
-/* Inserts b into to (ids there already skipped), counts into t, and empties b. */
-int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t);
+/*
+ * Inserts b into to (ids there already skipped) with dst_store_insert_bulk (dst_store_insert
+ * when o->no_bulk), counts into t, and empties b.
+ */
+int store_batch_insert(struct dst_store *to, struct store_batch *b, struct dst_store_tally *t,
+                       const struct dst_store_copy_opts *o);
 
 /* The number of results of s with seq > after_seq. */
 int store_count_after(struct dst_store *s, int64_t after_seq, int64_t *n);

@@ -1,5 +1,6 @@
 /* store_export.c - a whole store as JSON lines, and back: `dstmc store export` and `import` */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@
 #include "core/store_copy_priv.h"
 
 #define FORMAT      "dstmc-export"
-#define VERSION     1
+#define VERSION     2 /* 2: rollups and the header's raw_pruned_ms */
 #define LINE_MAX_   (1u << 20)
 #define JSON_EXPORT (JSON_COMPACT | JSON_REAL_PRECISION(17)) /* %.17g: doubles read back exact */
 
@@ -113,13 +114,69 @@ static int export_results(struct export_run *x)
     return rc;
 }
 
+static const char *const measure_names[DST_ROLLUP_NMEASURES] = {"download", "upload", "ping",
+                                                                "jitter", "loss"};
+
+/* A number, or null for NAN (JSON has no NaN). */
+static json_t *real_or_null(double d)
+{
+    return isnan(d) ? json_null() : json_real(d);
+}
+
+static json_t *rollup_json(const struct dst_rollup *r)
+{
+    json_t *j = json_pack("{s:I, s:I, s:s, s:I, s:I}", "step_ms", (json_int_t)r->step_ms, "t_ms",
+                          (json_int_t)r->t_ms, "probe", r->probe, "count", (json_int_t)r->count,
+                          "failed", (json_int_t)r->failed);
+    for (int i = 0; i < DST_ROLLUP_NMEASURES; i++) {
+        const struct dst_rollup_stat *m = &r->m[i];
+        json_object_set_new(j, measure_names[i],
+                            json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)m->n,
+                                      "min", real_or_null(m->min), "max", real_or_null(m->max),
+                                      "sum", real_or_null(m->sum), "p50", real_or_null(m->p50),
+                                      "p90", real_or_null(m->p90)));
+    }
+    return j;
+}
+
+/* Pages of rollups in key order, a line each (the raw retention's mark is in the header). */
+static int export_rollups(struct export_run *x)
+{
+    size_t max = x->o->batch ? x->o->batch : 5000, n = 0;
+    struct dst_rollup *page = NULL;
+    char *last_probe = NULL;
+    struct dst_rollup last = {0};
+    int rc = dst_store_rollups_count(x->s, &x->t->total);
+
+    while (rc == 0) {
+        rc = dst_store_rollups_page(x->s, last_probe ? &last : NULL, max, &page, &n);
+        if (rc || n == 0)
+            break;
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = put_line(x, x->t->kind, rollup_json(&page[i]));
+        x->t->done += (int64_t)n;
+        x->t->copied += (int64_t)n;
+        free(last_probe);
+        last_probe = dst_xstrdup(page[n - 1].probe);
+        last = (struct dst_rollup){
+            .step_ms = page[n - 1].step_ms, .t_ms = page[n - 1].t_ms, .probe = last_probe};
+        dst_store_rollups_free(page, n);
+        rc = rc ? rc : store_copy_progress(x->o, x->t);
+    }
+    free(last_probe);
+    return rc;
+}
+
 /* ---- import, one function per kind: a line's object (checked whole) into the store ---- */
 
 struct import_run {
     struct dst_store *s;
     const struct dst_store_copy_opts *o;
-    struct dst_store_tally *t, *results; /* the line's kind's, and the results' */
+    struct dst_store_tally *t, *results, *rollups; /* the line's kind's, results', rollups' */
     struct store_batch b;
+    struct dst_rollup *rb; /* rollups gathered for one put */
+    size_t nrb;
+    int64_t raw_pruned_ms; /* the header's */
     char *err;
     size_t errlen;
 };
@@ -184,11 +241,77 @@ static int import_result(struct import_run *x, json_t *j)
     return rc;
 }
 
+/* One measure {"n":..,"min":..,...} (numbers or null) into m. */
+static bool measure_from_json(json_t *j, struct dst_rollup_stat *m)
+{
+    json_t *v[5];
+    json_int_t n = 0;
+
+    if (json_unpack(j, "{s:I, s:o, s:o, s:o, s:o, s:o !}", "n", &n, "min", &v[0], "max", &v[1],
+                    "sum", &v[2], "p50", &v[3], "p90", &v[4]) != 0 ||
+        n < 0)
+        return false;
+    double *d[5] = {&m->min, &m->max, &m->sum, &m->p50, &m->p90};
+    for (int i = 0; i < 5; i++) {
+        if (!json_is_number(v[i]) && !json_is_null(v[i]))
+            return false;
+        *d[i] = json_is_null(v[i]) ? NAN : json_number_value(v[i]);
+    }
+    m->n = n;
+    return true;
+}
+
+static int import_rollup(struct import_run *x, json_t *j)
+{
+    struct dst_rollup r = {0};
+    json_int_t step = 0, t = 0, count = 0, failed = 0;
+    json_t *m[DST_ROLLUP_NMEASURES];
+    const char *probe = NULL;
+    bool ok = json_unpack(j, "{s:I, s:I, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o !}", "step_ms",
+                          &step, "t_ms", &t, "probe", &probe, "count", &count, "failed", &failed,
+                          measure_names[0], &m[0], measure_names[1], &m[1], measure_names[2], &m[2],
+                          measure_names[3], &m[3], measure_names[4], &m[4]) == 0;
+
+    for (int i = 0; ok && i < DST_ROLLUP_NMEASURES; i++)
+        ok = measure_from_json(m[i], &r.m[i]);
+    r.step_ms = step, r.t_ms = t, r.count = count, r.failed = failed;
+    if (!ok || (step != DST_ROLLUP_HOUR_MS && step != DST_ROLLUP_DAY_MS) || t % step != 0 ||
+        !probe[0] || failed < 0 || count < failed)
+        return dst_errf(DST_EINVAL, x->err, x->errlen,
+                        "a rollup has step_ms (3600000 or 86400000), t_ms on its boundary, "
+                        "probe, count >= failed >= 0 and download, upload, ping, jitter, loss "
+                        "each {n, min, max, sum, p50, p90} (numbers or null)");
+    if (x->nrb % 64 == 0)
+        x->rb = dst_xrealloc(x->rb, (x->nrb + 64) * sizeof(*x->rb));
+    r.probe = dst_xstrdup(probe);
+    x->rb[x->nrb++] = r;
+    return 0;
+}
+
+static int flush_rollups(struct import_run *x)
+{
+    int64_t made = 0;
+    size_t n = x->nrb;
+
+    if (n == 0)
+        return 0;
+    int rc = dst_store_rollups_put(x->s, x->rb, n, x->raw_pruned_ms, &made);
+    for (size_t i = 0; i < n; i++)
+        free(x->rb[i].probe);
+    x->nrb = 0;
+    if (rc)
+        return rc;
+    x->rollups->done += (int64_t)n;
+    x->rollups->copied += made;
+    x->rollups->existing += (int64_t)n - made;
+    return store_copy_progress(x->o, x->rollups);
+}
+
 static int flush_results(struct import_run *x)
 {
     if (x->b.n == 0)
         return 0;
-    int rc = store_batch_insert(x->s, &x->b, x->results);
+    int rc = store_batch_insert(x->s, &x->b, x->results, x->o);
     return rc ? rc : store_copy_progress(x->o, x->results);
 }
 
@@ -196,12 +319,19 @@ static int import_header(struct import_run *x, json_t *j)
 {
     const char *format = NULL;
     json_int_t version = 0;
+    json_t *wm = json_object_get(j, "raw_pruned_ms");
 
     if (json_unpack(j, "{s:s, s:I}", "format", &format, "version", &version) != 0 ||
         strcmp(format, FORMAT) != 0 || version < 1 || version > VERSION)
         return dst_errf(DST_EINVAL, x->err, x->errlen, "not a " FORMAT " header of version 1 to %d",
                         VERSION);
-    return 0;
+    if (wm && (!json_is_integer(wm) || json_integer_value(wm) % DST_ROLLUP_DAY_MS != 0))
+        return dst_errf(DST_EINVAL, x->err, x->errlen, "raw_pruned_ms: a whole UTC day in ms");
+    if (!wm)
+        return 0;
+    /* the mark first: results for pruned days that come next are late rows there too */
+    x->raw_pruned_ms = json_integer_value(wm);
+    return dst_store_rollups_put(x->s, NULL, 0, x->raw_pruned_ms, NULL);
 }
 
 static int import_end(struct import_run *x, json_t *j)
@@ -210,7 +340,7 @@ static int import_end(struct import_run *x, json_t *j)
     return 0;
 }
 
-/* The kinds, in export order. Rollups: one more entry (after results). */
+/* The kinds, in export order. */
 static const struct export_kind {
     const char *name;
     int (*out)(struct export_run *x);
@@ -220,6 +350,7 @@ static const struct export_kind {
     {"setting", export_settings, import_setting},
     {"credential", export_credentials, import_credential},
     {"result", export_results, import_result},
+    {"rollup", export_rollups, import_rollup},
     {"end", NULL, import_end},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -233,9 +364,16 @@ int dst_store_export(struct dst_store *s, FILE *out, const struct dst_store_copy
 
     memset(rep, 0, sizeof(*rep));
     dst_datetime_format_utc(dst_datetime_now_ms(), now);
-    rc = put_line(&x, "header",
-                  json_pack("{s:s, s:i, s:i, s:s}", "format", FORMAT, "version", VERSION, "schema",
-                            dst_store_schema_version(s), "exported", now));
+    int64_t wm = DST_STORE_NEVER_PRUNED;
+    rc = dst_store_raw_pruned(s, &wm);
+    json_t *head = json_pack("{s:s, s:i, s:i, s:s}", "format", FORMAT, "version", VERSION, "schema",
+                             dst_store_schema_version(s), "exported", now);
+    if (wm != DST_STORE_NEVER_PRUNED) /* raw rows before it are gone: rollups stand for them */
+        json_object_set_new(head, "raw_pruned_ms", json_integer(wm));
+    if (rc == 0)
+        rc = put_line(&x, "header", head);
+    else
+        json_decref(head);
     json_t *end = json_object();
     for (size_t i = 0; rc == 0 && i < NKINDS; i++) {
         if (!kinds[i].out)
@@ -293,7 +431,7 @@ static int import_line(struct import_run *x, struct dst_store_report *rep, const
         x->t = k->out ? store_copy_tally(rep, k->name) : NULL;
         json_object_del(j, "kind"); /* kind points into j no more */
         rc = k->in(x, j);
-        if (x->t && x->t != x->results) /* results count when their batch is stored */
+        if (x->t && x->t != x->results && x->t != x->rollups) /* those count when stored */
             x->t->total++, x->t->done += rc == 0;
     }
     json_decref(j);
@@ -303,7 +441,7 @@ static int import_line(struct import_run *x, struct dst_store_report *rep, const
 int dst_store_import(struct dst_store *s, FILE *in, const struct dst_store_copy_opts *o,
                      struct dst_store_report *rep, int64_t *line, char *err, size_t errlen)
 {
-    struct import_run x = {s, o, NULL, NULL, {0}, err, errlen};
+    struct import_run x = {.s = s, .o = o, .err = err, .errlen = errlen};
     size_t max = o->batch ? o->batch : 5000;
     struct dst_buf b;
     int rc = 0;
@@ -316,6 +454,8 @@ int dst_store_import(struct dst_store *s, FILE *in, const struct dst_store_copy_
         if (kinds[i].out)
             store_copy_tally(rep, kinds[i].name);
     x.results = store_copy_tally(rep, "result");
+    x.rollups = store_copy_tally(rep, "rollup");
+    x.raw_pruned_ms = DST_STORE_NEVER_PRUNED;
     dst_buf_init(&b, LINE_MAX_);
     for (int64_t no = 1; rc == 0; no++) {
         int got = read_line(in, &b);
@@ -329,13 +469,21 @@ int dst_store_import(struct dst_store *s, FILE *in, const struct dst_store_copy_
         if (rc == DST_EINVAL)
             *line = no;
         x.results->total = x.results->done + (int64_t)x.b.n;
+        x.rollups->total = x.rollups->done + (int64_t)x.nrb;
         if (rc == 0 && x.b.n >= max)
             rc = flush_results(&x);
+        if (rc == 0 && x.nrb >= max)
+            rc = flush_rollups(&x);
     }
     if (rc == 0 || rc == DST_EINVAL) { /* what came before a bad line is stored */
         int frc = flush_results(&x);
+        frc = frc ? frc : flush_rollups(&x);
+        frc = frc ? frc : dst_store_analyze(s); /* the planner learns what came in */
         rc = rc ? rc : frc;
     }
+    for (size_t i = 0; i < x.nrb; i++)
+        free(x.rb[i].probe);
+    free(x.rb);
     store_batch_free(&x.b);
     dst_buf_release(&b);
     return rc;

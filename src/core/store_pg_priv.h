@@ -56,6 +56,13 @@ struct pg_store {
     struct pg_group group;
 };
 
+/* ---- the bulk insert (store_pg_bulk.c) ---- */
+
+/* The store's insert_bulk and analyze ops (store_backend.h). */
+int pg_store_insert_bulk(struct dst_store *base, const struct dst_result *rs, size_t n,
+                         int64_t *created);
+int pg_store_analyze(struct dst_store *base);
+
 /* ---- the pool (store_pg_conn.c) ---- */
 
 /*

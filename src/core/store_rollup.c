@@ -17,16 +17,9 @@
  * raw_pruned_ms, a day boundary): a mark below it is a late row, folded into the kept rollups.
  */
 
-#define M_COLS(m) m "_n, " m "_min, " m "_max, " m "_sum, " m "_p50, " m "_p90"
-#define ROLLUP_COLS                                                                                \
-    "step_ms, t_ms, probe, n, failed, " M_COLS("d") ", " M_COLS("u") ", " M_COLS("p") ", " M_COLS( \
-        "j") ", " M_COLS("l")
-#define NCOLS (5 + 6 * DST_ROLLUP_NMEASURES)
-#define Q6    "?, ?, ?, ?, ?, ?"
-
-#define SQL_ROLLUP_INSERT                                                                      \
-    "INSERT INTO rollups (" ROLLUP_COLS ") VALUES (?, ?, ?, ?, ?, " Q6 ", " Q6 ", " Q6 ", " Q6 \
-    ", " Q6 ")"
+#define ROLLUP_COLS       DST_STORE_ROLLUP_COLS
+#define NCOLS             DST_STORE_ROLLUP_NCOLS
+#define SQL_ROLLUP_INSERT "INSERT INTO rollups (" ROLLUP_COLS ") VALUES " DST_STORE_ROLLUP_VALUES
 #define SQL_ROLLUP_DELETE "DELETE FROM rollups WHERE probe = ? AND t_ms >= ? AND t_ms < ?"
 #define SQL_ROLLUP_OF_DAY \
     "SELECT " ROLLUP_COLS " FROM rollups WHERE probe = ? AND t_ms >= ? AND t_ms < ?"
@@ -317,13 +310,9 @@ static int kept_row(const struct dst_store_sql_val *c, int n, void *arg)
     return 0;
 }
 
-static int rollup_put(const struct dst_store_tx_ops *t, struct dst_store_tx *tx, const char *probe,
-                      const struct dst_rollup *r)
+void dst_store_rollup_args(const struct dst_rollup *r, const char *probe,
+                           struct dst_store_sql_val *a)
 {
-    struct dst_store_sql_val a[NCOLS];
-
-    if (r->count == 0)
-        return 0;
     a[0] = ival(r->step_ms);
     a[1] = ival(r->t_ms);
     a[2] = tval(probe);
@@ -339,6 +328,16 @@ static int rollup_put(const struct dst_store_tx_ops *t, struct dst_store_tx *tx,
         v[4] = rval(m->p50);
         v[5] = rval(m->p90);
     }
+}
+
+static int rollup_put(const struct dst_store_tx_ops *t, struct dst_store_tx *tx, const char *probe,
+                      const struct dst_rollup *r)
+{
+    struct dst_store_sql_val a[NCOLS];
+
+    if (r->count == 0)
+        return 0;
+    dst_store_rollup_args(r, probe, a);
     return t->exec(tx, SQL_ROLLUP_INSERT, a, NCOLS, NULL, NULL, NULL);
 }
 

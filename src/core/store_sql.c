@@ -200,6 +200,26 @@ const char *dst_store_sql_insert(enum dst_store_sql_dialect dialect)
     return sql_insert[dialect];
 }
 
+static char cols_list[1024];
+
+static void build_cols_list(void)
+{
+    size_t c = 0;
+
+    for (int i = 0; i < DST_STORE_SQL_NCOLS; i++)
+        c += (size_t)snprintf(cols_list + c, sizeof(cols_list) - c, "%s, ",
+                              col_name(DST_SQL_PG, &cols[i]));
+    snprintf(cols_list + c, sizeof(cols_list) - c, "received_ms");
+}
+
+const char *dst_store_sql_insert_cols(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, build_cols_list);
+    return cols_list;
+}
+
 const char *dst_store_sql_insert_many(void)
 {
     pthread_once(&sql_once, build_fixed_all);

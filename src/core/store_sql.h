@@ -163,8 +163,9 @@ const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_
 /* The measures of migration 6: download, upload, ping, jitter, loss (struct dst_rollup's order). */
 #define DST_STORE_SQL_ROLLUP_MEASURES(i, r)                             \
     DST_STORE_SQL_ROLLUP_M("d", i, r)                                   \
-    DST_STORE_SQL_ROLLUP_M("u", i, r) DST_STORE_SQL_ROLLUP_M("p", i, r) \
-        DST_STORE_SQL_ROLLUP_M("j", i, r) DST_STORE_SQL_ROLLUP_M("l", i, r)
+    DST_STORE_SQL_ROLLUP_M("u", i, r)                                   \
+    DST_STORE_SQL_ROLLUP_M("p", i, r) DST_STORE_SQL_ROLLUP_M("j", i, r) \
+        DST_STORE_SQL_ROLLUP_M("l", i, r)
 #define DST_STORE_SQL_ROLLUP_MEASURES_SQLITE DST_STORE_SQL_ROLLUP_MEASURES("INTEGER", "REAL")
 #define DST_STORE_SQL_ROLLUP_MEASURES_PG     DST_STORE_SQL_ROLLUP_MEASURES("bigint", "float8")
 
@@ -182,6 +183,8 @@ const char *dst_store_sql_insert(enum dst_store_sql_dialect dialect);
  * returns (id, seq) per new row.
  */
 const char *dst_store_sql_insert_many(void);
+/* PostgreSQL: the names of dst_store_sql_insert_args's columns, "id, ..., received_ms". */
+const char *dst_store_sql_insert_cols(void);
 /*
  * Fills args[0 .. DST_STORE_SQL_NCOLS] with r's columns then received_ms; unknown values
  * (NAN, -1, NULL) are DST_SQL_NULL. Text is borrowed from r.

@@ -95,7 +95,7 @@ class StoreCopyTest(TestCase):
         code, out, err = run("store", "copy", "sqlite:" + a, pg.url(), "--batch", "700")
         self.assertEqual(code, 0, err)
         self.assertEqual(summary(out), {"setting": (2, 0), "credential": (1, 0),
-                                        "result": (3000, 0)}, out)
+                                        "result": (3000, 0), "rollup": (0, 0)}, out)
         self.assertEqual(psql(pg, "SELECT count(*), count(DISTINCT id), sum(demo),"
                                   " sum(excluded) FROM results"),
                          [["3000", "3000", "1000", "750"]])
@@ -107,7 +107,7 @@ class StoreCopyTest(TestCase):
         self.assertEqual(code, 0, err)
         self.assertIn("nothing new", out)
         self.assertEqual(summary(out), {"setting": (0, 2), "credential": (0, 1),
-                                        "result": (0, 0)}, out)
+                                        "result": (0, 0), "rollup": (0, 0)}, out)
         # onto itself, under another name: refused, nothing written
         code, out, err = run("store", "copy", "sqlite:" + a,
                              "sqlite:" + os.path.join(self.dir, ".", "a.db"))
@@ -149,7 +149,7 @@ class StoreCopyTest(TestCase):
         self.assertEqual([x["kind"] for x in lines[:4]],
                          ["header", "setting", "setting", "credential"])
         self.assertEqual(lines[-1], {"kind": "end", "setting": 2, "credential": 1,
-                                     "result": 1234})
+                                     "result": 1234, "rollup": 0})
         code, out, err = run("store", "export", "--db", "sqlite:" + a, f)
         self.assertEqual(code, 1)  # never over a file
 

@@ -14,8 +14,9 @@
 #include "core/store.h"
 #include "speedtest/api/api_priv.h"
 
-#define ROLL_DAYS   64    /* (probe, day)s per dst_store_roll call */
-#define PASS_ROUNDS 10000 /* bound on the calls of one pass, each one short transaction */
+#define ROLL_DAYS    64    /* (probe, day)s per dst_store_roll call */
+#define BACKLOG_DAYS 256   /* a pass that rolled this many analyzes the store after */
+#define PASS_ROUNDS  10000 /* bound on the calls of one pass, each one short transaction */
 
 struct api_retention {
     struct api *a;
@@ -94,6 +95,9 @@ static bool roll(struct api_retention *r)
         dst_metrics_add(r->a->metrics, "dstmc_rollup_days_rolled_total", "", (double)total);
     if (total)
         dst_debug("retention: rolled %" PRId64 " (probe, day)s up", total);
+    /* a backlog rolled (a migration, a copy, an import): tell the planner, clear the dead marks */
+    if (rc == 0 && total >= BACKLOG_DAYS)
+        rc = dst_store_analyze(r->a->store);
     return rc == 0;
 }
 

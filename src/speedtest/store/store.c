@@ -17,6 +17,7 @@
 struct store_cfg {
     const char *db;
     long batch;
+    bool no_bulk;
     const char *pos[POS_MAX];
     int npos;
 };
@@ -24,12 +25,13 @@ struct store_cfg {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: dstmc store copy FROM_URL TO_URL [--batch N]\n"
+            "usage: dstmc store copy FROM_URL TO_URL [--batch N] [--no-bulk]\n"
             "       dstmc store export [--db URL] [FILE|-]\n"
             "       dstmc store import [--db URL] FILE|-\n"
             "       dstmc store backup [--db sqlite:PATH] DEST\n"
-            "  copy: everything (settings and schedules, tokens and sessions, results) from one\n"
-            "    store to another, SQLite or PostgreSQL either way; TO's schema is migrated\n"
+            "  copy: everything (settings and schedules, tokens and sessions, results, rollups\n"
+            "    and how far raw results were pruned) from one store to another, SQLite or\n"
+            "    PostgreSQL either way; TO's schema is migrated\n"
             "    first. What TO holds already is skipped, so a killed copy goes on where it\n"
             "    stopped when run again, and a repeated one copies nothing.\n"
             "  export: the store as JSON lines (one object with a \"kind\" per line) to FILE or\n"
@@ -125,7 +127,7 @@ static int cmd_copy(const struct store_cfg *c, struct progress *p)
         goto out;
     }
     store_name(c->pos[0], name, sizeof(name));
-    struct dst_store_copy_opts o = {name, (size_t)c->batch, on_progress, p};
+    struct dst_store_copy_opts o = {name, (size_t)c->batch, on_progress, p, c->no_bulk};
     rc = dst_store_copy(from, to, &o, &rep);
     if (rc == 0) {
         summary(p, &rep, "copied");
@@ -155,7 +157,7 @@ static FILE *open_file(const char *path, bool out, bool *own)
 static int cmd_export(struct dst_store *s, const struct store_cfg *c, struct progress *p)
 {
     struct dst_store_report rep;
-    struct dst_store_copy_opts o = {NULL, (size_t)c->batch, on_progress, p};
+    struct dst_store_copy_opts o = {NULL, (size_t)c->batch, on_progress, p, c->no_bulk};
     bool own;
     FILE *f = open_file(c->npos ? c->pos[0] : NULL, true, &own);
 
@@ -179,7 +181,7 @@ static int cmd_export(struct dst_store *s, const struct store_cfg *c, struct pro
 static int cmd_import(struct dst_store *s, const struct store_cfg *c, struct progress *p)
 {
     struct dst_store_report rep;
-    struct dst_store_copy_opts o = {NULL, (size_t)c->batch, on_progress, p};
+    struct dst_store_copy_opts o = {NULL, (size_t)c->batch, on_progress, p, c->no_bulk};
     char err[300];
     int64_t line = 0;
     bool own;
@@ -277,6 +279,8 @@ int store_main(int argc, char **argv)
     struct dst_cfg_opt opts[] = {
         {"db", DST_CFG_STR, &c.db, "sqlite:./dstmc.db", "export, import, backup: the store", "URL"},
         {"batch", DST_CFG_INT, &c.batch, "5000", "results per read and write", "N", 1, 100000},
+        {"no-bulk", DST_CFG_BOOL, &c.no_bulk, "false",
+         "copy, import: results with the API's batch insert, not the bulk path (to compare)"},
     };
     struct dst_cfg cfg = {service, "copies, exports, imports and backs up the store", opts,
                           (int)(sizeof(opts) / sizeof(opts[0]))};

@@ -22,6 +22,8 @@
 
 #include "store_fixture.h"
 
+#include "rollup_copy_fixture.h"
+
 #define T0 1700000000000LL
 
 /*
@@ -344,6 +346,59 @@ static void test_copy_settings_source_wins(void **state)
     other_close(&o);
 }
 
+/*
+ * Rollups travel verbatim with the raw retention's mark: a source whose first days' raw rows
+ * were pruned (only their rollups hold them) gives the other backend the same series; a late
+ * row there keeps the copied totals (count + 1); a second copy puts nothing.
+ */
+static void test_copy_rollups(void **state)
+{
+    struct fixture *f = *state;
+    struct other o;
+    struct dst_store_report rep;
+    struct dst_store_copy_opts opts = {f->url, 16, NULL, NULL};
+
+    rc_fill_pruned(f->s);
+    other_open(f, &o);
+    assert_int_equal(dst_store_copy(f->s, o.s, &opts, &rep), 0);
+    const struct dst_store_tally *t = tally(&rep, "rollup");
+    assert_int_equal(t->copied, 2 * RC_DAYS * 25);
+    assert_int_equal(t->done, t->total);
+    assert_int_equal(dst_store_copy(f->s, o.s, &opts, &rep), 0);
+    assert_int_equal(tally(&rep, "rollup")->copied, 0);
+    assert_int_equal(tally(&rep, "rollup")->existing, 2 * RC_DAYS * 25);
+    rc_assert_copied(f->s, o.s);
+    other_close(&o);
+}
+
+/* A copy never lowers the target's mark; a rollup that cannot have been rolled is refused. */
+static void test_rollups_put(void **state)
+{
+    struct fixture *f = *state;
+    struct dst_rollup r = {
+        .step_ms = DST_ROLLUP_HOUR_MS, .t_ms = RC_DAY0, .probe = "p", .count = 2, .failed = 1};
+    int64_t wm = 0, made = -1;
+
+    assert_int_equal(dst_store_raw_pruned(f->s, &wm), 0);
+    assert_int_equal(wm, DST_STORE_NEVER_PRUNED);
+    assert_int_equal(dst_store_rollups_put(f->s, &r, 1, RC_DAY0 + 86400000LL, &made), 0);
+    assert_int_equal(made, 1);
+    assert_int_equal(dst_store_rollups_put(f->s, &r, 1, RC_DAY0, &made), 0);
+    assert_int_equal(made, 0);
+    assert_int_equal(dst_store_raw_pruned(f->s, &wm), 0);
+    assert_int_equal(wm, RC_DAY0 + 86400000LL);
+    struct dst_rollup bad[] = {r, r, r, r};
+    bad[0].step_ms = 60000;
+    bad[1].t_ms += 1;
+    bad[2].probe = "";
+    bad[3].failed = 3;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(dst_store_rollups_put(f->s, &bad[i], 1, DST_STORE_NEVER_PRUNED, NULL),
+                         DST_EINVAL);
+    assert_int_equal(dst_store_rollups_count(f->s, &made), 0);
+    assert_int_equal(made, 1);
+}
+
 int main(void)
 {
     dst_log_init("test_store_copy", DST_LOG_WARN);
@@ -351,6 +406,7 @@ int main(void)
         ALL_STORES(test_copy_everything), ALL_STORES(test_copy_twice_copies_nothing),
         ALL_STORES(test_copy_resumes),    ALL_STORES(test_copy_mark_gone),
         SHARED_STORES(test_same_store),   ALL_STORES(test_copy_settings_source_wins),
+        ALL_STORES(test_copy_rollups),    ALL_STORES(test_rollups_put),
     };
     return store_run_tests(tests);
 }
