@@ -24,6 +24,7 @@ struct api_retention {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     _Atomic bool stop; /* read by the pass between its short transactions */
+    int64_t backlog;   /* (probe, day)s rolled since the store was last analyzed */
 };
 
 int api_parse_duration(const char *s, int64_t *ms)
@@ -95,9 +96,16 @@ static bool roll(struct api_retention *r)
         dst_metrics_add(r->a->metrics, "dstmc_rollup_days_rolled_total", "", (double)total);
     if (total)
         dst_debug("retention: rolled %" PRId64 " (probe, day)s up", total);
-    /* a backlog rolled (a migration, a copy, an import): tell the planner, clear the dead marks */
-    if (rc == 0 && total >= BACKLOG_DAYS)
+    /* a backlog rolled (a migration, a copy, an import) and caught up: tell the planner, and
+       clear the dead marks */
+    r->backlog += total;
+    if (rc == 0 && !more && r->backlog >= BACKLOG_DAYS) {
         rc = dst_store_analyze(r->a->store);
+        if (rc == 0)
+            dst_info("retention: rolled a backlog of %" PRId64 " (probe, day)s; store analyzed",
+                     r->backlog);
+        r->backlog = 0;
+    }
     return rc == 0;
 }
 
