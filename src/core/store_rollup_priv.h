@@ -10,10 +10,12 @@
 
 /* The rollups table's columns in one order (reads and writes), and their placeholders. */
 #define DST_STORE_ROLLUP_M_COLS(m) m "_n, " m "_min, " m "_max, " m "_sum, " m "_p50, " m "_p90"
-#define DST_STORE_ROLLUP_COLS                                                                      \
-    "step_ms, t_ms, probe, n, failed, " DST_STORE_ROLLUP_M_COLS("d") ", " DST_STORE_ROLLUP_M_COLS( \
-        "u") ", " DST_STORE_ROLLUP_M_COLS("p") ", " DST_STORE_ROLLUP_M_COLS("j") ","               \
-                                                                                 " " DST_STORE_ROLLUP_M_COLS("l")
+/* clang-format off */
+#define DST_STORE_ROLLUP_COLS                                                          \
+    "step_ms, t_ms, probe, n, failed, " DST_STORE_ROLLUP_M_COLS("d") ", "              \
+    DST_STORE_ROLLUP_M_COLS("u") ", " DST_STORE_ROLLUP_M_COLS("p") ", "                \
+    DST_STORE_ROLLUP_M_COLS("j") ", " DST_STORE_ROLLUP_M_COLS("l")
+/* clang-format on */
 #define DST_STORE_ROLLUP_NCOLS (5 + 6 * DST_ROLLUP_NMEASURES)
 #define DST_STORE_ROLLUP_Q6    "?, ?, ?, ?, ?, ?"
 #define DST_STORE_ROLLUP_VALUES                                                              \

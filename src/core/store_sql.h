@@ -161,11 +161,11 @@ const char *dst_store_sql_setting_put(enum dst_store_sql_dialect dialect, int64_
     " " m "_n " i " NOT NULL, " m "_min " r ", " m "_max " r ", " m "_sum " r ", " m "_p50 " r \
     ", " m "_p90 " r ","
 /* The measures of migration 6: download, upload, ping, jitter, loss (struct dst_rollup's order). */
-#define DST_STORE_SQL_ROLLUP_MEASURES(i, r)                             \
-    DST_STORE_SQL_ROLLUP_M("d", i, r)                                   \
-    DST_STORE_SQL_ROLLUP_M("u", i, r)                                   \
-    DST_STORE_SQL_ROLLUP_M("p", i, r) DST_STORE_SQL_ROLLUP_M("j", i, r) \
-        DST_STORE_SQL_ROLLUP_M("l", i, r)
+#define DST_STORE_SQL_ROLLUP_MEASURES(i, r) \
+    DST_STORE_SQL_ROLLUP_M("d", i, r)       \
+    DST_STORE_SQL_ROLLUP_M("u", i, r)       \
+    DST_STORE_SQL_ROLLUP_M("p", i, r)       \
+    DST_STORE_SQL_ROLLUP_M("j", i, r) DST_STORE_SQL_ROLLUP_M("l", i, r)
 #define DST_STORE_SQL_ROLLUP_MEASURES_SQLITE DST_STORE_SQL_ROLLUP_MEASURES("INTEGER", "REAL")
 #define DST_STORE_SQL_ROLLUP_MEASURES_PG     DST_STORE_SQL_ROLLUP_MEASURES("bigint", "float8")
 

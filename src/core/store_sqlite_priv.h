@@ -48,7 +48,7 @@ struct sqlite_store {
     struct sqlite_store_conn *idle;
     int nidle;
     int schema_version;
-    struct sqlite_feed *feed; /* the feed's follower, while it runs (store_sqlite_feed.c) */
+    struct sqlite_feed *feed;         /* the feed's follower, while it runs (store_sqlite_feed.c) */
     atomic_bool full;                 /* the last write failed with SQLITE_FULL */
     atomic_uint_least64_t full_avail; /* the bytes free then: ping waits until there are more */
 };

@@ -89,7 +89,7 @@ void api_shutdown(struct api *a)
 {
     if (!a)
         return;
-    api_feed_stop(a);          /* no more events from the store */
+    api_feed_stop(a); /* no more events from the store */
     api_retention_stop(a);
     dst_sse_hub_close(a->hub); /* freed in api_free: the drain's handlers may publish */
 }
