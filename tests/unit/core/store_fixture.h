@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/json.h"
+#include "core/result.h"
 #include "core/store.h"
 #include "pg_test.h"
 
@@ -139,6 +141,27 @@ static inline int teardown(void **state)
 }
 
 /* A test on every backend: SQLite in memory, SQLite in a file, PostgreSQL. */
+/* Every result of s in seq order, as JSON without seq (a copy's target numbers its own rows). */
+static inline int fx_add_json(const struct dst_result *r, void *ud)
+{
+    json_t *j = dst_result_to_json(r);
+    json_object_del(j, "seq");
+    json_array_append_new(ud, j);
+    return 0;
+}
+
+static inline json_t *fx_all_results(struct dst_store *s)
+{
+    struct dst_store_query q;
+    json_t *a = json_array();
+
+    dst_store_query_init(&q);
+    q.sort = DST_F_SEQ;
+    q.desc = false;
+    assert_int_equal(dst_store_query(s, &q, fx_add_json, a), 0);
+    return a;
+}
+
 #define ALL_STORES(fn)                                             \
     cmocka_unit_test_setup_teardown(fn, setup_mem, teardown),      \
         cmocka_unit_test_setup_teardown(fn, setup_file, teardown), \

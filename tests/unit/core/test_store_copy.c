@@ -106,30 +106,9 @@ static void fill(struct dst_store *s, int first, int n)
     free(rs);
 }
 
-static int add_json(const struct dst_result *r, void *ud)
-{
-    json_t *j = dst_result_to_json(r);
-    json_object_del(j, "seq"); /* the target numbers its own rows */
-    json_array_append_new(ud, j);
-    return 0;
-}
-
-/* Every result of s in seq order, as JSON without seq. */
-static json_t *all_results(struct dst_store *s)
-{
-    struct dst_store_query q;
-    json_t *a = json_array();
-
-    dst_store_query_init(&q);
-    q.sort = DST_F_SEQ;
-    q.desc = false;
-    assert_int_equal(dst_store_query(s, &q, add_json, a), 0);
-    return a;
-}
-
 static void assert_same_results(struct dst_store *a, struct dst_store *b)
 {
-    json_t *x = all_results(a), *y = all_results(b);
+    json_t *x = fx_all_results(a), *y = fx_all_results(b);
     if (!json_equal(x, y)) {
         char *sx = json_dumps(x, JSON_REAL_PRECISION(17)), *sy = json_dumps(y, 0);
         fprintf(stderr, "want %.600s\n got %.600s\n", sx, sy);

@@ -47,26 +47,6 @@ static void fill(struct dst_store *s, int n)
     free(rs);
 }
 
-static int add_json(const struct dst_result *r, void *ud)
-{
-    json_t *j = dst_result_to_json(r);
-    json_object_del(j, "seq");
-    json_array_append_new(ud, j);
-    return 0;
-}
-
-static json_t *all_results(struct dst_store *s)
-{
-    struct dst_store_query q;
-    json_t *a = json_array();
-
-    dst_store_query_init(&q);
-    q.sort = DST_F_SEQ;
-    q.desc = false;
-    assert_int_equal(dst_store_query(s, &q, add_json, a), 0);
-    return a;
-}
-
 static int64_t count_all(struct dst_store *s)
 {
     struct dst_store_query q;
@@ -140,7 +120,7 @@ static void test_round_trip(void **state)
     assert_int_equal(tally(&rep, "result")->copied, 10);
     assert_int_equal(tally(&rep, "credential")->copied, 1);
     assert_int_equal(tally(&rep, "setting")->copied, 1);
-    json_t *a = all_results(f->s), *b = all_results(to);
+    json_t *a = fx_all_results(f->s), *b = fx_all_results(to);
     assert_true(json_equal(a, b));
     json_decref(a);
     json_decref(b);

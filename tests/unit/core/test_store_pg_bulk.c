@@ -52,28 +52,6 @@ static void release(struct dst_result *rs, int n)
     free(rs);
 }
 
-static int add_json(const struct dst_result *r, void *ud)
-{
-    json_t *j = dst_result_to_json(r);
-    json_object_del(j, "seq");
-    json_object_del(j, "received");
-    json_array_append_new(ud, j);
-    return 0;
-}
-
-/* Every result of s in seq order, as JSON without seq. */
-static json_t *all_results(struct dst_store *s)
-{
-    struct dst_store_query q;
-    json_t *a = json_array();
-
-    dst_store_query_init(&q);
-    q.sort = DST_F_SEQ;
-    q.desc = false;
-    assert_int_equal(dst_store_query(s, &q, add_json, a), 0);
-    return a;
-}
-
 /*
  * A batch lands whole, column for column, in the batch's order (seqs); ids stored already and
  * a repeat inside the batch are skipped and counted out of *created.
@@ -101,7 +79,7 @@ static void test_bulk_insert(void **state)
     assert_int_equal(dst_store_open("sqlite::memory:", &ref), 0);
     assert_int_equal(dst_store_insert(ref, rs, 40, NULL), 0);
     assert_int_equal(dst_store_insert(ref, &again[2], 1, NULL), 0);
-    json_t *a = all_results(f->s), *b = all_results(ref);
+    json_t *a = fx_all_results(f->s), *b = fx_all_results(ref);
     if (!json_equal(a, b)) {
         char *sa = json_dumps(a, 0), *sb = json_dumps(b, 0);
         fprintf(stderr, "bulk %.800s\nplain %.800s\n", sa, sb);
